@@ -1,0 +1,94 @@
+//! `covenant serve`: configuration layering (defaults < file < `COVENANT_*` < flags), logging, run.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use covenant_server::RawConfig;
+
+/// Flags of `covenant serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8081].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Where the log lives: sled://PATH [default: sled://./covenant-data].
+    #[arg(long)]
+    store: Option<String>,
+    /// A TOML config file (also COVENANT_CONFIG).
+    #[arg(long, env = "COVENANT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Compatibility level when none is configured [default: BACKWARD].
+    #[arg(long)]
+    default_compatibility: Option<String>,
+    /// Error code of an incompatible registration: 409 (deployed clients) or 40901 [default: 409].
+    #[arg(long)]
+    incompatible_error_code: Option<u32>,
+    /// Largest request body in bytes [default: 16777216].
+    #[arg(long)]
+    max_body_bytes: Option<usize>,
+    /// Largest schema text in bytes [default: 8388608].
+    #[arg(long)]
+    max_schema_bytes: Option<usize>,
+    /// HTTP worker threads [default: CPU cores].
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    init_logging();
+    let config = match build_config(args) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("covenant serve: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match covenant_server::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("covenant serve: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn build_config(args: ServeArgs) -> Result<covenant_server::Config, String> {
+    let file = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+            RawConfig::from_toml(&text, &path.display().to_string()).map_err(|e| e.to_string())?
+        }
+        None => RawConfig::default(),
+    };
+    let vars: HashMap<String, String> = std::env::vars().collect();
+    let env = RawConfig::from_env(&vars).map_err(|e| e.to_string())?;
+    let flags = RawConfig {
+        listen: args.listen,
+        store: args.store,
+        default_compatibility: args.default_compatibility,
+        incompatible_error_code: args.incompatible_error_code,
+        max_body_bytes: args.max_body_bytes,
+        max_schema_bytes: args.max_schema_bytes,
+        workers: args.workers,
+    };
+    file.overlay(env)
+        .overlay(flags)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Logs go to standard error (standard output carries the `listening on` line), filtered by
+/// `RUST_LOG` or `COVENANT_LOG` (default `info`).
+fn init_logging() {
+    let filter = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("COVENANT_LOG"))
+        .unwrap_or_else(|_| "info".to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}

@@ -1,0 +1,305 @@
+//! The REST JSON types of the Confluent Schema Registry API, shared by server and client.
+//!
+//! Property names are exact (`schemaType`, `compatibilityLevel`, `error_code`, ...). Optional
+//! members are omitted when absent, as Confluent omits them: `schemaType` for Avro, empty
+//! `references`, unset config keys.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A reference from one schema to a version of another subject.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SchemaReference {
+    /// Avro full name, Protobuf import path or JSON Schema `$ref` URL.
+    pub name: String,
+    /// The referenced subject.
+    pub subject: String,
+    /// The referenced version.
+    pub version: i32,
+}
+
+/// `POST /subjects/{s}/versions`, `POST /subjects/{s}`, `POST /compatibility/...`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterSchemaRequest {
+    /// The schema text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// `AVRO` (default), `JSON` or `PROTOBUF`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_type: Option<String>,
+    /// References to other subjects' versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub references: Option<Vec<SchemaReference>>,
+    /// Data-contract metadata, stored and returned as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    /// Data-contract rules, stored and returned as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_set: Option<Value>,
+    /// Explicit id (IMPORT mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    /// Explicit version (IMPORT mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+}
+
+/// The answer to a registration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterSchemaResponse {
+    /// The schema id.
+    pub id: i32,
+    /// The version in the subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+    /// The schema's GUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guid: Option<String>,
+    /// Omitted for Avro.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_type: Option<String>,
+    /// References, omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<SchemaReference>,
+    /// Metadata as registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    /// Rule set as registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_set: Option<Value>,
+    /// The stored (canonical) schema text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Registration time, milliseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+}
+
+/// A schema as one version of a subject (`GET /subjects/{s}/versions/{v}`, lookup, `GET /schemas`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schema {
+    /// The subject, qualified outside the default context.
+    pub subject: String,
+    /// The version.
+    pub version: i32,
+    /// The schema id.
+    pub id: i32,
+    /// The schema's GUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guid: Option<String>,
+    /// Omitted for Avro.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_type: Option<String>,
+    /// References, omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<SchemaReference>,
+    /// Metadata as registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    /// Rule set as registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_set: Option<Value>,
+    /// The schema text.
+    pub schema: String,
+    /// Registration time, milliseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+    /// Present (true) for a soft-deleted version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<bool>,
+}
+
+/// A schema by id (`GET /schemas/ids/{id}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaString {
+    /// Omitted for Avro.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_type: Option<String>,
+    /// The schema text.
+    pub schema: String,
+    /// References, omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<SchemaReference>,
+    /// Metadata as registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    /// Rule set as registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_set: Option<Value>,
+    /// The highest id in the context (`fetchMaxId=true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_id: Option<i32>,
+    /// The schema's GUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guid: Option<String>,
+}
+
+/// A (subject, version) pair.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectVersion {
+    /// The subject.
+    pub subject: String,
+    /// The version.
+    pub version: i32,
+}
+
+/// A (context, id) pair (`GET /schemas/guids/{guid}/ids`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextId {
+    /// The context.
+    pub context: String,
+    /// The id in that context.
+    pub id: i32,
+}
+
+/// The answer to a compatibility check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompatibilityCheckResponse {
+    /// The verdict.
+    pub is_compatible: bool,
+    /// With `verbose=true`: one message per incompatibility, then a summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<String>>,
+}
+
+/// Config keys other than the level, shared by the GET and PUT shapes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigSettings {
+    /// Normalize schemas before comparing them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<bool>,
+    /// Validate field names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate_fields: Option<bool>,
+    /// Validate rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate_rules: Option<bool>,
+    /// Compare only versions with the same value of this metadata property.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatibility_group: Option<String>,
+    /// `STRICT` (default) or `LENIENT` (JSON Schema).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatibility_policy: Option<String>,
+    /// Metadata applied to new versions that carry none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_metadata: Option<Value>,
+    /// Metadata that overrides what new versions carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_metadata: Option<Value>,
+    /// Rules applied to new versions that carry none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_rule_set: Option<Value>,
+    /// Rules that override what new versions carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_rule_set: Option<Value>,
+    /// Another subject this one is an alias of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+}
+
+/// `GET /config` and `GET /config/{s}`: the level is `compatibilityLevel`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Config {
+    /// The compatibility level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatibility_level: Option<String>,
+    /// The other keys.
+    #[serde(flatten)]
+    pub settings: ConfigSettings,
+}
+
+/// `PUT /config` and `PUT /config/{s}`, request and echo: the level is `compatibility`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigUpdateRequest {
+    /// The compatibility level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatibility: Option<String>,
+    /// The other keys.
+    #[serde(flatten)]
+    pub settings: ConfigSettings,
+}
+
+/// `GET/PUT /mode`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeBody {
+    /// `READWRITE`, `READONLY`, `IMPORT` or `FORWARD`.
+    pub mode: String,
+}
+
+/// Every error body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorMessage {
+    /// The numeric error code.
+    pub error_code: u32,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// `GET /v1/metadata/version`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerVersion {
+    /// The server's version.
+    pub version: String,
+    /// The commit it was built from.
+    pub commit_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_shapes_name_the_level_differently() {
+        let get = Config {
+            compatibility_level: Some("BACKWARD".into()),
+            settings: ConfigSettings::default(),
+        };
+        assert_eq!(
+            serde_json::to_string(&get).expect("serializes"),
+            r#"{"compatibilityLevel":"BACKWARD"}"#
+        );
+        let put: ConfigUpdateRequest =
+            serde_json::from_str(r#"{"compatibility":"FULL","normalize":true}"#).expect("parses");
+        assert_eq!(put.compatibility.as_deref(), Some("FULL"));
+        assert_eq!(put.settings.normalize, Some(true));
+    }
+
+    #[test]
+    fn register_request_accepts_nulls_and_unknown_fields() {
+        let request: RegisterSchemaRequest = serde_json::from_str(
+            r#"{"schema":"\"int\"","schemaType":"AVRO","references":null,"metadata":null,"schemaTagsToAdd":[]}"#,
+        )
+        .expect("parses");
+        assert_eq!(request.schema.as_deref(), Some("\"int\""));
+        assert_eq!(request.references, None);
+    }
+
+    #[test]
+    fn schema_omits_absent_members() {
+        let schema = Schema {
+            subject: "s".into(),
+            version: 1,
+            id: 7,
+            guid: None,
+            schema_type: None,
+            references: Vec::new(),
+            metadata: None,
+            rule_set: None,
+            schema: "\"int\"".into(),
+            ts: None,
+            deleted: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&schema).expect("serializes"),
+            r#"{"subject":"s","version":1,"id":7,"schema":"\"int\""}"#
+        );
+    }
+}

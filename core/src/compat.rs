@@ -1,0 +1,187 @@
+//! The compatibility engine: which earlier versions a level compares against, in which
+//! direction, and the incompatibilities found, as data.
+
+use crate::avro;
+use crate::ids::CompatibilityLevel;
+use crate::schema::{ParsedSchema, SchemaModel};
+
+/// One reason a schema is incompatible: what kind of problem, where, and what changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incompatibility {
+    /// The kind, in the format's vocabulary (`TYPE_MISMATCH`, `PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL`, ...).
+    pub kind: String,
+    /// A JSON-pointer-like path into the schema (`/fields/2/type`).
+    pub path: String,
+    /// What is wrong, in a sentence.
+    pub description: String,
+    /// Short detail (`reader type: STRING not compatible with writer type: INT`).
+    pub additional_info: String,
+    /// The old schema's fragment at the path.
+    pub old_fragment: Option<String>,
+    /// The new schema's fragment at the path.
+    pub new_fragment: Option<String>,
+    /// What to change to fix it, when there is an obvious fix.
+    pub hint: Option<String>,
+    /// The earlier version the new schema failed against.
+    pub version: Option<i32>,
+}
+
+impl Incompatibility {
+    /// The one-line message used in 409 bodies and `verbose` output, in Confluent's
+    /// `{errorType:'...', description:'...', ...}` shape extended with fragments and the version.
+    pub fn message(&self) -> String {
+        let mut out = format!(
+            "{{errorType:'{}', description:'{}', additionalInfo:'{}'",
+            self.kind, self.description, self.additional_info
+        );
+        if let Some(old) = &self.old_fragment {
+            out.push_str(&format!(", oldSchema:'{old}'"));
+        }
+        if let Some(new) = &self.new_fragment {
+            out.push_str(&format!(", newSchema:'{new}'"));
+        }
+        if let Some(version) = self.version {
+            out.push_str(&format!(", version:'{version}'"));
+        }
+        if let Some(hint) = &self.hint {
+            out.push_str(&format!(", hint:'{hint}'"));
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// An earlier version of a subject.
+#[derive(Clone, Copy, Debug)]
+pub struct PreviousVersion<'a> {
+    /// Its version number.
+    pub version: i32,
+    /// Its schema.
+    pub schema: &'a ParsedSchema,
+}
+
+/// Checks `new` against the earlier versions under `level`. `previous` is newest first and
+/// holds only live (not soft-deleted) versions; non-transitive levels look at the first only.
+pub fn check(
+    level: CompatibilityLevel,
+    new: &ParsedSchema,
+    previous: &[PreviousVersion<'_>],
+) -> Vec<Incompatibility> {
+    if level == CompatibilityLevel::None {
+        return Vec::new();
+    }
+    let against: &[PreviousVersion<'_>] = if level.is_transitive() {
+        previous
+    } else {
+        &previous[..previous.len().min(1)]
+    };
+    let mut found = Vec::new();
+    for old in against {
+        let mut problems = check_pair(
+            new,
+            old.schema,
+            level.checks_backward(),
+            level.checks_forward(),
+        );
+        for problem in &mut problems {
+            problem.version = Some(old.version);
+        }
+        found.extend(problems);
+    }
+    found
+}
+
+/// Checks one pair: `backward` = the new schema reads the old one's data, `forward` = the
+/// old schema reads the new one's data.
+pub fn check_pair(
+    new: &ParsedSchema,
+    old: &ParsedSchema,
+    backward: bool,
+    forward: bool,
+) -> Vec<Incompatibility> {
+    if new.schema_type() != old.schema_type() {
+        return vec![Incompatibility {
+            kind: "SCHEMA_TYPE_CHANGED".into(),
+            path: "/".into(),
+            description: format!(
+                "Incompatible because of different schema type: the old schema is {} and the new one {}",
+                old.schema_type(),
+                new.schema_type()
+            ),
+            additional_info: format!("{} -> {}", old.schema_type(), new.schema_type()),
+            old_fragment: None,
+            new_fragment: None,
+            hint: Some("a subject keeps one schema type; use a new subject".into()),
+            version: None,
+        }];
+    }
+    let mut found = Vec::new();
+    match (new.model(), old.model()) {
+        (SchemaModel::Avro(new), SchemaModel::Avro(old)) => {
+            if backward {
+                found.extend(avro::check_compatibility(new, old, true));
+            }
+            if forward {
+                found.extend(avro::check_compatibility(old, new, false));
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{ParseOptions, SchemaType};
+
+    fn avro(text: &str) -> ParsedSchema {
+        ParsedSchema::parse(SchemaType::Avro, text, &[], ParseOptions::default()).expect("valid")
+    }
+
+    const V1: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#;
+    const V2: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string","default":""}]}"#;
+    const V3: &str =
+        r#"{"type":"record","name":"R","fields":[{"name":"b","type":"string","default":""}]}"#;
+
+    #[test]
+    fn non_transitive_levels_look_at_the_latest_version_only() {
+        let (v1, v2, v3) = (avro(V1), avro(V2), avro(V3));
+        let history = [
+            PreviousVersion {
+                version: 2,
+                schema: &v2,
+            },
+            PreviousVersion {
+                version: 1,
+                schema: &v1,
+            },
+        ];
+        // V3 drops `a`, which V1 needs when it reads V3's data (forward).
+        assert!(check(CompatibilityLevel::Forward, &v3, &history[..1]).len() == 1);
+        assert!(check(CompatibilityLevel::Backward, &v3, &history).is_empty());
+        assert!(check(CompatibilityLevel::BackwardTransitive, &v3, &history).is_empty());
+        let problems = check(CompatibilityLevel::FullTransitive, &v3, &history);
+        let versions: Vec<Option<i32>> = problems.iter().map(|p| p.version).collect();
+        assert_eq!(versions, vec![Some(2), Some(1)]);
+        assert!(check(CompatibilityLevel::None, &v3, &history).is_empty());
+    }
+
+    #[test]
+    fn messages_carry_kind_path_fragments_and_version() {
+        let v1 = avro(V1);
+        let new = avro(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}"#);
+        let problems = check(
+            CompatibilityLevel::Backward,
+            &new,
+            &[PreviousVersion {
+                version: 1,
+                schema: &v1,
+            }],
+        );
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            problems[0].message(),
+            "{errorType:'TYPE_MISMATCH', description:'The type (path '/fields/0/type') of a field in the new schema does not match with the old schema', additionalInfo:'reader type: STRING not compatible with writer type: INT', oldSchema:'\"int\"', newSchema:'\"string\"', version:'1', hint:'Avro resolves only int→long→float→double and string↔bytes; keep the old type or add a new field'}"
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! Covenant's core: what the server, the client and the CLI share.
+//!
+//! Schema parsing and canonical forms ([`schema`], [`avro`]), the compatibility engine
+//! ([`compat`]), identifiers ([`ids`]), the Confluent wire format ([`wire`]), the REST JSON
+//! types ([`api`]) and the error-code table ([`error`]). Everything here is pure: it takes
+//! text and returns values, with no I/O, no HTTP and no storage.
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod avro;
+pub mod compat;
+pub mod error;
+pub mod ids;
+pub mod schema;
+pub mod wire;
+
+pub use error::{Error, ErrorCode, Result};

@@ -1,0 +1,215 @@
+//! Server configuration: a raw, partial form read from a TOML file, `COVENANT_*` variables and
+//! flags, layered defaults < file < environment < flags, then validated once into [`Config`].
+//!
+//! | key (TOML) | variable | default | meaning |
+//! | --- | --- | --- | --- |
+//! | `listen` | `COVENANT_LISTEN` | `127.0.0.1:8081` | address to bind; port 0 picks a free port |
+//! | `store` | `COVENANT_STORE` | `sled://./covenant-data` | the log's store URL |
+//! | `default_compatibility` | `COVENANT_DEFAULT_COMPATIBILITY` | `BACKWARD` | level when none is configured |
+//! | `incompatible_error_code` | `COVENANT_INCOMPATIBLE_ERROR_CODE` | `409` | `409` (deployed clients) or `40901` (Confluent since late 2025) |
+//! | `max_body_bytes` | `COVENANT_MAX_BODY_BYTES` | `16777216` | largest request body (413 beyond) |
+//! | `max_schema_bytes` | `COVENANT_MAX_SCHEMA_BYTES` | `8388608` | largest schema text (42209 beyond) |
+//! | `workers` | `COVENANT_WORKERS` | CPU cores | HTTP worker threads |
+
+use std::collections::HashMap;
+
+use covenant_core::ids::CompatibilityLevel;
+use serde::Deserialize;
+
+use crate::registry::Settings;
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
+/// The default store.
+pub const DEFAULT_STORE: &str = "sled://./covenant-data";
+
+/// Configuration as given, every key optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Address to bind.
+    pub listen: Option<String>,
+    /// Store URL.
+    pub store: Option<String>,
+    /// Level when none is configured.
+    pub default_compatibility: Option<String>,
+    /// 409 or 40901.
+    pub incompatible_error_code: Option<u32>,
+    /// Largest request body.
+    pub max_body_bytes: Option<usize>,
+    /// Largest schema text.
+    pub max_schema_bytes: Option<usize>,
+    /// HTTP worker threads.
+    pub workers: Option<usize>,
+}
+
+/// A configuration problem, naming the key and the value.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl RawConfig {
+    /// Reads a TOML config file's text.
+    pub fn from_toml(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(format!("config file {origin}: {e}")))
+    }
+
+    /// Reads `COVENANT_*` variables.
+    pub fn from_env(vars: &HashMap<String, String>) -> Result<RawConfig, ConfigError> {
+        fn number<T: std::str::FromStr>(
+            vars: &HashMap<String, String>,
+            name: &str,
+        ) -> Result<Option<T>, ConfigError> {
+            match vars.get(name) {
+                None => Ok(None),
+                Some(raw) => raw
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| ConfigError(format!("{name}={raw} is not a valid number"))),
+            }
+        }
+        Ok(RawConfig {
+            listen: vars.get("COVENANT_LISTEN").cloned(),
+            store: vars.get("COVENANT_STORE").cloned(),
+            default_compatibility: vars.get("COVENANT_DEFAULT_COMPATIBILITY").cloned(),
+            incompatible_error_code: number(vars, "COVENANT_INCOMPATIBLE_ERROR_CODE")?,
+            max_body_bytes: number(vars, "COVENANT_MAX_BODY_BYTES")?,
+            max_schema_bytes: number(vars, "COVENANT_MAX_SCHEMA_BYTES")?,
+            workers: number(vars, "COVENANT_WORKERS")?,
+        })
+    }
+
+    /// This configuration with every key `higher` sets taking precedence.
+    pub fn overlay(self, higher: RawConfig) -> RawConfig {
+        RawConfig {
+            listen: higher.listen.or(self.listen),
+            store: higher.store.or(self.store),
+            default_compatibility: higher.default_compatibility.or(self.default_compatibility),
+            incompatible_error_code: higher
+                .incompatible_error_code
+                .or(self.incompatible_error_code),
+            max_body_bytes: higher.max_body_bytes.or(self.max_body_bytes),
+            max_schema_bytes: higher.max_schema_bytes.or(self.max_schema_bytes),
+            workers: higher.workers.or(self.workers),
+        }
+    }
+
+    /// Validates into a [`Config`].
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let default_compatibility = match &self.default_compatibility {
+            None => CompatibilityLevel::Backward,
+            Some(raw) => raw
+                .parse()
+                .map_err(|e| ConfigError(format!("default_compatibility: {e}")))?,
+        };
+        let legacy_incompatible_code = match self.incompatible_error_code {
+            None | Some(409) => true,
+            Some(40901) => false,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "incompatible_error_code = {other}: expected 409 or 40901"
+                )))
+            }
+        };
+        let max_body_bytes = self.max_body_bytes.unwrap_or(16 * 1024 * 1024);
+        let max_schema_bytes = self.max_schema_bytes.unwrap_or(8 * 1024 * 1024);
+        if max_body_bytes == 0 || max_schema_bytes == 0 {
+            return Err(ConfigError(
+                "max_body_bytes and max_schema_bytes must be positive".into(),
+            ));
+        }
+        if self.workers == Some(0) {
+            return Err(ConfigError("workers must be at least 1".into()));
+        }
+        Ok(Config {
+            listen: self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
+            store: self.store.unwrap_or_else(|| DEFAULT_STORE.to_string()),
+            max_body_bytes,
+            workers: self.workers,
+            registry: Settings {
+                default_compatibility,
+                legacy_incompatible_code,
+                max_schema_bytes,
+            },
+        })
+    }
+}
+
+/// The validated server configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to bind.
+    pub listen: String,
+    /// Store URL.
+    pub store: String,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// HTTP worker threads (None = CPU cores).
+    pub workers: Option<usize>,
+    /// Registry settings.
+    pub registry: Settings,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_file_env_and_flags_in_that_order() {
+        let file = RawConfig::from_toml(
+            "listen = \"0.0.0.0:9000\"\nstore = \"sled:///data\"\ndefault_compatibility = \"FULL\"\n",
+            "test.toml",
+        )
+        .expect("valid toml");
+        let env: HashMap<String, String> =
+            [("COVENANT_STORE".to_string(), "sled:///env".to_string())].into();
+        let env = RawConfig::from_env(&env).expect("valid env");
+        let flags = RawConfig {
+            listen: Some("127.0.0.1:0".into()),
+            ..RawConfig::default()
+        };
+        let config = file.overlay(env).overlay(flags).build().expect("valid");
+        assert_eq!(config.listen, "127.0.0.1:0");
+        assert_eq!(config.store, "sled:///env");
+        assert_eq!(
+            config.registry.default_compatibility,
+            CompatibilityLevel::Full
+        );
+        assert!(config.registry.legacy_incompatible_code);
+    }
+
+    #[test]
+    fn rejects_bad_values_naming_them() {
+        let unknown = RawConfig::from_toml("lisen = \"x\"", "c.toml").expect_err("unknown key");
+        assert!(unknown.to_string().contains("lisen"), "{unknown}");
+        let level = RawConfig {
+            default_compatibility: Some("SIDEWAYS".into()),
+            ..RawConfig::default()
+        };
+        assert!(level
+            .build()
+            .expect_err("bad level")
+            .to_string()
+            .contains("SIDEWAYS"));
+        let code = RawConfig {
+            incompatible_error_code: Some(500),
+            ..RawConfig::default()
+        };
+        assert!(code.build().is_err());
+        let env: HashMap<String, String> =
+            [("COVENANT_WORKERS".to_string(), "many".to_string())].into();
+        assert!(RawConfig::from_env(&env).is_err());
+    }
+
+    #[test]
+    fn defaults() {
+        let config = RawConfig::default().build().expect("valid");
+        assert_eq!(config.listen, DEFAULT_LISTEN);
+        assert_eq!(config.store, DEFAULT_STORE);
+        assert_eq!(
+            config.registry.default_compatibility,
+            CompatibilityLevel::Backward
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! The server's error type: every failure a request can meet, each classified once by
+//! [`Error::code`] into the shared [`ErrorCode`] table. Only the HTTP layer turns it into a body.
+
+use covenant_core::ErrorCode;
+
+use crate::store::StoreError;
+
+/// A request's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed input caught by `core` (version, level, mode, subject, schema type).
+    #[error("{0}")]
+    Core(#[from] covenant_core::Error),
+    /// 40401.
+    #[error("Subject '{0}' not found.")]
+    SubjectNotFound(String),
+    /// 40401 for a context.
+    #[error("Context '{0}' not found.")]
+    ContextNotFound(String),
+    /// 40402.
+    #[error("Version {version} not found in subject '{subject}'.")]
+    VersionNotFound {
+        /// The subject.
+        subject: String,
+        /// The version asked for.
+        version: String,
+    },
+    /// 40403 by id or GUID.
+    #[error("Schema {0} not found")]
+    SchemaNotFound(String),
+    /// 40403 for a lookup under a subject.
+    #[error("Schema not found under subject '{0}'")]
+    SchemaNotInSubject(String),
+    /// 40404.
+    #[error("Subject '{0}' was soft deleted.Set permanent=true to delete permanently")]
+    SubjectSoftDeleted(String),
+    /// 40405.
+    #[error("Subject '{0}' was not deleted first before being permanently deleted")]
+    SubjectNotSoftDeleted(String),
+    /// 40406.
+    #[error("Subject '{subject}' Version {version} was soft deleted.Set permanent=true to delete permanently")]
+    VersionSoftDeleted {
+        /// The subject.
+        subject: String,
+        /// The version.
+        version: i32,
+    },
+    /// 40407.
+    #[error("Subject '{subject}' Version {version} was not deleted first before being permanently deleted")]
+    VersionNotSoftDeleted {
+        /// The subject.
+        subject: String,
+        /// The version.
+        version: i32,
+    },
+    /// 40408.
+    #[error("Subject '{0}' does not have subject-level compatibility configured")]
+    NoSubjectConfig(String),
+    /// 40409.
+    #[error("Subject '{0}' does not have subject-level mode configured")]
+    NoSubjectMode(String),
+    /// 40410.
+    #[error("Association for '{0}' not found.")]
+    AssociationNotFound(String),
+    /// 409 or 40901.
+    #[error("Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{details}]")]
+    Incompatible {
+        /// The subject.
+        subject: String,
+        /// The incompatibility messages and the summary, joined.
+        details: String,
+        /// Answer 409 (deployed clients) rather than 40901.
+        legacy_code: bool,
+    },
+    /// 42201.
+    #[error("Invalid schema: {0}")]
+    InvalidSchema(String),
+    /// 42205.
+    #[error("{0}")]
+    OperationNotPermitted(String),
+    /// 42206.
+    #[error("One or more references exist to the schema {{subject={subject}, version={version}}}: referenced by schema ids {ids:?}")]
+    ReferenceExists {
+        /// The referenced subject.
+        subject: String,
+        /// The referenced version.
+        version: i32,
+        /// The ids that reference it.
+        ids: Vec<i32>,
+    },
+    /// 42207.
+    #[error("The ID of an imported schema does not match the existing ID: the schema already has id {existing}, the request gives {given}")]
+    IdMismatch {
+        /// The id the content already has.
+        existing: i32,
+        /// The id the request gave.
+        given: i64,
+    },
+    /// 42209.
+    #[error(
+        "Register operation failed because schema is too large: {size} bytes, the limit is {limit}"
+    )]
+    SchemaTooLarge {
+        /// The schema's size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// 42211.
+    #[error("The specified context '{0}' is not empty.")]
+    ContextNotEmpty(String),
+    /// 400: the body is not JSON, or a query value is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 422: the body is JSON of the wrong shape.
+    #[error("{0}")]
+    UnprocessableEntity(String),
+    /// 413.
+    #[error("request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// 404 for an unknown path.
+    #[error("HTTP 404 Not Found: no endpoint {0}")]
+    NoRoute(String),
+    /// 405.
+    #[error("HTTP 405 Method Not Allowed: {0}")]
+    MethodNotAllowed(String),
+    /// 503: not caught up with the log yet.
+    #[error("{0}")]
+    NotReady(String),
+    /// 50001.
+    #[error("Error in the backend data store: {0}")]
+    Store(String),
+    /// 500.
+    #[error("Internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The error code and HTTP status this failure is reported with.
+    pub fn code(&self) -> ErrorCode {
+        use Error::*;
+        match self {
+            Core(e) => e.code(),
+            SubjectNotFound(_) | ContextNotFound(_) => ErrorCode::SubjectNotFound,
+            VersionNotFound { .. } => ErrorCode::VersionNotFound,
+            SchemaNotFound(_) | SchemaNotInSubject(_) => ErrorCode::SchemaNotFound,
+            SubjectSoftDeleted(_) => ErrorCode::SubjectSoftDeleted,
+            SubjectNotSoftDeleted(_) => ErrorCode::SubjectNotSoftDeleted,
+            VersionSoftDeleted { .. } => ErrorCode::VersionSoftDeleted,
+            VersionNotSoftDeleted { .. } => ErrorCode::VersionNotSoftDeleted,
+            NoSubjectConfig(_) => ErrorCode::SubjectLevelCompatibilityNotConfigured,
+            NoSubjectMode(_) => ErrorCode::SubjectLevelModeNotConfigured,
+            AssociationNotFound(_) => ErrorCode::AssociationNotFound,
+            Incompatible {
+                legacy_code: true, ..
+            } => ErrorCode::IncompatibleSchemaLegacy,
+            Incompatible { .. } => ErrorCode::IncompatibleSchema,
+            InvalidSchema(_) => ErrorCode::InvalidSchema,
+            OperationNotPermitted(_) => ErrorCode::OperationNotPermitted,
+            ReferenceExists { .. } => ErrorCode::ReferenceExists,
+            IdMismatch { .. } => ErrorCode::IdDoesNotMatch,
+            SchemaTooLarge { .. } => ErrorCode::SchemaTooLarge,
+            ContextNotEmpty(_) => ErrorCode::ContextNotEmpty,
+            BadRequest(_) => ErrorCode::BadRequest,
+            UnprocessableEntity(_) => ErrorCode::UnprocessableEntity,
+            PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            NoRoute(_) => ErrorCode::NotFound,
+            MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
+            NotReady(_) => ErrorCode::ServiceUnavailable,
+            Store(_) => ErrorCode::StoreError,
+            Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        // The backend's detail goes to the log; the response names the failure only.
+        tracing::error!(%error, "store failure");
+        match error {
+            StoreError::Conflict { .. } => Error::Store("the write lost a race; retry".into()),
+            StoreError::Backend(_) | StoreError::Config(_) => {
+                Error::Store("the store is unavailable; the write was not applied".into())
+            }
+            StoreError::Corrupt { offset, .. } => {
+                Error::Store(format!("the log is unreadable at offset {offset}"))
+            }
+        }
+    }
+}
+
+/// The server's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,88 @@
+//! Covenant's registry server: the Confluent Schema Registry REST API over a durable log of
+//! contract events.
+//!
+//! [`serve`] opens the store named by the config, replays its log into memory
+//! ([`registry::Registry`]) and serves HTTP ([`http`]) until SIGTERM or Ctrl-C.
+
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod http;
+pub mod queries;
+pub mod registry;
+pub mod state;
+pub mod store;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+
+pub use config::{Config, RawConfig};
+pub use error::{Error, Result};
+
+/// Why the server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The store could not be opened or replayed.
+    #[error("cannot open the store: {0}")]
+    Store(String),
+    /// The address could not be bound, or the server failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the registry until it is told to stop.
+///
+/// Prints `listening on http://ADDR` as the first line of standard output once the socket is
+/// bound, so that scripts and tests can find a port chosen with `:0`.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let log = store::open(&config.store)
+        .await
+        .map_err(|e| ServeError::Store(e.to_string()))?;
+    let started = std::time::Instant::now();
+    let registry = registry::Registry::open(log, config.registry.clone())
+        .await
+        .map_err(|e| ServeError::Store(e.to_string()))?;
+    tracing::info!(
+        store = %registry.store_description(),
+        records = registry.state().head(),
+        millis = started.elapsed().as_millis() as u64,
+        "log replayed"
+    );
+    let listener = std::net::TcpListener::bind(&config.listen).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
+    })?;
+    let address = listener.local_addr()?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening on http://{address}")?;
+        stdout.flush()?;
+    }
+    tracing::info!(%address, "serving");
+
+    let data = web::Data::new(http::AppState {
+        registry: Arc::new(registry),
+        max_body_bytes: config.max_body_bytes,
+    });
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(from_fn(http::log_requests))
+            .configure(http::configure)
+            .default_service(web::to(http::no_route))
+    })
+    .shutdown_timeout(10);
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    server.listen(listener)?.run().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Runs [`serve`] on a new actix system, blocking until the server stops.
+pub fn run(config: Config) -> Result<(), ServeError> {
+    actix_web::rt::System::new().block_on(serve(config))
+}

@@ -1,0 +1,143 @@
+//! The event log behind a small trait, and its backends.
+//!
+//! A log is a totally ordered sequence of [`Record`]s at offsets 0, 1, 2, ... An append names
+//! the offset it expects to write at (the head it validated against); if another writer got
+//! there first the append fails with [`StoreError::Conflict`] and the writer catches up and
+//! re-validates. A successful append is durable before it returns.
+
+mod sled_log;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::event::Record;
+
+pub use sled_log::SledLog;
+
+/// A failure of the log.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer appended at the expected offset first.
+    #[error("the log moved on: expected to append at offset {expected}, the head is at {head}")]
+    Conflict {
+        /// The offset the writer validated against.
+        expected: u64,
+        /// The actual head.
+        head: u64,
+    },
+    /// The backend failed (I/O, connection, ...).
+    #[error("{0}")]
+    Backend(String),
+    /// A stored record could not be read.
+    #[error("corrupt record at offset {offset}: {reason}")]
+    Corrupt {
+        /// Where.
+        offset: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The store URL is not understood.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The durable, totally ordered log of contract events.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Appends `record` at `offset`, which must be the current head. Durable on return.
+    async fn append(&self, offset: u64, record: &Record) -> Result<(), StoreError>;
+
+    /// Up to `limit` records from `from` (inclusive), in order, with their offsets.
+    async fn read(&self, from: u64, limit: usize) -> Result<Vec<(u64, Record)>, StoreError>;
+
+    /// A stable identifier of this registry's data, created with the store.
+    async fn cluster_id(&self) -> Result<String, StoreError>;
+
+    /// A short description for logs (`sled:///var/lib/covenant`).
+    fn describe(&self) -> String;
+}
+
+/// Opens the log a store URL names: `sled://PATH`.
+pub async fn open(url: &str) -> Result<Arc<dyn EventLog>, StoreError> {
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        StoreError::Config(format!("store `{url}` is not a URL: expected sled://PATH"))
+    })?;
+    match scheme {
+        "sled" => Ok(Arc::new(SledLog::open(rest)?)),
+        other => Err(StoreError::Config(format!(
+            "unknown store scheme `{other}` in `{url}`: expected sled://PATH"
+        ))),
+    }
+}
+
+pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(record)
+        .map_err(|e| StoreError::Backend(format!("cannot encode record: {e}")))
+}
+
+pub(crate) fn decode(offset: u64, bytes: &[u8]) -> Result<Record, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        offset,
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod suite {
+    //! The storage test suite, written once and run against every backend.
+
+    use super::*;
+    use crate::event::{Event, Scope};
+
+    fn mode(mode: &str) -> Record {
+        Record::now(Event::ModeSet {
+            scope: Scope::Global,
+            mode: mode.to_string(),
+        })
+    }
+
+    pub async fn appends_in_order_and_reads_back(log: &dyn EventLog) {
+        for offset in 0..5 {
+            log.append(offset, &mode(&format!("M{offset}")))
+                .await
+                .expect("append");
+        }
+        let all = log.read(0, 100).await.expect("read");
+        assert_eq!(all.len(), 5);
+        for (index, (offset, record)) in all.iter().enumerate() {
+            assert_eq!(*offset, index as u64);
+            assert_eq!(record.event, mode(&format!("M{index}")).event);
+        }
+        let tail = log.read(3, 1).await.expect("read");
+        assert_eq!(tail.len(), 1);
+        assert_eq!(tail[0].0, 3);
+        assert!(log.read(5, 10).await.expect("read").is_empty());
+    }
+
+    pub async fn refuses_an_append_at_a_stale_offset(log: &dyn EventLog) {
+        log.append(0, &mode("A")).await.expect("append");
+        match log.append(0, &mode("B")).await {
+            Err(StoreError::Conflict {
+                expected: 0,
+                head: 1,
+            }) => {}
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        match log.append(5, &mode("C")).await {
+            Err(StoreError::Conflict {
+                expected: 5,
+                head: 1,
+            }) => {}
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        assert_eq!(log.read(0, 10).await.expect("read").len(), 1);
+    }
+
+    pub async fn keeps_its_cluster_id(log: &dyn EventLog) -> String {
+        let first = log.cluster_id().await.expect("cluster id");
+        assert!(!first.is_empty());
+        assert_eq!(log.cluster_id().await.expect("cluster id"), first);
+        first
+    }
+}
