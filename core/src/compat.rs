@@ -184,4 +184,134 @@ mod tests {
             "{errorType:'TYPE_MISMATCH', description:'The type (path '/fields/0/type') of a field in the new schema does not match with the old schema', additionalInfo:'reader type: STRING not compatible with writer type: INT', oldSchema:'\"int\"', newSchema:'\"string\"', version:'1', hint:'Avro resolves only int→long→float→double and string↔bytes; keep the old type or add a new field'}"
         );
     }
+
+    mod laws {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A field type with a default value that fits it.
+        fn field_type() -> impl Strategy<Value = (serde_json::Value, serde_json::Value)> {
+            let leaf = prop_oneof![
+                Just((json!("int"), json!(0))),
+                Just((json!("long"), json!(0))),
+                Just((json!("float"), json!(0.5))),
+                Just((json!("double"), json!(1.5))),
+                Just((json!("string"), json!("x"))),
+                Just((json!("bytes"), json!(""))),
+                Just((json!("boolean"), json!(true))),
+                Just((json!(["null", "int"]), json!(null))),
+                Just((json!(["null", "string", "long"]), json!(null))),
+                Just((
+                    json!({"type": "enum", "name": "E", "symbols": ["A", "B"]}),
+                    json!("A")
+                )),
+                Just((
+                    json!({"type": "enum", "name": "E", "symbols": ["A", "B", "C"]}),
+                    json!("A")
+                )),
+                Just((
+                    json!({"type": "enum", "name": "E", "symbols": ["A"], "default": "A"}),
+                    json!("A")
+                )),
+                Just((
+                    json!({"type": "fixed", "name": "F", "size": 4}),
+                    json!("abcd")
+                )),
+            ];
+            leaf.prop_recursive(2, 8, 2, |inner| {
+                prop_oneof![
+                    inner
+                        .clone()
+                        .prop_map(|(t, _)| (json!({"type": "array", "items": t}), json!([]))),
+                    inner.prop_map(|(t, _)| (json!({"type": "map", "values": t}), json!({}))),
+                ]
+            })
+        }
+
+        /// A record `R` over a small pool of field names, so that two schemas often share fields.
+        fn record() -> impl Strategy<Value = String> {
+            proptest::collection::vec((0usize..4, field_type(), any::<bool>()), 0..4).prop_map(
+                |fields| {
+                    let mut seen = std::collections::HashSet::new();
+                    let fields: Vec<serde_json::Value> = fields
+                        .into_iter()
+                        .filter(|(name, _, _)| seen.insert(*name))
+                        .map(|(name, (kind, default), with_default)| {
+                            let field_name = ["a", "b", "c", "d"][name];
+                            // Each field's named type gets a name of its own, so a record never redefines one.
+                            let kind: serde_json::Value = serde_json::from_str(
+                                &kind
+                                    .to_string()
+                                    .replace(
+                                        r#""name":"E""#,
+                                        &format!(r#""name":"E_{field_name}""#),
+                                    )
+                                    .replace(
+                                        r#""name":"F""#,
+                                        &format!(r#""name":"F_{field_name}""#),
+                                    ),
+                            )
+                            .expect("still JSON");
+                            let mut field = json!({"name": field_name, "type": kind});
+                            if with_default {
+                                field["default"] = default;
+                            }
+                            field
+                        })
+                        .collect();
+                    json!({"type": "record", "name": "R", "fields": fields}).to_string()
+                },
+            )
+        }
+
+        fn verdict(new: &ParsedSchema, old: &ParsedSchema, level: CompatibilityLevel) -> bool {
+            check(
+                level,
+                new,
+                &[PreviousVersion {
+                    version: 1,
+                    schema: old,
+                }],
+            )
+            .is_empty()
+        }
+
+        use serde_json::json;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn a_schema_is_compatible_with_itself(text in record()) {
+                let schema = avro(&text);
+                for level in [CompatibilityLevel::Backward, CompatibilityLevel::Forward, CompatibilityLevel::FullTransitive] {
+                    prop_assert!(verdict(&schema, &schema, level), "{text} under {level}");
+                }
+            }
+
+            #[test]
+            fn full_is_backward_and_forward(a in record(), b in record()) {
+                let (a, b) = (avro(&a), avro(&b));
+                let full = verdict(&a, &b, CompatibilityLevel::Full);
+                let both = verdict(&a, &b, CompatibilityLevel::Backward) && verdict(&a, &b, CompatibilityLevel::Forward);
+                prop_assert_eq!(full, both);
+            }
+
+            #[test]
+            fn backward_of_a_b_is_forward_of_b_a(a in record(), b in record()) {
+                let (a, b) = (avro(&a), avro(&b));
+                prop_assert_eq!(
+                    verdict(&a, &b, CompatibilityLevel::Backward),
+                    verdict(&b, &a, CompatibilityLevel::Forward)
+                );
+            }
+
+            #[test]
+            fn canonical_text_is_a_fixed_point(text in record()) {
+                let once = avro(&text);
+                let twice = avro(once.canonical());
+                prop_assert_eq!(once.canonical(), twice.canonical());
+            }
+        }
+    }
 }

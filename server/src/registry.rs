@@ -356,10 +356,7 @@ impl Registry {
             schema: Some(canonical),
             ts: None,
         };
-        Ok(append(
-            Event::SchemaRegistered(registered),
-            response,
-        ))
+        Ok(append(Event::SchemaRegistered(registered), response))
     }
 
     fn level(&self, config: &StoredConfig) -> Result<CompatibilityLevel> {

@@ -169,6 +169,9 @@ pub async fn log_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if !tracing::enabled!(target: "covenant::request", tracing::Level::INFO) {
+        return next.call(req).await;
+    }
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_string();
