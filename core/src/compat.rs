@@ -3,6 +3,8 @@
 
 use crate::avro;
 use crate::ids::CompatibilityLevel;
+use crate::json::{self, Policy};
+use crate::protobuf;
 use crate::schema::{ParsedSchema, SchemaModel};
 
 /// One reason a schema is incompatible: what kind of problem, where, and what changed.
@@ -66,6 +68,7 @@ pub fn check(
     level: CompatibilityLevel,
     new: &ParsedSchema,
     previous: &[PreviousVersion<'_>],
+    policy: Policy,
 ) -> Vec<Incompatibility> {
     if level == CompatibilityLevel::None {
         return Vec::new();
@@ -82,6 +85,7 @@ pub fn check(
             old.schema,
             level.checks_backward(),
             level.checks_forward(),
+            policy,
         );
         for problem in &mut problems {
             problem.version = Some(old.version);
@@ -92,12 +96,13 @@ pub fn check(
 }
 
 /// Checks one pair: `backward` = the new schema reads the old one's data, `forward` = the
-/// old schema reads the new one's data.
+/// old schema reads the new one's data. `policy` applies to JSON Schema only.
 pub fn check_pair(
     new: &ParsedSchema,
     old: &ParsedSchema,
     backward: bool,
     forward: bool,
+    policy: Policy,
 ) -> Vec<Incompatibility> {
     if new.schema_type() != old.schema_type() {
         return vec![Incompatibility {
@@ -125,6 +130,25 @@ pub fn check_pair(
                 found.extend(avro::check_compatibility(old, new, false));
             }
         }
+        (SchemaModel::Json(new), SchemaModel::Json(old)) => {
+            let (new, old) = (new.model(), old.model());
+            // Confluent compares (original, update): BACKWARD = (old, new), FORWARD = (new, old).
+            if forward {
+                found.extend(json::check_compatibility(&new, &old, false, policy));
+            }
+            if backward {
+                found.extend(json::check_compatibility(&old, &new, true, policy));
+            }
+        }
+        (SchemaModel::Protobuf(new), SchemaModel::Protobuf(old)) => {
+            if forward {
+                found.extend(protobuf::check_compatibility(new, old, false));
+            }
+            if backward {
+                found.extend(protobuf::check_compatibility(old, new, true));
+            }
+        }
+        _ => unreachable!("the schema types were compared above"),
     }
     found
 }
@@ -157,13 +181,33 @@ mod tests {
             },
         ];
         // V3 drops `a`, which V1 needs when it reads V3's data (forward).
-        assert!(check(CompatibilityLevel::Forward, &v3, &history[..1]).len() == 1);
-        assert!(check(CompatibilityLevel::Backward, &v3, &history).is_empty());
-        assert!(check(CompatibilityLevel::BackwardTransitive, &v3, &history).is_empty());
-        let problems = check(CompatibilityLevel::FullTransitive, &v3, &history);
+        assert!(
+            check(
+                CompatibilityLevel::Forward,
+                &v3,
+                &history[..1],
+                Policy::Strict
+            )
+            .len()
+                == 1
+        );
+        assert!(check(CompatibilityLevel::Backward, &v3, &history, Policy::Strict).is_empty());
+        assert!(check(
+            CompatibilityLevel::BackwardTransitive,
+            &v3,
+            &history,
+            Policy::Strict
+        )
+        .is_empty());
+        let problems = check(
+            CompatibilityLevel::FullTransitive,
+            &v3,
+            &history,
+            Policy::Strict,
+        );
         let versions: Vec<Option<i32>> = problems.iter().map(|p| p.version).collect();
         assert_eq!(versions, vec![Some(2), Some(1)]);
-        assert!(check(CompatibilityLevel::None, &v3, &history).is_empty());
+        assert!(check(CompatibilityLevel::None, &v3, &history, Policy::Strict).is_empty());
     }
 
     #[test]
@@ -177,6 +221,7 @@ mod tests {
                 version: 1,
                 schema: &v1,
             }],
+            Policy::Strict,
         );
         assert_eq!(problems.len(), 1);
         assert_eq!(
@@ -272,6 +317,7 @@ mod tests {
                     version: 1,
                     schema: old,
                 }],
+                Policy::Strict,
             )
             .is_empty()
         }

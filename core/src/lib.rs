@@ -11,6 +11,8 @@ pub mod avro;
 pub mod compat;
 pub mod error;
 pub mod ids;
+pub mod json;
+pub mod protobuf;
 pub mod schema;
 pub mod wire;
 

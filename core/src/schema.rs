@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use crate::avro::{self, AvroSchema};
 use crate::error::{Error, Result};
+use crate::json::JsonSchema;
+use crate::protobuf::ProtobufSchema;
 
 /// The three schema formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,6 +90,10 @@ impl Default for ParseOptions {
 pub enum SchemaModel {
     /// An Avro schema.
     Avro(AvroSchema),
+    /// A JSON Schema.
+    Json(JsonSchema),
+    /// A Protobuf file.
+    Protobuf(ProtobufSchema),
 }
 
 /// A parsed, validated schema with its canonical text.
@@ -126,9 +132,36 @@ impl ParsedSchema {
                     canonical,
                 })
             }
-            other => Err(Error::InvalidSchema(format!(
-                "schema type {other} is not supported by this registry"
-            ))),
+            SchemaType::Json => {
+                let schema = JsonSchema::parse(text, references)?;
+                let canonical = if options.normalize {
+                    schema.normalized()
+                } else {
+                    schema.canonical()
+                };
+                Ok(ParsedSchema {
+                    model: SchemaModel::Json(schema),
+                    canonical,
+                })
+            }
+            SchemaType::Protobuf => {
+                // Well-known imports are built in; a client may still list them as references.
+                let references: Vec<ResolvedReference<'_>> = references
+                    .iter()
+                    .filter(|r| !crate::protobuf::is_builtin(r.name))
+                    .copied()
+                    .collect();
+                let schema = ProtobufSchema::parse(text, &references)?;
+                let canonical = if options.normalize {
+                    schema.normalized()
+                } else {
+                    schema.canonical()
+                };
+                Ok(ParsedSchema {
+                    model: SchemaModel::Protobuf(schema),
+                    canonical,
+                })
+            }
         }
     }
 
@@ -136,6 +169,8 @@ impl ParsedSchema {
     pub fn schema_type(&self) -> SchemaType {
         match self.model {
             SchemaModel::Avro(_) => SchemaType::Avro,
+            SchemaModel::Json(_) => SchemaType::Json,
+            SchemaModel::Protobuf(_) => SchemaType::Protobuf,
         }
     }
 
@@ -148,11 +183,25 @@ impl ParsedSchema {
     pub fn model(&self) -> &SchemaModel {
         &self.model
     }
+
+    /// The text in a `format=` rendering the type knows: Avro `resolved`, Protobuf `serialized`
+    /// and `ignore_extensions`. `None` for the default rendering (and for unknown formats, which
+    /// are ignored as Confluent ignores them).
+    pub fn formatted(&self, format: &str) -> Option<String> {
+        match (&self.model, format) {
+            (SchemaModel::Avro(schema), "resolved") => Some(schema.resolved()),
+            (SchemaModel::Protobuf(schema), "serialized") => Some(schema.serialized()),
+            (SchemaModel::Protobuf(schema), "ignore_extensions") => {
+                Some(schema.without_extensions())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The schema types this build supports, in the order `GET /schemas/types` lists them.
 pub fn supported_types() -> &'static [SchemaType] {
-    &[SchemaType::Avro]
+    &[SchemaType::Json, SchemaType::Protobuf, SchemaType::Avro]
 }
 
 #[cfg(test)]

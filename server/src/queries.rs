@@ -199,6 +199,19 @@ pub fn list_schemas(
     out
 }
 
+/// The schema text in the `format` a request asks for, when the type knows that format.
+pub fn render(
+    state: &State,
+    context: &ContextName,
+    record: &SchemaRecord,
+    format: Option<&str>,
+) -> Result<Option<String>> {
+    match format {
+        None | Some("") | Some("default") => Ok(None),
+        Some(format) => Ok(state.parsed(context, record)?.formatted(format)),
+    }
+}
+
 /// `GET /contexts`: the default context and every context with subjects.
 pub fn contexts(state: &State) -> Vec<String> {
     let mut out = vec![DEFAULT_CONTEXT.to_string()];

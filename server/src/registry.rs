@@ -13,6 +13,7 @@ use covenant_core::api::{
 };
 use covenant_core::compat::{self, Incompatibility, PreviousVersion};
 use covenant_core::ids::{CompatibilityLevel, ContextName, Mode, QualifiedSubject, VersionSpec};
+use covenant_core::json::Policy;
 use covenant_core::schema::{ParseOptions, ParsedSchema, SchemaType};
 use parking_lot::{RwLock, RwLockReadGuard};
 use serde_json::Value;
@@ -409,7 +410,7 @@ impl Registry {
                 schema,
             })
             .collect();
-        Ok(compat::check(level, parsed, &previous))
+        Ok(compat::check(level, parsed, &previous, policy(config)))
     }
 
     // ----------------------------------------------------------------------------- compatibility and lookup
@@ -479,6 +480,7 @@ impl Registry {
                         &old,
                         level.checks_backward(),
                         level.checks_forward(),
+                        policy(&config),
                     );
                     for problem in &mut found {
                         problem.version = Some(version);
@@ -931,6 +933,14 @@ fn refuse_if_referenced(state: &State, subject: &QualifiedSubject, version: i32)
             version,
             ids,
         })
+    }
+}
+
+/// The JSON Schema policy a config selects: LENIENT, or STRICT by default.
+fn policy(config: &StoredConfig) -> Policy {
+    match config.settings.compatibility_policy.as_deref() {
+        Some(policy) if policy.eq_ignore_ascii_case("LENIENT") => Policy::Lenient,
+        _ => Policy::Strict,
     }
 }
 

@@ -261,6 +261,13 @@ impl AvroSchema {
         self.to_json(self.root, true).to_string()
     }
 
+    /// The canonical text with the named types of references inlined (`format=resolved`).
+    pub fn resolved(&self) -> String {
+        Writer::new(self, false, HashSet::new())
+            .write(self.root, None)
+            .to_string()
+    }
+
     /// A short JSON rendering of one node, for messages.
     pub fn fragment(&self, id: NodeId) -> String {
         const LIMIT: usize = 240;

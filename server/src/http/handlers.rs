@@ -195,7 +195,14 @@ pub async fn get_version(req: HttpRequest, data: Data) -> Reply {
     let subject = params::subject(&req)?;
     let version = params::version(&req)?;
     let state = data.registry.state();
-    let schema = queries::get_version(&state, &subject, version, params.flag("deleted")?)?;
+    let mut schema = queries::get_version(&state, &subject, version, params.flag("deleted")?)?;
+    if let Some(record) = state.schema(subject.context(), schema.id) {
+        if let Some(text) =
+            queries::render(&state, subject.context(), record, params.get("format"))?
+        {
+            schema.schema = text;
+        }
+    }
     Ok(json(&schema))
 }
 
@@ -205,7 +212,14 @@ pub async fn raw_schema_by_version(req: HttpRequest, data: Data) -> Reply {
     let version = params::version(&req)?;
     let state = data.registry.state();
     let schema = queries::get_version(&state, &subject, version, params.flag("deleted")?)?;
-    Ok(bytes_response(StatusCode::OK, Bytes::from(schema.schema)))
+    let text = match state.schema(subject.context(), schema.id) {
+        Some(record) => queries::render(&state, subject.context(), record, params.get("format"))?,
+        None => None,
+    };
+    Ok(bytes_response(
+        StatusCode::OK,
+        Bytes::from(text.unwrap_or(schema.schema)),
+    ))
 }
 
 pub async fn referenced_by(req: HttpRequest, data: Data) -> Reply {
