@@ -134,10 +134,10 @@ pub fn check_pair(
             let (new, old) = (new.model(), old.model());
             // Confluent compares (original, update): BACKWARD = (old, new), FORWARD = (new, old).
             if forward {
-                found.extend(json::check_compatibility(&new, &old, false, policy));
+                found.extend(json::check_compatibility(new, old, false, policy));
             }
             if backward {
-                found.extend(json::check_compatibility(&old, &new, true, policy));
+                found.extend(json::check_compatibility(old, new, true, policy));
             }
         }
         (SchemaModel::Protobuf(new), SchemaModel::Protobuf(old)) => {

@@ -229,8 +229,8 @@ impl<'a> Context<'a> {
         self.diffs.push(Difference {
             kind,
             path,
-            original: o.map(|id| self.original.nodes[id].fragment.clone()),
-            update: u.map(|id| self.update.nodes[id].fragment.clone()),
+            original: o.map(|id| self.original.fragment(id)),
+            update: u.map(|id| self.update.fragment(id)),
             lenient_exempt: false,
         });
     }
@@ -1181,10 +1181,10 @@ fn regex_search(pattern: &str, text: &str) -> bool {
 
 /// Branches with the same JSON count once.
 fn dedup_nodes(model: &Model, ids: &[NodeId]) -> Vec<NodeId> {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     let mut out = Vec::new();
     for id in ids {
-        let text = model.nodes[*id].fragment.as_str();
+        let text = model.text(*id);
         if !seen.contains(&text) {
             seen.push(text);
             out.push(*id);
@@ -1331,4 +1331,344 @@ fn hint(kind: &str) -> Option<String> {
         }
         .to_string(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::JsonSchema;
+    use serde_json::json;
+
+    fn model(value: &Value) -> Model {
+        JsonSchema::parse(&value.to_string(), &[])
+            .unwrap_or_else(|e| panic!("{value}: {e}"))
+            .model()
+            .clone()
+    }
+
+    /// `compare(original, update)` as sorted `KIND path` strings.
+    fn changes(original: Value, update: Value) -> Vec<String> {
+        let mut found: Vec<String> = diff(&model(&original), &model(&update), Policy::Strict)
+            .into_iter()
+            .map(|d| format!("{} {}", d.kind, d.path))
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn compatible(original: &Value, update: &Value, policy: Policy) -> bool {
+        diff(&model(original), &model(update), policy)
+            .iter()
+            .all(|d| d.is_compatible(policy))
+    }
+
+    #[test]
+    fn rule_families() {
+        let table: Vec<(Value, Value, Vec<&str>)> = vec![
+            // types
+            (
+                json!({"type": "object"}),
+                json!({"type": "array"}),
+                vec!["TYPE_CHANGED #/"],
+            ),
+            (
+                json!({"type": "integer"}),
+                json!({"type": "number"}),
+                vec!["TYPE_EXTENDED #/"],
+            ),
+            (
+                json!({"type": "number"}),
+                json!({"type": "integer"}),
+                vec!["TYPE_NARROWED #/"],
+            ),
+            (json!({"type": "string"}), json!({}), vec![]),
+            (json!({"type": "string"}), json!(true), vec![]),
+            (json!(false), json!({"type": "string"}), vec![]),
+            (
+                json!({}),
+                json!({"type": "string"}),
+                vec!["TYPE_CHANGED #/"],
+            ),
+            // strings
+            (
+                json!({"type": "string", "maxLength": 5}),
+                json!({"type": "string", "maxLength": 3}),
+                vec!["MAX_LENGTH_DECREASED #/maxLength"],
+            ),
+            (
+                json!({"type": "string"}),
+                json!({"type": "string", "minLength": 1}),
+                vec!["MIN_LENGTH_ADDED #/minLength"],
+            ),
+            (
+                json!({"type": "string", "pattern": "a"}),
+                json!({"type": "string"}),
+                vec!["PATTERN_REMOVED #/pattern"],
+            ),
+            // numbers
+            (
+                json!({"type": "number", "maximum": 5}),
+                json!({"type": "number", "maximum": 9}),
+                vec!["MAXIMUM_INCREASED #/maximum"],
+            ),
+            (
+                json!({"type": "number", "minimum": 5}),
+                json!({"type": "number", "minimum": 9}),
+                vec!["MINIMUM_INCREASED #/minimum"],
+            ),
+            (
+                json!({"type": "number", "exclusiveMaximum": 5}),
+                json!({"type": "number", "exclusiveMaximum": 4}),
+                vec!["EXCLUSIVE_MAXIMUM_DECREASED #/exclusiveMaximum"],
+            ),
+            (
+                json!({"type": "number", "multipleOf": 10}),
+                json!({"type": "number", "multipleOf": 2}),
+                vec!["MULTIPLE_OF_REDUCED #/multipleOf"],
+            ),
+            (
+                json!({"type": "number", "multipleOf": 2}),
+                json!({"type": "number", "multipleOf": 10}),
+                vec!["MULTIPLE_OF_EXPANDED #/multipleOf"],
+            ),
+            // enums and const
+            (
+                json!({"enum": ["a"]}),
+                json!({"enum": ["a", "b"]}),
+                vec!["ENUM_ARRAY_EXTENDED #/enum"],
+            ),
+            (
+                json!({"enum": ["a", "b"]}),
+                json!({"enum": ["a"]}),
+                vec!["ENUM_ARRAY_NARROWED #/enum"],
+            ),
+            (
+                json!({"const": 1}),
+                json!({"const": 2}),
+                vec!["ENUM_ARRAY_CHANGED #/const"],
+            ),
+            (
+                json!({"type": "string", "enum": ["red"]}),
+                json!({"type": "string"}),
+                vec!["PRODUCT_TYPE_NARROWED #/"],
+            ),
+            (
+                json!({"type": "string"}),
+                json!({"type": "string", "enum": ["red"]}),
+                vec!["TYPE_CHANGED #/"],
+            ),
+            // combined
+            (
+                json!({"type": "string", "maxLength": 3}),
+                json!({"oneOf": [{"type": "number"}, {"type": "string"}]}),
+                vec!["MAX_LENGTH_REMOVED #/maxLength", "SUM_TYPE_EXTENDED #/"],
+            ),
+            (
+                json!({"type": "string"}),
+                json!({"allOf": [{"type": "number"}, {"type": "string"}]}),
+                vec!["TYPE_CHANGED #/"],
+            ),
+            (
+                json!({"oneOf": [{"type": "number"}, {"type": "string"}]}),
+                json!({"anyOf": [{"type": "string"}]}),
+                vec!["COMBINED_TYPE_EXTENDED #/", "SUM_TYPE_NARROWED #/"],
+            ),
+            (
+                json!({"anyOf": [{"type": "number"}, {"type": "string"}]}),
+                json!({"anyOf": [{"type": "number"}, {"type": "boolean"}]}),
+                vec!["COMBINED_TYPE_SUBSCHEMAS_CHANGED #/"],
+            ),
+            (
+                json!({"type": ["string", "null"]}),
+                json!({"type": ["string", "null", "integer"]}),
+                vec!["SUM_TYPE_EXTENDED #/"],
+            ),
+            (
+                json!({"not": {"type": "number"}}),
+                json!({"not": {"type": "integer"}}),
+                vec!["NOT_TYPE_NARROWED #/not"],
+            ),
+            (
+                json!({"not": {"type": "integer"}}),
+                json!({"not": {"type": "number"}}),
+                vec!["NOT_TYPE_EXTENDED #/not"],
+            ),
+            // objects
+            (
+                json!({"properties": {"foo": {"type": "string"}}}),
+                json!({"properties": {"foo": {"type": "string"}}, "required": ["foo"]}),
+                vec!["REQUIRED_ATTRIBUTE_ADDED #/required/foo"],
+            ),
+            (
+                json!({"properties": {"foo": {"type": "string"}}, "required": ["foo"]}),
+                json!({"properties": {"foo": {"type": "string"}}}),
+                vec!["REQUIRED_ATTRIBUTE_REMOVED #/required/foo"],
+            ),
+            (
+                json!({"properties": {"foo": {"type": "string"}}}),
+                json!({"properties": {"foo": {"type": "string"}, "bar": {}}}),
+                vec!["PROPERTY_WITH_EMPTY_SCHEMA_ADDED_TO_OPEN_CONTENT_MODEL #/properties/bar"],
+            ),
+            (
+                json!({"additionalProperties": true}),
+                json!({"additionalProperties": {"type": "number"}}),
+                vec!["ADDITIONAL_PROPERTIES_NARROWED #/additionalProperties"],
+            ),
+            (
+                json!({"additionalProperties": false}),
+                json!({"additionalProperties": true}),
+                vec!["ADDITIONAL_PROPERTIES_ADDED #/additionalProperties"],
+            ),
+            (
+                json!({"type": "object", "properties": {"I_1": {"type": "integer"}}, "additionalProperties": false}),
+                json!({"type": "object", "patternProperties": {"^I_": {"type": "number"}}}),
+                vec![
+                    "ADDITIONAL_PROPERTIES_ADDED #/additionalProperties",
+                    "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL #/properties/I_1",
+                    "TYPE_EXTENDED #/properties/I_1",
+                ],
+            ),
+            (
+                json!({"type": "object", "dependencies": {"a": ["b"]}}),
+                json!({"type": "object", "dependencies": {"a": ["b", "c"]}}),
+                vec!["DEPENDENCY_ARRAY_EXTENDED #/dependencies/a"],
+            ),
+            // arrays
+            (
+                json!({"type": "array"}),
+                json!({"type": "array", "items": {"type": "string"}}),
+                vec!["SCHEMA_ADDED #/items"],
+            ),
+            (
+                json!({"type": "array", "items": {"type": "string"}}),
+                json!({"type": "array"}),
+                vec!["SCHEMA_REMOVED #/items"],
+            ),
+            (
+                json!({"type": "array", "items": [{"type": "string"}], "additionalItems": false}),
+                json!({"type": "array", "items": [{"type": "string"}, {"type": "number"}], "additionalItems": false}),
+                vec!["ITEM_ADDED_TO_CLOSED_CONTENT_MODEL #/items/1"],
+            ),
+            (
+                json!({"type": "array", "uniqueItems": true}),
+                json!({"type": "array"}),
+                vec!["UNIQUE_ITEMS_REMOVED #/uniqueItems"],
+            ),
+            // references
+            (
+                json!({"type": "string"}),
+                json!({"$ref": "#/definitions/s", "definitions": {"s": {"type": "string"}}}),
+                vec![],
+            ),
+        ];
+        for (original, update, expected) in table {
+            let mut expected: Vec<String> = expected.into_iter().map(str::to_string).collect();
+            expected.sort();
+            assert_eq!(
+                changes(original.clone(), update.clone()),
+                expected,
+                "{original} => {update}"
+            );
+        }
+    }
+
+    /// All 24 combinations of open/closed model × property added/removed × required, required
+    /// with a default, optional × STRICT/LENIENT (Confluent PR #4292 found two of them wrong).
+    #[test]
+    fn content_model_table() {
+        let property = |default: bool| {
+            if default {
+                json!({"type": "string", "default": "x"})
+            } else {
+                json!({"type": "string"})
+            }
+        };
+        let schema = |closed: bool, with_b: Option<(bool, bool)>| {
+            let mut properties = json!({"a": {"type": "string"}});
+            let mut required = vec![json!("a")];
+            if let Some((is_required, default)) = with_b {
+                properties["b"] = property(default);
+                if is_required {
+                    required.push(json!("b"));
+                }
+            }
+            let mut value =
+                json!({"type": "object", "properties": properties, "required": required});
+            if closed {
+                value["additionalProperties"] = json!(false);
+            }
+            value
+        };
+        // (operation, closed, required, default) -> (STRICT, LENIENT)
+        let table = [
+            ("add", false, true, false, false, false),
+            ("add", false, true, true, false, true),
+            ("add", false, false, false, false, true),
+            ("add", true, true, false, false, false),
+            ("add", true, true, true, true, true),
+            ("add", true, false, false, true, true),
+            ("remove", false, true, false, true, true),
+            ("remove", false, true, true, true, true),
+            ("remove", false, false, false, true, true),
+            ("remove", true, true, false, false, false),
+            ("remove", true, true, true, false, false),
+            ("remove", true, false, false, false, true),
+        ];
+        for (operation, closed, required, default, strict, lenient) in table {
+            let without = schema(closed, None);
+            let with = schema(closed, Some((required, default)));
+            let (old, new) = if operation == "add" {
+                (&without, &with)
+            } else {
+                (&with, &without)
+            };
+            for (policy, expected) in [(Policy::Strict, strict), (Policy::Lenient, lenient)] {
+                assert_eq!(
+                    compatible(old, new, policy),
+                    expected,
+                    "{operation} a {} property to a {} model under {policy:?}",
+                    match (required, default) {
+                        (true, true) => "required-with-default",
+                        (true, false) => "required",
+                        _ => "optional",
+                    },
+                    if closed { "closed" } else { "open" }
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn recursive_references_terminate() {
+        let tree = json!({"type": "object", "properties": {"value": {"type": "integer"}, "children": {"type": "array", "items": {"$ref": "#"}}}});
+        assert_eq!(changes(tree.clone(), tree.clone()), Vec::<String>::new());
+        let widened = json!({"type": "object", "properties": {"value": {"type": "number"}, "children": {"type": "array", "items": {"$ref": "#"}}}});
+        assert_eq!(
+            changes(tree, widened),
+            vec!["TYPE_EXTENDED #/properties/value"]
+        );
+    }
+
+    /// Golden messages: what a developer reads in a failed check.
+    #[test]
+    fn golden_messages() {
+        let old = model(&json!({"type": "object", "properties": {"a": {"type": "string"}}}));
+        let new = model(
+            &json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}}),
+        );
+        let found = check(&old, &new, true, Policy::Strict);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].message(),
+            "{errorType:'OPTIONAL_PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL', description:'The new schema has an open content model and has a property or item at path '#/properties/b' which is missing in the old schema', additionalInfo:'', newSchema:'{\"type\":\"integer\"}', hint:'the old schema allows any property (an open content model), so old data may hold this name with another type; close the model with \"additionalProperties\": false, or use the LENIENT policy'}"
+        );
+        let narrowed = model(
+            &json!({"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}}}),
+        );
+        let found = check(&old, &narrowed, true, Policy::Strict);
+        assert_eq!(
+            found[0].message(),
+            "{errorType:'MAX_LENGTH_ADDED', description:'The keyword at path '#/properties/a/maxLength' in the new schema is not present in the old schema', additionalInfo:'', oldSchema:'{\"type\":\"string\"}', newSchema:'{\"type\":\"string\",\"maxLength\":3}', hint:'a new constraint may reject old data; add it in a new field instead'}"
+        );
+    }
 }

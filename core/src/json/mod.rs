@@ -5,6 +5,8 @@
 mod compat;
 mod model;
 
+use std::sync::OnceLock;
+
 use jsonschema::{Draft, Registry, Validator};
 
 pub use compat::{check as check_compatibility, diff, Difference, Policy};
@@ -24,6 +26,8 @@ pub struct JsonSchema {
     draft: Draft,
     /// Referenced documents: (reference name, document), dependencies first.
     references: Vec<(String, Value)>,
+    /// The diff's view of the schema, built on first use.
+    model: OnceLock<Model>,
 }
 
 impl JsonSchema {
@@ -43,6 +47,7 @@ impl JsonSchema {
             value,
             draft,
             references: documents,
+            model: OnceLock::new(),
         };
         // Building a validator resolves every `$ref` and compiles every pattern.
         schema.validator()?;
@@ -74,8 +79,9 @@ impl JsonSchema {
     }
 
     /// The schema as the diff sees it, references resolved.
-    pub fn model(&self) -> Model {
-        model::load(&self.value, self.draft, &self.references)
+    pub fn model(&self) -> &Model {
+        self.model
+            .get_or_init(|| model::load(&self.value, self.draft, &self.references))
     }
 
     /// The canonical text: compact JSON, keys in the order given.

@@ -8,6 +8,7 @@
 //! `allOf` (2019-09 and later).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use jsonschema::Draft;
 use serde_json::{Map, Value};
@@ -157,10 +158,20 @@ impl Kind {
 pub struct Node {
     pub kind: Kind,
     pub meta: Meta,
-    /// The node's JSON, compact and shortened, for messages.
-    pub fragment: String,
+    /// Where the node's JSON is, to show it in messages.
+    pub source: Source,
     /// Whether a `default` keyword is present.
     pub has_default: bool,
+}
+
+/// Where a node's JSON is: a (document, JSON pointer), narrowed to the keywords it was built
+/// from when the node is one of several read from the same object.
+#[derive(Clone, Debug)]
+pub struct Source {
+    document: usize,
+    pointer: String,
+    keys: Option<&'static [&'static str]>,
+    type_name: Option<String>,
 }
 
 /// A schema document with the documents it references, as one graph the diff walks.
@@ -168,18 +179,55 @@ pub struct Node {
 pub struct Model {
     pub(crate) nodes: Vec<Node>,
     pub(crate) root: NodeId,
+    documents: Vec<Arc<Value>>,
+}
+
+impl Model {
+    /// A node's JSON, compact and shortened, for messages.
+    pub fn fragment(&self, id: NodeId) -> String {
+        shorten(self.text(id))
+    }
+
+    /// A node's whole JSON, compact (identical branches of a combined schema count once).
+    pub fn text(&self, id: NodeId) -> String {
+        let source = &self.nodes[id].source;
+        let Some(value) = self.documents.get(source.document).and_then(|d| {
+            if source.pointer.is_empty() {
+                Some(d.as_ref())
+            } else {
+                d.pointer(&source.pointer)
+            }
+        }) else {
+            return String::new();
+        };
+        match (source.keys, value) {
+            (Some(keys), Value::Object(map)) => {
+                let mut part = Map::new();
+                if let Some(type_name) = &source.type_name {
+                    part.insert("type".to_string(), Value::String(type_name.clone()));
+                }
+                for key in keys {
+                    if let Some(value) = map.get(*key) {
+                        part.insert((*key).to_string(), value.clone());
+                    }
+                }
+                Value::Object(part).to_string()
+            }
+            _ => value.to_string(),
+        }
+    }
 }
 
 /// Loads a document and its referenced documents (`(name, document)`).
 pub fn load(root: &Value, draft: Draft, references: &[(String, Value)]) -> Model {
     let mut documents = vec![Document {
         name: String::new(),
-        value: root.clone(),
+        value: Arc::new(root.clone()),
     }];
     for (name, value) in references {
         documents.push(Document {
             name: name.clone(),
-            value: value.clone(),
+            value: Arc::new(value.clone()),
         });
     }
     let mut loader = Loader {
@@ -206,12 +254,13 @@ pub fn load(root: &Value, draft: Draft, references: &[(String, Value)]) -> Model
     Model {
         nodes: loader.nodes,
         root,
+        documents: loader.documents.into_iter().map(|d| d.value).collect(),
     }
 }
 
 struct Document {
     name: String,
-    value: Value,
+    value: Arc<Value>,
 }
 
 struct Loader {
@@ -264,7 +313,7 @@ impl Loader {
     }
 
     fn lookup(&self, document: usize, pointer: &str) -> Option<&Value> {
-        let value = &self.documents.get(document)?.value;
+        let value = self.documents.get(document)?.value.as_ref();
         if pointer.is_empty() {
             Some(value)
         } else {
@@ -272,11 +321,11 @@ impl Loader {
         }
     }
 
-    fn push(&mut self, kind: Kind, meta: Meta, value: &Value, has_default: bool) -> NodeId {
+    fn push(&mut self, kind: Kind, meta: Meta, source: Source, has_default: bool) -> NodeId {
         self.nodes.push(Node {
             kind,
             meta,
-            fragment: fragment(value),
+            source,
             has_default,
         });
         self.nodes.len() - 1
@@ -287,14 +336,17 @@ impl Loader {
         if let Some(id) = self.at_pointer.get(&(document, pointer.clone())) {
             return *id;
         }
-        let value = self
-            .lookup(document, &pointer)
-            .cloned()
-            .unwrap_or(Value::Bool(true));
+        let whole = Source::whole(document, &pointer);
         // Reserve the slot first so that a reference back to this pointer finds it.
-        let id = self.push(Kind::Empty, Meta::default(), &value, false);
+        let id = self.push(Kind::Empty, Meta::default(), whole, false);
         self.at_pointer.insert((document, pointer.clone()), id);
-        let node = self.build(id, document, &pointer, &value);
+        let text = Arc::clone(&self.documents[document].value);
+        let value = if pointer.is_empty() {
+            Some(text.as_ref())
+        } else {
+            text.pointer(&pointer)
+        };
+        let node = self.build(id, document, &pointer, value.unwrap_or(&Value::Bool(true)));
         self.nodes[id] = node;
         id
     }
@@ -309,11 +361,12 @@ impl Loader {
     }
 
     fn build(&mut self, id: NodeId, document: usize, pointer: &str, value: &Value) -> Node {
+        let whole = || Source::whole(document, pointer);
         let map = match value {
-            Value::Bool(true) => return node(Kind::Empty, Meta::default(), value, false),
-            Value::Bool(false) => return node(Kind::False, Meta::default(), value, false),
+            Value::Bool(true) => return node(Kind::Empty, Meta::default(), whole(), false),
+            Value::Bool(false) => return node(Kind::False, Meta::default(), whole(), false),
             Value::Object(map) => map,
-            _ => return node(Kind::Empty, Meta::default(), value, false),
+            _ => return node(Kind::Empty, Meta::default(), whole(), false),
         };
         let meta = self.meta(map);
         let has_default = map.contains_key("default");
@@ -335,10 +388,10 @@ impl Loader {
             });
             if !(self.modern() && has_siblings) {
                 let kind = self.reference(id, document, reference);
-                return node(kind, meta, value, has_default);
+                return node(kind, meta, whole(), has_default);
             }
             // 2019-09 and later: the reference and its siblings all apply.
-            let ref_node = self.push(Kind::Empty, Meta::default(), value, false);
+            let ref_node = self.push(Kind::Empty, Meta::default(), whole(), false);
             self.nodes[ref_node].kind = self.reference(ref_node, document, reference);
             let mut rest = map.clone();
             rest.remove("$ref");
@@ -351,18 +404,18 @@ impl Loader {
                     subschemas,
                 },
                 meta,
-                value,
+                whole(),
                 has_default,
             );
         }
         let extracted = self.extract(document, pointer, map);
         match extracted.len() {
-            0 => node(Kind::Empty, meta, value, has_default),
+            0 => node(Kind::Empty, meta, whole(), has_default),
             1 => {
                 let mut single = self.nodes[extracted[0]].clone();
                 single.meta = meta;
                 single.has_default = has_default;
-                single.fragment = fragment(value);
+                single.source = whole();
                 single
             }
             _ => node(
@@ -371,7 +424,7 @@ impl Loader {
                     subschemas: extracted,
                 },
                 meta,
-                value,
+                whole(),
                 has_default,
             ),
         }
@@ -393,43 +446,66 @@ impl Loader {
         }
     }
 
-    /// Runs the extractors in the loader's order; each result is a node of its own.
+    /// Runs the extractors in the loader's order; each result is a node of its own, whose
+    /// fragment is the part of the object it was built from.
     fn extract(&mut self, document: usize, pointer: &str, map: &Map<String, Value>) -> Vec<NodeId> {
+        let part = |keys: &'static [&'static str], type_name: Option<&str>| Source {
+            document,
+            pointer: pointer.to_string(),
+            keys: Some(keys),
+            type_name: type_name.map(str::to_string),
+        };
         let mut out = Vec::new();
-        let whole = Value::Object(map.clone());
         if let Some(Value::Array(values)) = map.get("enum") {
-            out.push(self.push(Kind::Enum(dedup(values)), Meta::default(), &whole, false));
+            out.push(self.push(
+                Kind::Enum(dedup(values)),
+                Meta::default(),
+                part(&["enum"], None),
+                false,
+            ));
         }
         for criterion in [Criterion::All, Criterion::Any, Criterion::One] {
             if let Some(Value::Array(items)) = map.get(criterion.keyword()) {
                 let subschemas = (0..items.len())
                     .map(|i| self.child(document, pointer, &[criterion.keyword(), &i.to_string()]))
                     .collect();
+                let fragment = part(criterion_keys(criterion), None);
                 out.push(self.push(
                     Kind::Combined {
                         criterion,
                         subschemas,
                     },
                     Meta::default(),
-                    &whole,
+                    fragment,
                     false,
                 ));
             }
         }
         if map.contains_key("not") {
             let inner = self.child(document, pointer, &["not"]);
-            out.push(self.push(Kind::Not(inner), Meta::default(), &whole, false));
+            out.push(self.push(
+                Kind::Not(inner),
+                Meta::default(),
+                part(&["not"], None),
+                false,
+            ));
         }
         if self.draft != Draft::Draft4 {
             if let Some(value) = map.get("const") {
-                out.push(self.push(Kind::Const(value.clone()), Meta::default(), &whole, false));
+                out.push(self.push(
+                    Kind::Const(value.clone()),
+                    Meta::default(),
+                    part(&["const"], None),
+                    false,
+                ));
             }
         }
         let mut consumed: Vec<&str> = Vec::new();
         match map.get("type") {
             Some(Value::String(type_name)) => {
                 if let Some(kind) = self.typed(document, pointer, map, type_name) {
-                    out.push(self.push(kind, Meta::default(), &whole, false));
+                    let fragment = part(keywords_of(type_name), Some(type_name));
+                    out.push(self.push(kind, Meta::default(), fragment, false));
                     consumed.extend(keywords_of(type_name));
                 }
             }
@@ -437,19 +513,17 @@ impl Loader {
                 let mut branches = Vec::new();
                 for type_name in types.iter().filter_map(Value::as_str) {
                     if let Some(kind) = self.typed(document, pointer, map, type_name) {
-                        branches.push(self.push(kind, Meta::default(), &whole, false));
+                        let fragment = part(keywords_of(type_name), Some(type_name));
+                        branches.push(self.push(kind, Meta::default(), fragment, false));
                         consumed.extend(keywords_of(type_name));
                     }
                 }
-                out.push(self.push(
-                    Kind::Combined {
-                        criterion: Criterion::Any,
-                        subschemas: branches,
-                    },
-                    Meta::default(),
-                    &whole,
-                    false,
-                ));
+                let fragment = part(&["type"], None);
+                let kind = Kind::Combined {
+                    criterion: Criterion::Any,
+                    subschemas: branches,
+                };
+                out.push(self.push(kind, Meta::default(), fragment, false));
             }
             _ => {}
         }
@@ -461,25 +535,32 @@ impl Loader {
         };
         if present(ARRAY_KEYWORDS) {
             let kind = Kind::Array(Box::new(self.array(document, pointer, map)));
-            out.push(self.push(kind, Meta::default(), &whole, false));
+            out.push(self.push(kind, Meta::default(), part(ARRAY_KEYWORDS, None), false));
         }
         if present(OBJECT_KEYWORDS) {
             let kind = Kind::Object(Box::new(self.object(document, pointer, map)));
-            out.push(self.push(kind, Meta::default(), &whole, false));
+            out.push(self.push(kind, Meta::default(), part(OBJECT_KEYWORDS, None), false));
         }
         if present(NUMBER_KEYWORDS) {
             let kind = Kind::Number(self.number(map, false));
-            out.push(self.push(kind, Meta::default(), &whole, false));
+            out.push(self.push(kind, Meta::default(), part(NUMBER_KEYWORDS, None), false));
         }
         if present(STRING_KEYWORDS) {
             let kind = Kind::String(string(map));
-            out.push(self.push(kind, Meta::default(), &whole, false));
+            out.push(self.push(kind, Meta::default(), part(STRING_KEYWORDS, None), false));
         }
+        const CONDITIONAL: &[&str] = &["if", "then", "else"];
+        let conditional = CONDITIONAL;
         if self.draft != Draft::Draft4
             && self.draft != Draft::Draft6
-            && (map.contains_key("if") || map.contains_key("then") || map.contains_key("else"))
+            && conditional.iter().any(|k| map.contains_key(*k))
         {
-            out.push(self.push(Kind::Conditional, Meta::default(), &whole, false));
+            out.push(self.push(
+                Kind::Conditional,
+                Meta::default(),
+                part(conditional, None),
+                false,
+            ));
         }
         out
     }
@@ -690,12 +771,31 @@ impl Loader {
     }
 }
 
-fn node(kind: Kind, meta: Meta, value: &Value, has_default: bool) -> Node {
+fn node(kind: Kind, meta: Meta, source: Source, has_default: bool) -> Node {
     Node {
         kind,
         meta,
-        fragment: fragment(value),
+        source,
         has_default,
+    }
+}
+
+impl Source {
+    fn whole(document: usize, pointer: &str) -> Source {
+        Source {
+            document,
+            pointer: pointer.to_string(),
+            keys: None,
+            type_name: None,
+        }
+    }
+}
+
+fn criterion_keys(criterion: Criterion) -> &'static [&'static str] {
+    match criterion {
+        Criterion::All => &["allOf"],
+        Criterion::Any => &["anyOf"],
+        Criterion::One => &["oneOf"],
     }
 }
 
@@ -780,9 +880,8 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn fragment(value: &Value) -> String {
+fn shorten(mut text: String) -> String {
     const LIMIT: usize = 240;
-    let mut text = value.to_string();
     if text.len() > LIMIT {
         let mut cut = LIMIT;
         while !text.is_char_boundary(cut) {

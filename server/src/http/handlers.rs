@@ -82,13 +82,21 @@ pub async fn schema_by_id(req: HttpRequest, data: Data) -> Reply {
     let id = id_param(&req)?;
     let state = data.registry.state();
     let record = queries::schema_by_id(&state, &context, id)?;
-    if params.flag("fetchMaxId")? {
-        let mut body: SchemaString =
-            serde_json::from_slice(&record.id_body).map_err(|e| Error::Internal(e.to_string()))?;
-        body.max_id = state.context(&context).map(|c| c.max_id);
-        return Ok(json(&body));
+    let rendered = queries::render(&state, &context, record, params.get("format"))?;
+    let fetch_max_id = params.flag("fetchMaxId")?;
+    if rendered.is_none() && !fetch_max_id {
+        // The common case: the body prepared at registration.
+        return Ok(bytes_response(StatusCode::OK, record.id_body.clone()));
     }
-    Ok(bytes_response(StatusCode::OK, record.id_body.clone()))
+    let mut body: SchemaString =
+        serde_json::from_slice(&record.id_body).map_err(|e| Error::Internal(e.to_string()))?;
+    if let Some(text) = rendered {
+        body.schema = text;
+    }
+    if fetch_max_id {
+        body.max_id = state.context(&context).map(|c| c.max_id);
+    }
+    Ok(json(&body))
 }
 
 pub async fn raw_schema_by_id(req: HttpRequest, data: Data) -> Reply {
@@ -97,10 +105,9 @@ pub async fn raw_schema_by_id(req: HttpRequest, data: Data) -> Reply {
     let id = id_param(&req)?;
     let state = data.registry.state();
     let record = queries::schema_by_id(&state, &context, id)?;
-    Ok(bytes_response(
-        StatusCode::OK,
-        Bytes::from(record.schema.clone()),
-    ))
+    let text = queries::render(&state, &context, record, params.get("format"))?
+        .unwrap_or_else(|| record.schema.clone());
+    Ok(bytes_response(StatusCode::OK, Bytes::from(text)))
 }
 
 pub async fn schema_id_subjects(req: HttpRequest, data: Data) -> Reply {
