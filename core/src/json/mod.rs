@@ -7,9 +7,10 @@ mod model;
 
 use std::sync::OnceLock;
 
-use jsonschema::{Draft, Registry, Validator};
+use jsonschema::{Draft, Registry};
 
 pub use compat::{check as check_compatibility, diff, Difference, Policy};
+pub use jsonschema::Validator;
 pub use model::Model;
 use serde_json::{Map, Value};
 

@@ -64,6 +64,54 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
+/// The canonical text of any compiled file (a client registering its own descriptors).
+pub fn print_descriptor(file: &FileDescriptor) -> String {
+    print::print_file(file, print::PrintOptions::default())
+}
+
+/// The message-index path of a message in its file, as the wire format carries it: the index
+/// among top-level messages, then among each parent's nested messages. Map-entry types are
+/// not counted, as Confluent's Java serdes do not count them, so the path does not depend on
+/// where a map field sits among nested declarations.
+pub fn message_indexes(message: &MessageDescriptor) -> Vec<i32> {
+    let mut path = Vec::new();
+    let mut current = message.clone();
+    loop {
+        let siblings: Vec<MessageDescriptor> = match current.parent_message() {
+            Some(parent) => parent.child_messages().collect(),
+            None => current.parent_file().messages().collect(),
+        };
+        let index = siblings
+            .iter()
+            .filter(|m| !m.is_map_entry())
+            .position(|m| m.full_name() == current.full_name())
+            .unwrap_or(0);
+        path.push(index as i32);
+        match current.parent_message() {
+            Some(parent) => current = parent,
+            None => break,
+        }
+    }
+    path.reverse();
+    path
+}
+
+/// The message a message-index path names in a file.
+pub fn message_at(file: &FileDescriptor, indexes: &[i32]) -> Option<MessageDescriptor> {
+    let mut candidates: Vec<MessageDescriptor> =
+        file.messages().filter(|m| !m.is_map_entry()).collect();
+    let mut found = None;
+    for index in indexes {
+        let message = candidates.get(usize::try_from(*index).ok()?)?.clone();
+        candidates = message
+            .child_messages()
+            .filter(|m| !m.is_map_entry())
+            .collect();
+        found = Some(message);
+    }
+    found
+}
+
 /// Whether an import path is built in (a well-known type), so never a registered reference.
 pub fn is_builtin(name: &str) -> bool {
     name.starts_with("google/protobuf/") || BUILTIN.iter().any(|(builtin, _)| *builtin == name)
@@ -388,6 +436,29 @@ mod tests {
         );
         let error = ProtobufSchema::parse(&deep, &[]).expect_err("too deep");
         assert!(error.to_string().contains("nest"), "{error}");
+    }
+
+    #[test]
+    fn message_indexes_skip_map_entries_and_round_trip() {
+        let schema = parse(
+            "syntax = \"proto3\";\nmessage A { map<string, int32> m = 1; message B { message C {} } message D {} }\nmessage E {}",
+        );
+        let pool = schema.pool();
+        for (name, expected) in [
+            ("A", vec![0]),
+            ("A.B", vec![0, 0]),
+            ("A.B.C", vec![0, 0, 0]),
+            ("A.D", vec![0, 1]),
+            ("E", vec![1]),
+        ] {
+            let message = pool.get_message_by_name(name).expect("message");
+            assert_eq!(message_indexes(&message), expected, "{name}");
+            assert_eq!(
+                message_at(schema.file(), &expected).map(|m| m.full_name().to_string()),
+                Some(name.to_string())
+            );
+        }
+        assert!(message_at(schema.file(), &[7]).is_none());
     }
 
     #[test]
