@@ -1,6 +1,7 @@
 //! A small bounded map, safe to share between threads: reads take a shared lock; when full, an
 //! insert evicts the oldest entry. Entries may carry a time to live.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
@@ -33,7 +34,11 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedCache<K, V> {
     }
 
     /// The value for `key`, if present and fresh.
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let entries = self.entries.read();
         let (value, inserted, _) = entries.map.get(key)?;
         match self.ttl {

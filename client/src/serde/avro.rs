@@ -2,7 +2,6 @@
 //! against the writer schema, framed with its id. The deserializer resolves old data into a
 //! reader schema when one is given (Avro schema resolution).
 
-use std::io::Read;
 use std::sync::Arc;
 
 use apache_avro::reader::datum::GenericDatumReader;
@@ -93,6 +92,10 @@ pub struct AvroSerializer {
     local: RegisterSchemaRequest,
     record_name: Option<String>,
     encoders: BoundedCache<i32, Arc<Encoder>>,
+    /// topic → (writer id, encoder): the one lookup a steady-state event makes.
+    by_topic: BoundedCache<String, (i32, Arc<Encoder>)>,
+    /// The size of the last event, to allocate its successor in one go.
+    last_size: std::sync::atomic::AtomicUsize,
 }
 
 impl AvroSerializer {
@@ -122,10 +125,21 @@ impl AvroSerializer {
             },
             record_name,
             encoders: BoundedCache::new(64, None),
+            by_topic: BoundedCache::new(1000, None),
+            last_size: std::sync::atomic::AtomicUsize::new(64),
         })
     }
 
     async fn encoder(&self, topic: &str) -> Result<(i32, Arc<Encoder>)> {
+        if let Some(found) = self.by_topic.get(topic) {
+            return Ok(found);
+        }
+        let found = self.resolve_encoder(topic).await?;
+        self.by_topic.insert(topic.to_string(), found.clone());
+        Ok(found)
+    }
+
+    async fn resolve_encoder(&self, topic: &str) -> Result<(i32, Arc<Encoder>)> {
         let config = self.resolver.config();
         let subject = config.subject_name_strategy.subject(
             topic,
@@ -145,7 +159,19 @@ impl AvroSerializer {
     /// Serializes an Avro value for `topic`.
     pub async fn serialize(&self, topic: &str, value: &Value) -> Result<Vec<u8>> {
         let (id, encoder) = self.encoder(topic).await?;
-        encode(id, &encoder, value)
+        self.encode_sized(id, &encoder, value)
+    }
+
+    fn encode_sized(&self, id: i32, encoder: &Encoder, value: &Value) -> Result<Vec<u8>> {
+        use std::sync::atomic::Ordering;
+        let out = encode_into(
+            frame(id, self.last_size.load(Ordering::Relaxed)),
+            id,
+            encoder,
+            value,
+        )?;
+        self.last_size.store(out.len(), Ordering::Relaxed);
+        Ok(out)
     }
 
     /// Serializes a serde value for `topic`, resolving it into the writer schema first.
@@ -158,12 +184,16 @@ impl AvroSerializer {
             .clone()
             .resolve_schemata(&schema.schema, schema.references.iter().collect())
             .map_err(|e| validation_error(id, schema, &raw, &e.to_string()))?;
-        encode(id, &encoder, &resolved)
+        self.encode_sized(id, &encoder, &resolved)
     }
 }
 
+#[cfg(test)]
 fn encode(id: i32, encoder: &Encoder, value: &Value) -> Result<Vec<u8>> {
-    let mut out = frame(id, 64);
+    encode_into(frame(id, 64), id, encoder, value)
+}
+
+fn encode_into(mut out: Vec<u8>, id: i32, encoder: &Encoder, value: &Value) -> Result<Vec<u8>> {
     encoder
         .borrow_dependent()
         .write_value_ref(&mut out, value)
@@ -363,6 +393,36 @@ impl AvroDeserializer {
 
     /// Decodes a framed payload into a value.
     pub async fn deserialize(&self, bytes: &[u8]) -> Result<Value> {
+        // A known id needs one cache lookup; anything else goes through the registry client.
+        let cached = match covenant_core::wire::read_header(bytes)? {
+            (covenant_core::wire::SchemaRef::Id(id), payload) => {
+                self.decoders.get(&id).map(|d| (id, d, payload))
+            }
+            _ => None,
+        };
+        let (id, decoder, payload) = match cached {
+            Some(found) => found,
+            None => self.load_decoder(bytes).await?,
+        };
+        let mut cursor = payload;
+        let value = decoder
+            .borrow_dependent()
+            .read_value(&mut cursor)
+            .map_err(|e| {
+                Error::Codec(format!(
+                    "cannot decode the Avro payload written with schema {id}: {e}"
+                ))
+            })?;
+        if !cursor.is_empty() {
+            return Err(Error::Codec(format!(
+                "{} bytes left after the Avro payload written with schema {id}",
+                cursor.len()
+            )));
+        }
+        Ok(value)
+    }
+
+    async fn load_decoder<'b>(&self, bytes: &'b [u8]) -> Result<(i32, Arc<Decoder>, &'b [u8])> {
         let (id, registered, payload) = writer_of(&self.client, bytes).await?;
         let decoder = match (id >= 0).then(|| self.decoders.get(&id)).flatten() {
             Some(decoder) => decoder,
@@ -378,24 +438,7 @@ impl AvroDeserializer {
                 decoder
             }
         };
-        let mut cursor = payload;
-        let value = decoder
-            .borrow_dependent()
-            .read_value(&mut cursor)
-            .map_err(|e| {
-                Error::Codec(format!(
-                    "cannot decode the Avro payload written with schema {id}: {e}"
-                ))
-            })?;
-        let mut rest = Vec::new();
-        let _ = cursor.read_to_end(&mut rest);
-        if !rest.is_empty() {
-            return Err(Error::Codec(format!(
-                "{} bytes left after the Avro payload written with schema {id}",
-                rest.len()
-            )));
-        }
-        Ok(value)
+        Ok((id, decoder, payload))
     }
 
     /// Decodes a framed payload into a serde type.
