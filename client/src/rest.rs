@@ -637,6 +637,15 @@ impl Client {
         self.get("/v1/metadata/version").await
     }
 
+    /// The texts of every schema `references` names, transitively, dependencies first, as
+    /// (reference name, schema text) pairs: what `covenant_core` needs to parse a schema.
+    pub async fn reference_texts(
+        &self,
+        references: &[covenant_core::api::SchemaReference],
+    ) -> Result<Vec<(String, String)>> {
+        crate::serde::resolve_references(self, references).await
+    }
+
     /// Seeds the id cache, so that a known schema needs no HTTP call (benchmarks, fixed ids).
     pub fn cache_schema(&self, id: i32, schema: SchemaString) {
         self.inner

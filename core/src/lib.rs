@@ -9,6 +9,7 @@
 pub mod api;
 pub mod avro;
 pub mod compat;
+pub mod diff;
 pub mod error;
 pub mod ids;
 pub mod json;

@@ -1,0 +1,560 @@
+//! How `covenant check` reports: for people (`human`, coloured on a terminal), for tools
+//! (`json`), for CI test reports (`junit`) and as GitHub annotations on the schema file's line
+//! (`github`).
+
+use std::io::IsTerminal;
+
+use clap::ValueEnum;
+use covenant_core::compat::Incompatibility;
+use covenant_core::schema::SchemaType;
+use serde::Serialize;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Readable text, coloured on a terminal.
+    Human,
+    /// One JSON document.
+    Json,
+    /// JUnit XML, for CI test reports.
+    Junit,
+    /// GitHub Actions workflow commands (`::error file=...,line=...::`).
+    Github,
+}
+
+/// One finding: what is wrong, where, and what to do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// The kind (`READER_FIELD_MISSING_DEFAULT_VALUE`, ...).
+    pub kind: String,
+    /// The path into the schema.
+    pub path: String,
+    /// What is wrong.
+    pub description: String,
+    /// The old fragment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+    /// The new fragment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<String>,
+    /// What to change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The earlier version it failed against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+    /// The line of the schema file the path points at, when it can be found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+}
+
+impl Finding {
+    /// A finding from the engine, located in the file's text.
+    pub fn from_incompatibility(
+        problem: &Incompatibility,
+        text: &str,
+        schema_type: SchemaType,
+    ) -> Finding {
+        Finding {
+            kind: problem.kind.clone(),
+            path: problem.path.clone(),
+            description: problem.description.clone(),
+            old: problem.old_fragment.clone(),
+            new: problem.new_fragment.clone(),
+            hint: problem.hint.clone(),
+            version: problem.version,
+            line: locate(text, schema_type, &problem.path),
+        }
+    }
+
+    /// A finding that only has the registry's message.
+    pub fn message(message: &str) -> Finding {
+        Finding {
+            kind: "INCOMPATIBLE".into(),
+            path: "/".into(),
+            description: message.to_string(),
+            old: None,
+            new: None,
+            hint: None,
+            version: None,
+            line: None,
+        }
+    }
+}
+
+/// The result for one schema file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The file.
+    pub file: String,
+    /// The subject.
+    pub subject: String,
+    /// The schema type.
+    #[serde(rename = "type")]
+    pub schema_type: String,
+    /// The level applied.
+    pub level: String,
+    /// What it was checked against: `registry`, a directory or `git:REF`.
+    pub against: String,
+    /// The verdict.
+    pub compatible: bool,
+    /// Why not.
+    pub findings: Vec<Finding>,
+    /// What prevented the check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    /// A compatible outcome, to be filled in.
+    pub fn new(
+        file: String,
+        subject: &str,
+        schema_type: SchemaType,
+        level: &str,
+        against: &str,
+    ) -> Outcome {
+        Outcome {
+            file,
+            subject: subject.to_string(),
+            schema_type: schema_type.to_string(),
+            level: level.to_string(),
+            against: against.to_string(),
+            compatible: true,
+            findings: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// A check that could not run.
+    pub fn error(file: String, subject: &str, schema_type: SchemaType, error: String) -> Outcome {
+        Outcome {
+            compatible: false,
+            error: Some(error),
+            ..Outcome::new(file, subject, schema_type, "", "")
+        }
+    }
+}
+
+/// 0: all compatible; 1: some incompatible; 2: some check could not run.
+pub fn exit_code(outcomes: &[Outcome]) -> u8 {
+    if outcomes.iter().any(|o| o.error.is_some()) {
+        2
+    } else if outcomes.iter().any(|o| !o.compatible) {
+        1
+    } else {
+        0
+    }
+}
+
+/// Renders every outcome in one format.
+pub fn render(outcomes: &[Outcome], format: Format) -> String {
+    match format {
+        Format::Human => human(
+            outcomes,
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ),
+        Format::Json => json(outcomes),
+        Format::Junit => junit(outcomes),
+        Format::Github => github(outcomes),
+    }
+}
+
+fn human(outcomes: &[Outcome], color: bool) -> String {
+    let paint = |code: &str, text: &str| {
+        if color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    };
+    let mut out = String::new();
+    for outcome in outcomes {
+        if let Some(error) = &outcome.error {
+            out.push_str(&format!(
+                "{} {} → {}: {error}\n",
+                paint("31", "!"),
+                outcome.file,
+                outcome.subject
+            ));
+            continue;
+        }
+        if outcome.compatible {
+            out.push_str(&format!(
+                "{} {} → {}: compatible ({}, against {})\n",
+                paint("32", "✓"),
+                outcome.file,
+                outcome.subject,
+                outcome.level,
+                outcome.against
+            ));
+            continue;
+        }
+        out.push_str(&format!(
+            "{} {} → {}: incompatible ({}, against {})\n",
+            paint("31", "✗"),
+            outcome.file,
+            outcome.subject,
+            outcome.level,
+            outcome.against
+        ));
+        for finding in &outcome.findings {
+            let mut heading = format!("{} at {}", paint("1", &finding.kind), finding.path);
+            if let Some(line) = finding.line {
+                heading.push_str(&format!(" (line {line})"));
+            }
+            if let Some(version) = finding.version {
+                heading.push_str(&format!(", against version {version}"));
+            }
+            out.push_str(&format!("    {heading}\n      {}\n", finding.description));
+            if let Some(old) = &finding.old {
+                out.push_str(&format!("      old: {old}\n"));
+            }
+            if let Some(new) = &finding.new {
+                out.push_str(&format!("      new: {new}\n"));
+            }
+            if let Some(hint) = &finding.hint {
+                out.push_str(&format!("      {} {hint}\n", paint("33", "hint:")));
+            }
+        }
+    }
+    let compatible = outcomes.iter().filter(|o| o.compatible).count();
+    let errors = outcomes.iter().filter(|o| o.error.is_some()).count();
+    let incompatible = outcomes.len() - compatible - errors;
+    out.push_str(&format!(
+        "{} checked: {compatible} compatible, {incompatible} incompatible{}\n",
+        plural(outcomes.len(), "schema"),
+        if errors > 0 {
+            format!(", {errors} could not be checked")
+        } else {
+            String::new()
+        }
+    ));
+    out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn json(outcomes: &[Outcome]) -> String {
+    #[derive(Serialize)]
+    struct Report<'a> {
+        compatible: bool,
+        results: &'a [Outcome],
+    }
+    let report = Report {
+        compatible: exit_code(outcomes) == 0,
+        results: outcomes,
+    };
+    serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
+}
+
+fn junit(outcomes: &[Outcome]) -> String {
+    let failures = outcomes
+        .iter()
+        .filter(|o| !o.compatible && o.error.is_none())
+        .count();
+    let errors = outcomes.iter().filter(|o| o.error.is_some()).count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuites name=\"covenant\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">\n  <testsuite name=\"covenant check\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">\n",
+        outcomes.len(),
+        outcomes.len()
+    ));
+    for outcome in outcomes {
+        out.push_str(&format!(
+            "    <testcase classname=\"{}\" name=\"{}\"",
+            xml(&outcome.subject),
+            xml(&outcome.file)
+        ));
+        if let Some(error) = &outcome.error {
+            out.push_str(&format!(
+                ">\n      <error message=\"{}\"/>\n    </testcase>\n",
+                xml(error)
+            ));
+        } else if outcome.compatible {
+            out.push_str("/>\n");
+        } else {
+            let details: Vec<String> = outcome
+                .findings
+                .iter()
+                .map(|f| {
+                    let mut line = format!("{} at {}: {}", f.kind, f.path, f.description);
+                    if let Some(hint) = &f.hint {
+                        line.push_str(&format!(" (hint: {hint})"));
+                    }
+                    line
+                })
+                .collect();
+            out.push_str(&format!(
+                ">\n      <failure type=\"incompatible\" message=\"incompatible with {} ({})\">{}</failure>\n    </testcase>\n",
+                xml(&outcome.subject),
+                xml(&outcome.level),
+                xml(&details.join("\n"))
+            ));
+        }
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+fn xml(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn github(outcomes: &[Outcome]) -> String {
+    let mut out = String::new();
+    for outcome in outcomes {
+        if let Some(error) = &outcome.error {
+            out.push_str(&format!(
+                "::error file={}::{}\n",
+                property(&outcome.file),
+                data(error)
+            ));
+            continue;
+        }
+        for finding in &outcome.findings {
+            let mut properties = format!("file={}", property(&outcome.file));
+            if let Some(line) = finding.line {
+                properties.push_str(&format!(",line={line}"));
+            }
+            properties.push_str(&format!(
+                ",title={}",
+                property(&format!("{} ({})", finding.kind, outcome.subject))
+            ));
+            let mut message = format!(
+                "{} at {}: {}",
+                finding.kind, finding.path, finding.description
+            );
+            if let Some(hint) = &finding.hint {
+                message.push_str(&format!(" Hint: {hint}"));
+            }
+            out.push_str(&format!("::error {properties}::{}\n", data(&message)));
+        }
+    }
+    out
+}
+
+/// Escapes a workflow-command message.
+fn data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow-command property.
+fn property(text: &str) -> String {
+    data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// The 1-based line a schema path points at, when it can be found in the text.
+pub fn locate(text: &str, schema_type: SchemaType, path: &str) -> Option<usize> {
+    let path = path.trim_start_matches('#');
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match schema_type {
+        SchemaType::Avro | SchemaType::Json => json_line(text, &segments),
+        SchemaType::Protobuf => proto_line(text, &segments),
+    }
+}
+
+/// Walks JSON text along a pointer, returning the line where the value (or member) starts.
+fn json_line(text: &str, segments: &[&str]) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut scanner = Scanner { bytes, position: 0 };
+    scanner.skip_space();
+    let mut line = scanner.line();
+    for segment in segments {
+        scanner.skip_space();
+        match bytes.get(scanner.position)? {
+            b'{' => {
+                scanner.position += 1;
+                loop {
+                    scanner.skip_space();
+                    if bytes.get(scanner.position)? == &b'}' {
+                        return Some(line);
+                    }
+                    let key_line = scanner.line();
+                    let key = scanner.string()?;
+                    scanner.skip_space();
+                    scanner.expect(b':')?;
+                    scanner.skip_space();
+                    if key == *segment {
+                        line = key_line;
+                        break;
+                    }
+                    scanner.skip_value()?;
+                    scanner.skip_space();
+                    if bytes.get(scanner.position)? == &b',' {
+                        scanner.position += 1;
+                    }
+                }
+            }
+            b'[' => {
+                let index: usize = segment.parse().ok()?;
+                scanner.position += 1;
+                for _ in 0..index {
+                    scanner.skip_space();
+                    scanner.skip_value()?;
+                    scanner.skip_space();
+                    scanner.expect(b',')?;
+                }
+                scanner.skip_space();
+                line = scanner.line();
+            }
+            _ => return Some(line),
+        }
+    }
+    Some(line)
+}
+
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    position: usize,
+}
+
+impl Scanner<'_> {
+    fn line(&self) -> usize {
+        self.bytes[..self.position.min(self.bytes.len())]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn skip_space(&mut self) {
+        while self
+            .bytes
+            .get(self.position)
+            .is_some_and(u8::is_ascii_whitespace)
+        {
+            self.position += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.bytes.get(self.position)? == &byte).then(|| self.position += 1)
+    }
+
+    fn string(&mut self) -> Option<String> {
+        self.expect(b'"')?;
+        let start = self.position;
+        while *self.bytes.get(self.position)? != b'"' {
+            if self.bytes[self.position] == b'\\' {
+                self.position += 1;
+            }
+            self.position += 1;
+        }
+        let raw = std::str::from_utf8(&self.bytes[start..self.position]).ok()?;
+        self.position += 1;
+        serde_json::from_str(&format!("\"{raw}\"")).ok()
+    }
+
+    fn skip_value(&mut self) -> Option<()> {
+        match self.bytes.get(self.position)? {
+            b'"' => self.string().map(|_| ()),
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                loop {
+                    match self.bytes.get(self.position)? {
+                        b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.position += 1;
+                                return Some(());
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.position += 1;
+                }
+            }
+            _ => {
+                while self
+                    .bytes
+                    .get(self.position)
+                    .is_some_and(|b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
+                {
+                    self.position += 1;
+                }
+                Some(())
+            }
+        }
+    }
+}
+
+/// Finds `#/Message/Nested/<tag or oneof>` in `.proto` text.
+fn proto_line(text: &str, segments: &[&str]) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut from = 0;
+    let mut found = if segments.is_empty() { Some(1) } else { None };
+    for segment in segments {
+        let is_tag = segment.parse::<u32>().is_ok();
+        let position = lines.iter().enumerate().skip(from).position(|(_, line)| {
+            let code = line.split("//").next().unwrap_or_default();
+            if is_tag {
+                code.split('=').nth(1).is_some_and(|rest| {
+                    let digits: String = rest
+                        .trim_start()
+                        .chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect();
+                    digits == *segment
+                })
+            } else {
+                code.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .collect::<Vec<_>>()
+                    .windows(2)
+                    .any(|pair| {
+                        matches!(pair[0], "message" | "enum" | "oneof") && pair[1] == *segment
+                    })
+            }
+        })?;
+        from += position + 1;
+        found = Some(from);
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locates_json_pointers() {
+        let text = "{\n  \"type\": \"record\",\n  \"name\": \"R\",\n  \"fields\": [\n    {\"name\": \"a\", \"type\": \"int\"},\n    {\n      \"name\": \"b\",\n      \"type\": \"string\"\n    }\n  ]\n}\n";
+        assert_eq!(locate(text, SchemaType::Avro, "/fields/1"), Some(6));
+        assert_eq!(locate(text, SchemaType::Avro, "/fields/1/type"), Some(8));
+        assert_eq!(locate(text, SchemaType::Avro, "/fields/0/type"), Some(5));
+        assert_eq!(locate(text, SchemaType::Avro, "/"), Some(1));
+        assert_eq!(locate(text, SchemaType::Avro, "/fields/9"), None);
+    }
+
+    #[test]
+    fn locates_proto_fields() {
+        let text = "syntax = \"proto3\";\nmessage A {\n  string x = 1;\n}\nmessage B {\n  int32 y = 1;\n  oneof pick {\n    string z = 12;\n  }\n}\n";
+        assert_eq!(locate(text, SchemaType::Protobuf, "#/B/1"), Some(6));
+        assert_eq!(locate(text, SchemaType::Protobuf, "#/A/1"), Some(3));
+        assert_eq!(locate(text, SchemaType::Protobuf, "#/B/pick"), Some(7));
+        assert_eq!(locate(text, SchemaType::Protobuf, "#/B/12"), Some(8));
+        assert_eq!(locate(text, SchemaType::Protobuf, "#/"), Some(1));
+    }
+
+    #[test]
+    fn workflow_commands_escape_their_text() {
+        assert_eq!(property("a:b,c"), "a%3Ab%2Cc");
+        assert_eq!(data("50%\nnext"), "50%25%0Anext");
+    }
+}

@@ -1,0 +1,522 @@
+//! Issue 5: every `covenant` command, run as a process against a real running registry: exit
+//! codes, outputs, offline checks against a directory and a git ref, and export/import.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::Server;
+use serde_json::{json, Value};
+
+const USER_V1: &str = "{\n  \"type\": \"record\",\n  \"name\": \"User\",\n  \"fields\": [\n    {\"name\": \"id\", \"type\": \"long\"}\n  ]\n}\n";
+const USER_BREAKING: &str = "{\n  \"type\": \"record\",\n  \"name\": \"User\",\n  \"fields\": [\n    {\"name\": \"id\", \"type\": \"long\"},\n    {\"name\": \"email\", \"type\": \"string\"}\n  ]\n}\n";
+const USER_OK: &str = "{\n  \"type\": \"record\",\n  \"name\": \"User\",\n  \"fields\": [\n    {\"name\": \"id\", \"type\": \"long\"},\n    {\"name\": \"email\", \"type\": \"string\", \"default\": \"\"}\n  ]\n}\n";
+const ORDER_V1: &str = "syntax = \"proto3\";\npackage shop;\n\nmessage Order {\n  string id = 1;\n  int32 quantity = 2;\n}\n";
+const ORDER_BREAKING: &str = "syntax = \"proto3\";\npackage shop;\n\nmessage Order {\n  string id = 1;\n  string quantity = 2;\n}\n";
+
+/// Runs `covenant` in `dir` against `registry`.
+fn covenant(dir: &Path, registry: &str, args: &[&str]) -> Output {
+    Command::new(common::binary())
+        .args(args)
+        .current_dir(dir)
+        .env("COVENANT_REGISTRY", registry)
+        .env("NO_COLOR", "1")
+        .env_remove("COVENANT_USER")
+        .env_remove("COVENANT_PASSWORD")
+        .env_remove("COVENANT_TOKEN")
+        .output()
+        .expect("covenant runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("dirs");
+    }
+    std::fs::write(path, text).expect("write");
+}
+
+#[test]
+fn check_online_exit_codes_and_messages() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("dir");
+    write(dir.path(), "user.avsc", USER_V1);
+    write(dir.path(), "user-breaking.avsc", USER_BREAKING);
+    write(dir.path(), "user-ok.avsc", USER_OK);
+    let run = |args: &[&str]| covenant(dir.path(), &server.url, args);
+
+    // A subject with no versions accepts anything.
+    let output = run(&["check", "--subject", "users-value", "user.avsc"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        run(&["register", "--subject", "users-value", "user.avsc"])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    let output = run(&["check", "--subject", "users-value", "user-ok.avsc"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        stdout(&output)
+            .contains("✓ user-ok.avsc → users-value: compatible (BACKWARD, against registry)"),
+        "{}",
+        stdout(&output)
+    );
+
+    let output = run(&["check", "--subject", "users-value", "user-breaking.avsc"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains(
+            "READER_FIELD_MISSING_DEFAULT_VALUE at /fields/1 (line 6), against version 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint: add a default to field `email`"),
+        "{text}"
+    );
+    assert!(text.contains("new: \"string\""), "{text}");
+
+    // GitHub annotations land on the line of the schema file.
+    let output = run(&[
+        "check",
+        "--subject",
+        "users-value",
+        "--format",
+        "github",
+        "user-breaking.avsc",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).starts_with("::error file=user-breaking.avsc,line=6,title=READER_FIELD_MISSING_DEFAULT_VALUE (users-value)::"), "{}", stdout(&output));
+
+    // JUnit for CI test reports.
+    let output = run(&[
+        "check",
+        "--subject",
+        "users-value",
+        "--format",
+        "junit",
+        "user-breaking.avsc",
+    ]);
+    let xml = stdout(&output);
+    assert!(
+        xml.contains("<testcase classname=\"users-value\" name=\"user-breaking.avsc\">"),
+        "{xml}"
+    );
+    assert!(xml.contains("<failure type=\"incompatible\""), "{xml}");
+
+    // JSON output, snapshot-tested.
+    let output = run(&[
+        "check",
+        "--subject",
+        "users-value",
+        "--format",
+        "json",
+        "user-breaking.avsc",
+    ]);
+    insta::assert_snapshot!("check_json_incompatible", stdout(&output));
+
+    // Errors read as sentences and exit with 2.
+    let output = run(&["check", "--subject", "users-value", "missing.avsc"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stdout(&output).contains("cannot read missing.avsc"),
+        "{}",
+        stdout(&output)
+    );
+    let output = covenant(
+        dir.path(),
+        "http://127.0.0.1:1",
+        &[
+            "check",
+            "--subject",
+            "users-value",
+            "--user",
+            "me",
+            "--password",
+            "hunter2",
+            "user.avsc",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stdout(&output).contains("cannot reach the registry at http://127.0.0.1:1"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        !stdout(&output).contains("hunter2") && !stderr(&output).contains("hunter2"),
+        "credentials are never echoed"
+    );
+    let output = run(&["check", "user.avsc"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--subject is required"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(&["check", "--subject", "x", "schema.txt"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn manifest_checks_every_schema_and_reports_all_findings() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("dir");
+    write(dir.path(), "schemas/user.avsc", USER_V1);
+    write(dir.path(), "schemas/order.proto", ORDER_V1);
+    write(
+        dir.path(),
+        "covenant.toml",
+        "[[schema]]\nfile = \"schemas/user.avsc\"\nsubject = \"users-value\"\n\n[[schema]]\nfile = \"schemas/order.proto\"\nsubject = \"orders-value\"\n",
+    );
+    let run = |args: &[&str]| covenant(dir.path(), &server.url, args);
+    assert_eq!(
+        run(&["register", "--subject", "users-value", "schemas/user.avsc"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&[
+            "register",
+            "--subject",
+            "orders-value",
+            "schemas/order.proto"
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    assert_eq!(run(&["check"]).status.code(), Some(0));
+    // Break both: both are reported.
+    write(dir.path(), "schemas/user.avsc", USER_BREAKING);
+    write(dir.path(), "schemas/order.proto", ORDER_BREAKING);
+    let output = run(&["check"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("READER_FIELD_MISSING_DEFAULT_VALUE"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FIELD_SCALAR_KIND_CHANGED at #/Order/2 (line 6)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 schemas checked: 0 compatible, 2 incompatible"),
+        "{text}"
+    );
+    // A bad manifest line is named.
+    write(
+        dir.path(),
+        "bad.toml",
+        "[[schema]]\nfile = \"schemas/user.avsc\"\nsubjet = \"users-value\"\n",
+    );
+    let output = run(&["check", "--manifest", "bad.toml"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("line 3") && stderr(&output).contains("subjet"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn offline_checks_against_a_directory_and_a_git_ref() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str]| covenant(dir.path(), "http://127.0.0.1:1", args);
+    // A directory holding the earlier tree.
+    write(dir.path(), "old/schemas/user.avsc", USER_V1);
+    write(dir.path(), "schemas/user.avsc", USER_BREAKING);
+    let output = run(&[
+        "check",
+        "--against",
+        "old",
+        "--subject",
+        "users-value",
+        "schemas/user.avsc",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    assert!(
+        stdout(&output).contains("against old"),
+        "{}",
+        stdout(&output)
+    );
+    // FORWARD: the old schema reads the new one's data, which is fine here.
+    let output = run(&[
+        "check",
+        "--against",
+        "old",
+        "--level",
+        "FORWARD",
+        "--subject",
+        "users-value",
+        "schemas/user.avsc",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    // A directory of several earlier versions, checked transitively.
+    write(dir.path(), "history/user.avsc/v1.avsc", USER_V1);
+    write(dir.path(), "history/user.avsc/v2.avsc", USER_OK);
+    write(dir.path(), "user.avsc", USER_OK);
+    let output = run(&[
+        "check",
+        "--against",
+        "history",
+        "--level",
+        "FULL_TRANSITIVE",
+        "--subject",
+        "u",
+        "user.avsc",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+
+    // A git ref.
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    write(dir.path(), "schemas/order.proto", ORDER_V1);
+    write(dir.path(), "covenant.toml", "[[schema]]\nfile = \"schemas/order.proto\"\nsubject = \"orders-value\"\nlevel = \"BACKWARD\"\n");
+    git(&["add", "schemas/order.proto", "covenant.toml"]);
+    git(&["commit", "-qm", "v1"]);
+    assert_eq!(
+        run(&["check", "--against", "git:HEAD"]).status.code(),
+        Some(0)
+    );
+    write(dir.path(), "schemas/order.proto", ORDER_BREAKING);
+    let output = run(&["check", "--against", "git:HEAD", "--format", "github"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("::error file=schemas/order.proto,line=6"),
+        "{}",
+        stdout(&output)
+    );
+    // A file the ref does not have is a new schema.
+    write(dir.path(), "new.proto", ORDER_V1);
+    assert_eq!(
+        run(&[
+            "check",
+            "--against",
+            "git:HEAD",
+            "--subject",
+            "n",
+            "new.proto"
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn operator_commands() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("dir");
+    write(dir.path(), "user.avsc", USER_V1);
+    write(dir.path(), "user-ok.avsc", USER_OK);
+    let run = |args: &[&str]| covenant(dir.path(), &server.url, args);
+    let output = run(&["register", "--subject", "users-value", "user.avsc"]);
+    assert_eq!(
+        stdout(&output).trim(),
+        "registered user.avsc as version 1 of users-value (id 1)"
+    );
+    let output = run(&[
+        "register",
+        "--subject",
+        "users-value",
+        "--output",
+        "json",
+        "user-ok.avsc",
+    ]);
+    let body: Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(
+        (body["id"].clone(), body["version"].clone()),
+        (json!(2), json!(2))
+    );
+    assert_eq!(stdout(&run(&["subjects"])).trim(), "users-value");
+    assert_eq!(stdout(&run(&["versions", "users-value"])).trim(), "1\n2");
+    let output = run(&["get", "--id", "1"]);
+    assert!(
+        stdout(&output).contains("\"name\": \"User\""),
+        "{}",
+        stdout(&output)
+    );
+    let output = run(&[
+        "get",
+        "--subject",
+        "users-value",
+        "--version",
+        "1",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&output)).expect("json")["id"],
+        1
+    );
+    assert_eq!(stdout(&run(&["config"])).trim(), "BACKWARD");
+    assert_eq!(
+        stdout(&run(&[
+            "config",
+            "--subject",
+            "users-value",
+            "--level",
+            "full"
+        ]))
+        .trim(),
+        "FULL"
+    );
+    assert_eq!(
+        stdout(&run(&["config", "--subject", "users-value"])).trim(),
+        "FULL"
+    );
+    assert_eq!(
+        stdout(&run(&["mode", "--subject", "users-value", "READONLY"])).trim(),
+        "READONLY"
+    );
+    let output = run(&["delete", "--subject", "users-value", "--version", "2"]);
+    assert_eq!(output.status.code(), Some(2), "read-only");
+    assert!(
+        stderr(&output).contains("read-only mode"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        stdout(&run(&["mode", "--subject", "users-value", "--delete"])).trim(),
+        "READONLY"
+    );
+    let output = run(&["delete", "--subject", "users-value", "--version", "2"]);
+    assert_eq!(
+        stdout(&output).trim(),
+        "soft-deleted version 2 of users-value"
+    );
+    let output = run(&[
+        "diff",
+        "--subject",
+        "users-value",
+        "--from",
+        "1",
+        "user-ok.avsc",
+    ]);
+    assert!(
+        stdout(&output).contains("FIELD_ADDED_WITH_DEFAULT at /fields/1 (compatible)"),
+        "{}",
+        stdout(&output)
+    );
+    let output = run(&["diff", "user.avsc", "user-ok.avsc", "--output", "json"]);
+    let changes: Value = serde_json::from_str(&stdout(&output)).expect("json");
+    assert_eq!(changes[0]["kind"], "FIELD_ADDED_WITH_DEFAULT");
+    // An unknown subject is a sentence, exit 2.
+    let output = run(&["versions", "nobody"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("Subject 'nobody' not found"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn export_then_import_reproduces_ids_versions_configs_and_modes() {
+    let source = Server::start();
+    let target = Server::start();
+    let dir = tempfile::tempdir().expect("dir");
+    // Give the source some history: two subjects, a soft delete, a reference, configs, modes, a context.
+    source.put("/config", &json!({"compatibility": "NONE"}));
+    source.register_ok("a-value", r#""string""#);
+    source.register_ok(
+        "b-value",
+        r#"{"type":"record","name":"B","fields":[{"name":"x","type":"int"}]}"#,
+    );
+    source.register_ok("a-value", r#""long""#);
+    source.register_ok("a-value", r#""int""#);
+    source.delete("/subjects/a-value/versions/2");
+    let (_, referrer) = source.post(
+        "/subjects/c-value/versions",
+        &json!({"schema": r#"{"type":"record","name":"C","fields":[{"name":"b","type":"B"}]}"#, "references": [{"name": "B", "subject": "b-value", "version": 1}]}),
+    );
+    assert!(referrer["id"].is_i64(), "{referrer}");
+    source.register_ok(":.staging:a-value", r#""bytes""#);
+    source.put("/config/b-value", &json!({"compatibility": "FULL"}));
+    source.put("/mode/c-value", &json!({"mode": "READONLY"}));
+    source.put("/config/:.staging:", &json!({"compatibility": "FORWARD"}));
+
+    for (name, to) in [("file", "backup.json"), ("directory", "backup")] {
+        let output = covenant(dir.path(), &source.url, &["export", "--to", to]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "export to a {name}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("exported 4 subjects (6 versions)"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    let output = covenant(dir.path(), &target.url, &["import", "--from", "backup"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // The target now exports exactly what the source exported (but for the source URL).
+    let output = covenant(dir.path(), &target.url, &["export", "--to", "again.json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut before: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("backup.json")).expect("read"),
+    )
+    .expect("json");
+    let mut after: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("again.json")).expect("read"),
+    )
+    .expect("json");
+    for export in [&mut before, &mut after] {
+        export["source"] = Value::Null;
+        // Registration times and GUIDs are the target's own.
+        for subject in export["subjects"].as_array_mut().expect("subjects") {
+            for version in subject["versions"].as_array_mut().expect("versions") {
+                version.as_object_mut().expect("object").remove("ts");
+                version.as_object_mut().expect("object").remove("guid");
+            }
+        }
+    }
+    assert_eq!(before, after);
+    assert_eq!(
+        target.get("/subjects/a-value/versions/3").1["id"],
+        source.get("/subjects/a-value/versions/3").1["id"]
+    );
+    assert_eq!(target.get("/mode/c-value").1["mode"], "READONLY");
+    // Importing into a registry that already has subjects needs --force.
+    let output = covenant(
+        dir.path(),
+        &target.url,
+        &["import", "--from", "backup.json"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--force"), "{}", stderr(&output));
+}
