@@ -892,7 +892,7 @@ fn bad_input_gets_confluent_errors_never_a_500() {
 #[test]
 fn state_survives_a_restart_and_sigterm_is_graceful() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = format!("sled://{}", dir.path().join("data").display());
+    let store = common::test_store(dir.path());
     let mut server = Server::spawn(&store, &Options::default(), dir.path());
     let id = server.register_ok("p", V1);
     server.register_ok("p", &v2());

@@ -63,8 +63,7 @@ fn pseudo_random(seed: u64) -> u64 {
 #[test]
 fn acknowledged_registrations_survive_kill_9() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = std::env::var("COVENANT_TEST_STORE")
-        .unwrap_or_else(|_| format!("sled://{}", dir.path().join("data").display()));
+    let store = common::test_store(dir.path());
     let counter = Arc::new(AtomicU64::new(0));
     let mut acknowledged: Vec<Ack> = Vec::new();
     let mut last_round: Vec<Ack> = Vec::new();

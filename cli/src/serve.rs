@@ -34,6 +34,12 @@ pub struct ServeArgs {
     /// HTTP worker threads [default: CPU cores].
     #[arg(long)]
     workers: Option<usize>,
+    /// Records between stored snapshots of the state [default: 1000].
+    #[arg(long)]
+    snapshot_interval: Option<u64>,
+    /// How often a node polls a shared log besides its notifications, in ms [default: 1000].
+    #[arg(long)]
+    poll_interval_ms: Option<u64>,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -73,6 +79,8 @@ fn build_config(args: ServeArgs) -> Result<covenant_server::Config, String> {
         max_body_bytes: args.max_body_bytes,
         max_schema_bytes: args.max_schema_bytes,
         workers: args.workers,
+        snapshot_interval: args.snapshot_interval,
+        poll_interval_ms: args.poll_interval_ms,
     };
     file.overlay(env)
         .overlay(flags)

@@ -10,6 +10,8 @@
 //! | `max_body_bytes` | `COVENANT_MAX_BODY_BYTES` | `16777216` | largest request body (413 beyond) |
 //! | `max_schema_bytes` | `COVENANT_MAX_SCHEMA_BYTES` | `8388608` | largest schema text (42209 beyond) |
 //! | `workers` | `COVENANT_WORKERS` | CPU cores | HTTP worker threads |
+//! | `snapshot_interval` | `COVENANT_SNAPSHOT_INTERVAL` | `1000` | records between stored snapshots of the state |
+//! | `poll_interval_ms` | `COVENANT_POLL_INTERVAL_MS` | `1000` | how often a node polls a shared log besides its notifications |
 
 use std::collections::HashMap;
 
@@ -41,6 +43,10 @@ pub struct RawConfig {
     pub max_schema_bytes: Option<usize>,
     /// HTTP worker threads.
     pub workers: Option<usize>,
+    /// Records between snapshots.
+    pub snapshot_interval: Option<u64>,
+    /// Polling interval of a shared log, in milliseconds.
+    pub poll_interval_ms: Option<u64>,
 }
 
 /// A configuration problem, naming the key and the value.
@@ -77,6 +83,8 @@ impl RawConfig {
             max_body_bytes: number(vars, "COVENANT_MAX_BODY_BYTES")?,
             max_schema_bytes: number(vars, "COVENANT_MAX_SCHEMA_BYTES")?,
             workers: number(vars, "COVENANT_WORKERS")?,
+            snapshot_interval: number(vars, "COVENANT_SNAPSHOT_INTERVAL")?,
+            poll_interval_ms: number(vars, "COVENANT_POLL_INTERVAL_MS")?,
         })
     }
 
@@ -92,6 +100,8 @@ impl RawConfig {
             max_body_bytes: higher.max_body_bytes.or(self.max_body_bytes),
             max_schema_bytes: higher.max_schema_bytes.or(self.max_schema_bytes),
             workers: higher.workers.or(self.workers),
+            snapshot_interval: higher.snapshot_interval.or(self.snapshot_interval),
+            poll_interval_ms: higher.poll_interval_ms.or(self.poll_interval_ms),
         }
     }
 
@@ -122,6 +132,11 @@ impl RawConfig {
         if self.workers == Some(0) {
             return Err(ConfigError("workers must be at least 1".into()));
         }
+        if self.snapshot_interval == Some(0) || self.poll_interval_ms == Some(0) {
+            return Err(ConfigError(
+                "snapshot_interval and poll_interval_ms must be positive".into(),
+            ));
+        }
         Ok(Config {
             listen: self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             store: self.store.unwrap_or_else(|| DEFAULT_STORE.to_string()),
@@ -131,6 +146,10 @@ impl RawConfig {
                 default_compatibility,
                 legacy_incompatible_code,
                 max_schema_bytes,
+                snapshot_interval: self.snapshot_interval.unwrap_or(1000),
+                poll_interval: std::time::Duration::from_millis(
+                    self.poll_interval_ms.unwrap_or(1000),
+                ),
             },
         })
     }

@@ -62,8 +62,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     }
     tracing::info!(%address, "serving");
 
+    let registry = Arc::new(registry);
+    // Follow the log (other nodes' writes on a shared store) and store snapshots as it grows.
+    actix_web::rt::spawn(Arc::clone(&registry).follow());
     let data = web::Data::new(http::AppState {
-        registry: Arc::new(registry),
+        registry,
         max_body_bytes: config.max_body_bytes,
     });
     let mut server = HttpServer::new(move || {

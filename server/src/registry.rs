@@ -5,6 +5,7 @@
 //! again, so no decision is ever made against a history it has not seen. Reads are served from
 //! the in-memory state.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use covenant_core::api::{
@@ -20,6 +21,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::event::{Event, Record, SchemaRegistered, Scope, StoredConfig, FORMAT_VERSION};
+use crate::state::snapshot;
 use crate::state::{ContentKey, SchemaRecord, State, VersionState};
 use crate::store::{EventLog, StoreError};
 
@@ -35,6 +37,10 @@ pub struct Settings {
     pub legacy_incompatible_code: bool,
     /// The largest schema text accepted, in bytes.
     pub max_schema_bytes: usize,
+    /// A snapshot of the state is stored every this many records.
+    pub snapshot_interval: u64,
+    /// How often a node polls a shared log when no notification arrives.
+    pub poll_interval: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -43,6 +49,8 @@ impl Default for Settings {
             default_compatibility: CompatibilityLevel::Backward,
             legacy_incompatible_code: true,
             max_schema_bytes: 1024 * 1024,
+            snapshot_interval: 1000,
+            poll_interval: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -66,21 +74,86 @@ pub struct Registry {
     writer: tokio::sync::Mutex<()>,
     settings: Settings,
     cluster_id: String,
+    /// Whether the last catch-up with the log succeeded.
+    in_sync: AtomicBool,
+    /// The offset of the last snapshot stored or loaded.
+    last_snapshot: AtomicU64,
 }
 
 impl Registry {
-    /// Opens a registry on a log, replaying it into memory.
+    /// Opens a registry on a log: loads the newest snapshot, then replays the tail into memory.
     pub async fn open(log: Arc<dyn EventLog>, settings: Settings) -> Result<Registry> {
         let cluster_id = log.cluster_id().await?;
+        let (state, last_snapshot) = match log.load_snapshot(snapshot::FORMAT).await? {
+            Some((offset, bytes)) => match serde_json::from_slice::<snapshot::Snapshot>(&bytes) {
+                Ok(snapshot) if snapshot.head == offset => {
+                    tracing::info!(offset, "starting from the snapshot at offset {offset}");
+                    (State::from_snapshot(snapshot), offset)
+                }
+                _ => {
+                    tracing::warn!(
+                        offset,
+                        "ignoring an unreadable snapshot; replaying the whole log"
+                    );
+                    (State::default(), 0)
+                }
+            },
+            None => (State::default(), 0),
+        };
         let registry = Registry {
             log,
-            state: RwLock::new(State::default()),
+            state: RwLock::new(state),
             writer: tokio::sync::Mutex::new(()),
             settings,
             cluster_id,
+            in_sync: AtomicBool::new(false),
+            last_snapshot: AtomicU64::new(last_snapshot),
         };
         registry.catch_up().await?;
         Ok(registry)
+    }
+
+    /// Keeps the state in step with the log: wakes on the store's notifications (or polls),
+    /// catches up, and stores snapshots as the log grows. Runs until the process ends.
+    pub async fn follow(self: Arc<Self>) {
+        loop {
+            self.log.changed(self.settings.poll_interval).await;
+            if let Err(error) = self.catch_up().await {
+                tracing::warn!(%error, "cannot catch up with the log; reads are served from memory");
+                continue;
+            }
+            if let Err(error) = self.snapshot_if_due().await {
+                tracing::warn!(%error, "cannot store a snapshot");
+            }
+        }
+    }
+
+    /// Stores a snapshot when the log has grown by the configured interval since the last one.
+    pub async fn snapshot_if_due(&self) -> Result<()> {
+        let head = self.state.read().head();
+        if head < self.last_snapshot.load(Ordering::Relaxed) + self.settings.snapshot_interval {
+            return Ok(());
+        }
+        let snapshot = self.state.read().to_snapshot();
+        let offset = snapshot.head;
+        let bytes = serde_json::to_vec(&snapshot)
+            .map_err(|e| Error::Internal(format!("cannot encode a snapshot: {e}")))?;
+        self.log
+            .save_snapshot(offset, snapshot::FORMAT, &bytes)
+            .await?;
+        self.last_snapshot.store(offset, Ordering::Relaxed);
+        tracing::info!(offset, bytes = bytes.len(), "snapshot stored");
+        Ok(())
+    }
+
+    /// Whether the node is in step with its log (readiness).
+    pub fn is_ready(&self) -> bool {
+        self.in_sync.load(Ordering::Relaxed)
+    }
+
+    /// Whether other nodes share the log.
+    pub fn is_shared(&self) -> bool {
+        self.log.is_shared()
     }
 
     /// The state, for reading. Hold the guard briefly.
@@ -105,6 +178,12 @@ impl Registry {
 
     /// Applies every record past the state's head. Returns how many were applied.
     pub async fn catch_up(&self) -> Result<usize> {
+        let result = self.read_tail().await;
+        self.in_sync.store(result.is_ok(), Ordering::Relaxed);
+        result
+    }
+
+    async fn read_tail(&self) -> Result<usize> {
         let mut applied = 0;
         loop {
             let head = self.state.read().head();
@@ -146,7 +225,11 @@ impl Registry {
             let record = Record::now(*event);
             match self.log.append(offset, &record).await {
                 Ok(()) => {
-                    self.state.write().apply(offset, &record);
+                    let mut state = self.state.write();
+                    // The follower may have read this record back from a shared log already.
+                    if state.head() == offset {
+                        state.apply(offset, &record);
+                    }
                     return Ok(answer);
                 }
                 Err(StoreError::Conflict { .. }) => continue,

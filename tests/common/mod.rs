@@ -39,8 +39,30 @@ pub struct Options {
     pub store: Option<String>,
 }
 
+/// A fresh store for one test: an embedded sled store in `dir`, or, when
+/// `COVENANT_TEST_STORE=postgres`, a schema of its own in the PostgreSQL at `TEST_DATABASE_URL`
+/// (default `postgres://postgres@127.0.0.1:5432/test`). The same suite runs against both.
+pub fn test_store(dir: &Path) -> String {
+    if std::env::var("COVENANT_TEST_STORE").as_deref() == Ok("postgres") {
+        let base = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let unique = format!(
+            "{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        format!("{base}{separator}schema=covenant_bb_{unique}")
+    } else {
+        format!("sled://{}", dir.join("data").display())
+    }
+}
+
 impl Server {
-    /// A fresh registry on its own embedded store.
+    /// A fresh registry on its own store.
     pub fn start() -> Server {
         Server::start_with(Options::default())
     }
@@ -51,7 +73,7 @@ impl Server {
         let store = options
             .store
             .clone()
-            .unwrap_or_else(|| format!("sled://{}", dir.path().join("data").display()));
+            .unwrap_or_else(|| test_store(dir.path()));
         let mut server = Server::spawn(&store, &options, dir.path());
         server._dir = Some(dir);
         server

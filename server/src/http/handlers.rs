@@ -24,6 +24,19 @@ pub async fn root() -> HttpResponse {
     json(&json!({}))
 }
 
+/// 200 once the node is in step with its log; 503 while it cannot reach it.
+pub async fn ready(data: Data) -> Reply {
+    if data.registry.is_ready() {
+        Ok(json(
+            &json!({"ready": true, "head": data.registry.state().head()}),
+        ))
+    } else {
+        Err(Error::NotReady(
+            "not ready: the node cannot reach its log".into(),
+        ))
+    }
+}
+
 pub async fn metadata_id(data: Data) -> HttpResponse {
     json(&json!({
         "scope": {

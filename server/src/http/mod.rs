@@ -35,6 +35,8 @@ pub struct AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use handlers::*;
     cfg.service(resource("/").get(root).post(root))
+        .service(resource("/health/live").get(root))
+        .service(resource("/health/ready").get(ready))
         .service(resource("/v1/metadata/id").get(metadata_id))
         .service(resource("/v1/metadata/version").get(metadata_version))
         .service(resource("/contexts").get(list_contexts))

@@ -5,14 +5,17 @@
 //! there first the append fails with [`StoreError::Conflict`] and the writer catches up and
 //! re-validates. A successful append is durable before it returns.
 
+mod postgres;
 mod sled_log;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::event::Record;
 
+pub use postgres::PgLog;
 pub use sled_log::SledLog;
 
 /// A failure of the log.
@@ -56,17 +59,38 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// A short description for logs (`sled:///var/lib/covenant`).
     fn describe(&self) -> String;
+
+    /// Whether other processes append to this log too (a shared database), so that a node must
+    /// follow it rather than only its own writes.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Returns when the log may have grown, or after `timeout`.
+    async fn changed(&self, timeout: Duration) {
+        tokio::time::sleep(timeout).await;
+    }
+
+    /// The newest snapshot in `format`, as (offset, bytes).
+    async fn load_snapshot(&self, format: u32) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+
+    /// Stores a snapshot of the state folded up to `offset`.
+    async fn save_snapshot(&self, offset: u64, format: u32, state: &[u8])
+        -> Result<(), StoreError>;
 }
 
-/// Opens the log a store URL names: `sled://PATH`.
+/// Opens the log a store URL names: `sled://PATH` or `postgres://USER@HOST/DB[?schema=NAME]`.
 pub async fn open(url: &str) -> Result<Arc<dyn EventLog>, StoreError> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-        StoreError::Config(format!("store `{url}` is not a URL: expected sled://PATH"))
+        StoreError::Config(format!(
+            "store `{url}` is not a URL: expected sled://PATH or postgres://USER@HOST/DB"
+        ))
     })?;
     match scheme {
         "sled" => Ok(Arc::new(SledLog::open(rest)?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PgLog::open(url).await?)),
         other => Err(StoreError::Config(format!(
-            "unknown store scheme `{other}` in `{url}`: expected sled://PATH"
+            "unknown store scheme `{other}` in `{url}`: expected sled://PATH or postgres://USER@HOST/DB"
         ))),
     }
 }
@@ -132,6 +156,23 @@ pub(crate) mod suite {
             other => panic!("expected a conflict, got {other:?}"),
         }
         assert_eq!(log.read(0, 10).await.expect("read").len(), 1);
+    }
+
+    pub async fn keeps_the_latest_snapshots(log: &dyn EventLog) {
+        assert_eq!(log.load_snapshot(1).await.expect("load"), None);
+        log.save_snapshot(10, 1, b"ten").await.expect("save");
+        log.save_snapshot(20, 1, b"twenty").await.expect("save");
+        log.save_snapshot(30, 2, b"other format")
+            .await
+            .expect("save");
+        assert_eq!(
+            log.load_snapshot(1).await.expect("load"),
+            Some((20, b"twenty".to_vec()))
+        );
+        assert_eq!(
+            log.load_snapshot(2).await.expect("load"),
+            Some((30, b"other format".to_vec()))
+        );
     }
 
     pub async fn keeps_its_cluster_id(log: &dyn EventLog) -> String {

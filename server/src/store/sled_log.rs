@@ -12,6 +12,7 @@ pub struct SledLog {
     path: String,
     db: sled::Db,
     records: sled::Tree,
+    snapshots: sled::Tree,
     /// Serialises appends so that the head check and the insert are one step.
     append_lock: Mutex<()>,
 }
@@ -29,10 +30,14 @@ impl SledLog {
         let records = db
             .open_tree("records")
             .map_err(|e| backend("cannot open the records tree", e))?;
+        let snapshots = db
+            .open_tree("snapshots")
+            .map_err(|e| backend("cannot open the snapshots tree", e))?;
         Ok(SledLog {
             path: path.to_string(),
             db,
             records,
+            snapshots,
             append_lock: Mutex::new(()),
         })
     }
@@ -125,6 +130,49 @@ impl EventLog for SledLog {
     fn describe(&self) -> String {
         format!("sled://{}", self.path)
     }
+
+    async fn load_snapshot(&self, format: u32) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        // Keys: format (4 bytes) then offset (8 bytes), big-endian, so the last key of a format is the newest.
+        let prefix = format.to_be_bytes();
+        match self
+            .snapshots
+            .scan_prefix(prefix)
+            .next_back()
+            .transpose()
+            .map_err(|e| backend("cannot read a snapshot", e))?
+        {
+            Some((key, value)) => Ok(Some((offset_of(&key[4..])?, value.to_vec()))),
+            None => Ok(None),
+        }
+    }
+
+    async fn save_snapshot(
+        &self,
+        offset: u64,
+        format: u32,
+        state: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut key = format.to_be_bytes().to_vec();
+        key.extend_from_slice(&offset.to_be_bytes());
+        self.snapshots
+            .insert(&key, state)
+            .map_err(|e| backend("cannot store a snapshot", e))?;
+        // Keep the newest two of the format.
+        let keys: Vec<sled::IVec> = self
+            .snapshots
+            .scan_prefix(format.to_be_bytes())
+            .keys()
+            .filter_map(|k| k.ok())
+            .collect();
+        for old in keys.iter().rev().skip(2) {
+            let _ = self.snapshots.remove(old);
+        }
+        self.db
+            .flush_async()
+            .await
+            .map_err(|e| backend("cannot flush a snapshot", e))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +197,12 @@ mod tests {
     async fn refuses_an_append_at_a_stale_offset() {
         let (_dir, log) = temp();
         suite::refuses_an_append_at_a_stale_offset(&log).await;
+    }
+
+    #[tokio::test]
+    async fn keeps_the_latest_snapshots() {
+        let (_dir, log) = temp();
+        suite::keeps_the_latest_snapshots(&log).await;
     }
 
     #[tokio::test]
