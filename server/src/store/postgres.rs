@@ -212,9 +212,8 @@ impl PgLog {
                             // Anything appended while disconnected: catch up now.
                             changed.notify_waiters();
                             while let Some(message) = messages.next().await {
-                                match message? {
-                                    AsyncMessage::Notification(_) => changed.notify_waiters(),
-                                    _ => {}
+                                if let AsyncMessage::Notification(_) = message? {
+                                    changed.notify_waiters();
                                 }
                             }
                             Ok(())
