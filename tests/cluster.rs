@@ -388,6 +388,47 @@ fn a_node_killed_mid_load_loses_no_acknowledged_write_and_new_nodes_start_from_a
     }
 }
 
+#[test]
+fn a_registry_moves_from_the_embedded_store_to_postgres_and_back_with_its_ids() {
+    let Some(database) = database() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let embedded = Server::spawn(
+        &format!("sled://{}", dir.path().join("a").display()),
+        &Options::default(),
+        dir.path(),
+    );
+    embedded.put("/config", &json!({"compatibility": "NONE"}));
+    for (subject, schema) in [
+        ("m-value", r#""string""#),
+        ("m-value", r#""long""#),
+        ("n-value", r#""int""#),
+        ("m-value", r#""bytes""#),
+    ] {
+        embedded.register_ok(subject, schema);
+    }
+    embedded.delete("/subjects/m-value/versions/2");
+    embedded.put("/config/n-value", &json!({"compatibility": "FULL"}));
+    let original = common::export_of(&embedded.url, dir.path(), "embedded.json");
+
+    let postgres = node(&unique_store(&database), dir.path(), &[]);
+    common::import_into(&postgres.url, &dir.path().join("embedded.json"));
+    assert_eq!(
+        common::export_of(&postgres.url, dir.path(), "postgres.json"),
+        original
+    );
+
+    let back = Server::spawn(
+        &format!("sled://{}", dir.path().join("b").display()),
+        &Options::default(),
+        dir.path(),
+    );
+    common::import_into(&back.url, &dir.path().join("postgres.json"));
+    assert_eq!(
+        common::export_of(&back.url, dir.path(), "back.json"),
+        original
+    );
+}
+
 /// A TCP proxy in front of PostgreSQL that the test can cut and restore.
 struct Proxy {
     port: u16,

@@ -282,3 +282,52 @@ pub fn record(name: &str, fields: &[&str]) -> String {
         .collect();
     serde_json::json!({ "type": "record", "name": name, "fields": fields }).to_string()
 }
+
+/// An export without what legitimately differs between registries: the source URL, and each
+/// version's registration time and GUID.
+pub fn comparable_export(mut export: Value) -> Value {
+    export["source"] = Value::Null;
+    if let Some(subjects) = export["subjects"].as_array_mut() {
+        for subject in subjects {
+            if let Some(versions) = subject["versions"].as_array_mut() {
+                for version in versions {
+                    if let Some(object) = version.as_object_mut() {
+                        object.remove("ts");
+                        object.remove("guid");
+                    }
+                }
+            }
+        }
+    }
+    export
+}
+
+/// Runs `covenant export` against a registry and reads the file back.
+pub fn export_of(url: &str, dir: &Path, name: &str) -> Value {
+    let output = Command::new(binary())
+        .args(["export", "--registry", url, "--to"])
+        .arg(dir.join(name))
+        .output()
+        .expect("covenant export runs");
+    assert!(
+        output.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join(name)).expect("export file");
+    comparable_export(serde_json::from_str(&text).expect("json"))
+}
+
+/// Runs `covenant import`.
+pub fn import_into(url: &str, from: &Path) {
+    let output = Command::new(binary())
+        .args(["import", "--registry", url, "--from"])
+        .arg(from)
+        .output()
+        .expect("covenant import runs");
+    assert!(
+        output.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
