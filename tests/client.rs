@@ -70,6 +70,9 @@ fn rest_calls_keep_the_registry_error_codes() {
             .await
             .expect("config");
         assert_eq!(client.config(Some("users-value"), false).await.expect("config").compatibility_level.as_deref(), Some("FULL"));
+        assert_eq!(client.id_subjects(registered.id, false).await.expect("subjects"), vec!["users-value"]);
+        assert!(client.latest_with_metadata("users-value", &[("owner", "nobody")]).await.expect_err("no match").is_not_found());
+        assert_eq!(client.schema_types().await.expect("types"), vec!["JSON", "PROTOBUF", "AVRO"]);
         assert_eq!(client.set_mode(Some("users-value"), "READONLY", false).await.expect("mode"), "READONLY");
         assert_eq!(client.delete_mode(Some("users-value")).await.expect("mode"), "READONLY");
     });

@@ -398,6 +398,31 @@ impl Client {
         self.get(&format!("/schemas/ids/{id}/versions")).await
     }
 
+    /// `GET /schemas/ids/{id}/subjects`.
+    pub async fn id_subjects(&self, id: i32, deleted: bool) -> Result<Vec<String>> {
+        self.get(&format!("/schemas/ids/{id}/subjects?deleted={deleted}"))
+            .await
+    }
+
+    /// `GET /subjects/{s}/metadata`: the latest version whose metadata holds every pair.
+    pub async fn latest_with_metadata(
+        &self,
+        subject: &str,
+        pairs: &[(&str, &str)],
+    ) -> Result<Schema> {
+        let mut path = format!("/subjects/{}/metadata?", segment(subject));
+        for (key, value) in pairs {
+            path.push_str(&format!("key={}&value={}&", segment(key), segment(value)));
+        }
+        self.get(path.trim_end_matches(['&', '?'])).await
+    }
+
+    /// `DELETE /contexts/{ctx}` (an empty context).
+    pub async fn delete_context(&self, context: &str) -> Result<()> {
+        let url = format!("{}/contexts/{}", self.inner.base, segment(context));
+        self.send(&Method::DELETE, &url, None).await.map(|_| ())
+    }
+
     /// `GET /schemas/types`.
     pub async fn schema_types(&self) -> Result<Vec<String>> {
         self.get("/schemas/types").await
