@@ -18,3 +18,17 @@ pub mod schema;
 pub mod wire;
 
 pub use error::{Error, ErrorCode, Result};
+
+/// Shortens a fragment shown in a message to at most 240 bytes (on a character boundary).
+pub(crate) fn shorten(mut text: String) -> String {
+    const LIMIT: usize = 240;
+    if text.len() > LIMIT {
+        let mut cut = LIMIT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
+}

@@ -270,19 +270,11 @@ impl AvroSchema {
 
     /// A short JSON rendering of one node, for messages.
     pub fn fragment(&self, id: NodeId) -> String {
-        const LIMIT: usize = 240;
-        let mut text = Writer::new(self, false, HashSet::new())
-            .write(id, None)
-            .to_string();
-        if text.len() > LIMIT {
-            let mut cut = LIMIT;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            text.push_str("...");
-        }
-        text
+        crate::shorten(
+            Writer::new(self, false, HashSet::new())
+                .write(id, None)
+                .to_string(),
+        )
     }
 
     fn to_json(&self, id: NodeId, normalized: bool) -> Value {

@@ -792,18 +792,11 @@ impl<'a> Context<'a> {
         if is_open_object(self.update, b) {
             self.add("PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL", Some(op), None);
         } else if let Some(partial) = partial_object(self.update, b, name) {
-            let mut sub = self.sub();
-            sub.compare(Some(op), Some(partial));
-            let covered = sub.is_compatible();
-            self.diffs.extend(sub.diffs);
-            self.add(
-                if covered {
-                    "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                } else {
-                    "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                },
-                Some(op),
-                Some(partial),
+            self.coverage(
+                op,
+                partial,
+                "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+                "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
             );
         } else if matches!(self.o_kind(op), Kind::False) {
             self.add(
@@ -838,18 +831,11 @@ impl<'a> Context<'a> {
             return;
         }
         if let Some(partial) = partial_object(self.original, a, name) {
-            let mut sub = self.sub();
-            sub.compare(Some(partial), Some(up));
-            let covered = sub.is_compatible();
-            self.diffs.extend(sub.diffs);
-            self.add(
-                if covered {
-                    "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                } else {
-                    "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                },
-                Some(partial),
-                Some(up),
+            self.coverage(
+                partial,
+                up,
+                "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+                "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
             );
         }
         let kind = if !required {
@@ -860,6 +846,23 @@ impl<'a> Context<'a> {
             "REQUIRED_PROPERTY_ADDED_TO_UNOPEN_CONTENT_MODEL"
         };
         self.add(kind, None, Some(up));
+    }
+
+    /// Whether a partially open content model's schema covers a property or item added or
+    /// removed: the comparison's differences count, then the covered or not-covered marker.
+    fn coverage(
+        &mut self,
+        original: NodeId,
+        update: NodeId,
+        covered: &'static str,
+        not_covered: &'static str,
+    ) {
+        let mut sub = self.sub();
+        sub.compare(Some(original), Some(update));
+        let is_covered = sub.is_compatible();
+        self.diffs.extend(sub.diffs);
+        let kind = if is_covered { covered } else { not_covered };
+        self.add(kind, Some(original), Some(update));
     }
 
     /// `additionalProperties` / `additionalItems`.
@@ -967,18 +970,11 @@ impl<'a> Context<'a> {
             if is_open_array(self.update, b) {
                 self.add("ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL", Some(*removed), None);
             } else if let Some(partial) = partial_array(self.update, b) {
-                let mut sub = self.sub();
-                sub.compare(Some(*removed), Some(partial));
-                let covered = sub.is_compatible();
-                self.diffs.extend(sub.diffs);
-                self.add(
-                    if covered {
-                        "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                    } else {
-                        "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                    },
-                    Some(*removed),
-                    Some(partial),
+                self.coverage(
+                    *removed,
+                    partial,
+                    "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+                    "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
                 );
             } else if matches!(self.o_kind(*removed), Kind::False) {
                 self.add(
@@ -1005,18 +1001,11 @@ impl<'a> Context<'a> {
                 };
                 self.add(kind, None, Some(*added));
             } else if let Some(partial) = partial_array(self.original, a) {
-                let mut sub = self.sub();
-                sub.compare(Some(partial), Some(*added));
-                let covered = sub.is_compatible();
-                self.diffs.extend(sub.diffs);
-                self.add(
-                    if covered {
-                        "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                    } else {
-                        "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                    },
-                    Some(partial),
-                    Some(*added),
+                self.coverage(
+                    partial,
+                    *added,
+                    "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+                    "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
                 );
             } else {
                 self.add("ITEM_ADDED_TO_CLOSED_CONTENT_MODEL", None, Some(*added));

@@ -185,7 +185,7 @@ pub struct Model {
 impl Model {
     /// A node's JSON, compact and shortened, for messages.
     pub fn fragment(&self, id: NodeId) -> String {
-        shorten(self.text(id))
+        crate::shorten(self.text(id))
     }
 
     /// A node's whole JSON, compact (identical branches of a combined schema count once).
@@ -878,17 +878,4 @@ fn percent_decode(text: &str) -> String {
         index += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn shorten(mut text: String) -> String {
-    const LIMIT: usize = 240;
-    if text.len() > LIMIT {
-        let mut cut = LIMIT;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    text
 }

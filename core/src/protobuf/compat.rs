@@ -653,25 +653,12 @@ fn kind_name(kind: &Kind) -> String {
 fn message_head(message: &MessageDescriptor) -> String {
     let fields: Vec<String> = message.fields().map(|f| field_text(&f)).collect();
     let text = format!("message {} {{ {} }}", message.name(), fields.join(" "));
-    truncate(text)
+    crate::shorten(text)
 }
 
 fn oneof_text(oneof: &OneofDescriptor) -> String {
     let fields: Vec<String> = oneof.fields().map(|f| field_text(&f)).collect();
-    truncate(format!("oneof {} {{ {} }}", oneof.name(), fields.join(" ")))
-}
-
-fn truncate(mut text: String) -> String {
-    const LIMIT: usize = 240;
-    if text.len() > LIMIT {
-        let mut cut = LIMIT;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    text
+    crate::shorten(format!("oneof {} {{ {} }}", oneof.name(), fields.join(" ")))
 }
 
 /// Confluent's description of an incompatible difference, with the sides named.
