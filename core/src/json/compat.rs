@@ -652,27 +652,9 @@ impl<'a> Context<'a> {
         }
 
         // Properties.
-        let mut names: Vec<&String> = a
-            .properties
-            .iter()
-            .chain(b.properties.iter())
-            .map(|(n, _)| n)
-            .collect();
-        names.sort();
-        names.dedup();
-        for name in names {
-            let op = a
-                .properties
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, id)| *id);
-            let up = b
-                .properties
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, id)| *id);
+        for (name, op, up) in paired(&a.properties, &b.properties) {
             self.enter(&["properties", name]);
-            match (op, up) {
+            match (op.copied(), up.copied()) {
                 (Some(op), None) => self.property_removed(a, b, name, op),
                 (None, Some(up)) => self.property_added(a, b, name, up),
                 (Some(op), Some(up)) => self.compare(Some(op), Some(up)),
@@ -683,25 +665,7 @@ impl<'a> Context<'a> {
 
         // Dependencies.
         self.enter(&["dependencies"]);
-        let mut keys: Vec<&String> = a
-            .dependency_arrays
-            .iter()
-            .chain(b.dependency_arrays.iter())
-            .map(|(k, _)| k)
-            .collect();
-        keys.sort();
-        keys.dedup();
-        for key in keys {
-            let x = a
-                .dependency_arrays
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v);
-            let y = b
-                .dependency_arrays
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v);
+        for (key, x, y) in paired(&a.dependency_arrays, &b.dependency_arrays) {
             let kind = match (x, y) {
                 (Some(_), None) => "DEPENDENCY_ARRAY_REMOVED",
                 (None, Some(_)) => "DEPENDENCY_ARRAY_ADDED",
@@ -723,27 +687,9 @@ impl<'a> Context<'a> {
             self.add(kind, Some(o), Some(u));
             self.leave(1);
         }
-        let mut keys: Vec<&String> = a
-            .dependency_schemas
-            .iter()
-            .chain(b.dependency_schemas.iter())
-            .map(|(k, _)| k)
-            .collect();
-        keys.sort();
-        keys.dedup();
-        for key in keys {
-            let x = a
-                .dependency_schemas
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| *v);
-            let y = b
-                .dependency_schemas
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| *v);
+        for (key, x, y) in paired(&a.dependency_schemas, &b.dependency_schemas) {
             self.enter(&[key]);
-            match (x, y) {
+            match (x.copied(), y.copied()) {
                 (Some(x), None) => self.add("DEPENDENCY_SCHEMA_REMOVED", Some(x), None),
                 (None, Some(y)) => self.add("DEPENDENCY_SCHEMA_ADDED", None, Some(y)),
                 (Some(x), Some(y)) => self.compare(Some(x), Some(y)),
@@ -1104,6 +1050,22 @@ fn is_multiple(y: f64, x: f64) -> bool {
     }
     let ratio = y / x;
     (ratio - ratio.round()).abs() < 1e-9
+}
+
+/// The keys of two keyed lists, sorted and unique, each with its value on
+/// either side.
+fn paired<'a, V>(
+    a: &'a [(String, V)],
+    b: &'a [(String, V)],
+) -> Vec<(&'a str, Option<&'a V>, Option<&'a V>)> {
+    let find =
+        |list: &'a [(String, V)], key: &str| list.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+    let mut keys: Vec<&str> = a.iter().chain(b).map(|(k, _)| k.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .map(|k| (k, find(a, k), find(b, k)))
+        .collect()
 }
 
 /// Open: additional properties allowed without a schema, no pattern properties, unevaluated open.
