@@ -43,15 +43,7 @@ fn database() -> Option<String> {
 }
 
 fn unique_store(base: &str) -> String {
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{base}{separator}schema=covenant_cluster_{}_{nanos}",
-        std::process::id()
-    )
+    common::postgres_schema(base, "covenant_cluster")
 }
 
 fn node(store: &str, dir: &std::path::Path, extra: &[&str]) -> Server {

@@ -13,14 +13,7 @@ use common::Server;
 fn producer_moves_to_v2_mid_stream_and_the_consumer_reads_both() {
     let server = Server::start();
     let nats = std::env::var("NATS_URL").unwrap_or_else(|_| "127.0.0.1:4222".to_string());
-    let unique = format!(
-        "{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    );
+    let unique = common::unique();
     let stream = format!("COVENANT_TEST_{unique}");
     let subject = format!("covenant.test.{unique}");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

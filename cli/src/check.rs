@@ -318,16 +318,12 @@ async fn local_findings(
             .version(&target.subject, VersionSpec::Number(version), false)
             .await?;
         let refs = client.reference_texts(&schema.references).await?;
-        history.push((version, parse(&schema.schema, &refs)?));
+        history.push(PreviousVersion {
+            version,
+            schema: parse(&schema.schema, &refs)?,
+        });
     }
-    let previous: Vec<PreviousVersion<'_>> = history
-        .iter()
-        .map(|(version, schema)| PreviousVersion {
-            version: *version,
-            schema,
-        })
-        .collect();
-    Ok(compat::check(level, &new, &previous, policy))
+    Ok(compat::check(level, &new, &history, policy))
 }
 
 fn check_offline(target: &Target, against: &str, level: Option<&str>) -> Result<Outcome> {
@@ -357,17 +353,13 @@ fn check_offline(target: &Target, against: &str, level: Option<&str>) -> Result<
     let earlier = earlier_versions(&target.file, against)?;
     let mut history = Vec::new();
     for (index, (origin, text)) in earlier.iter().enumerate() {
-        history.push((index as i32 + 1, parse(text, origin)?));
+        history.push(PreviousVersion {
+            version: index as i32 + 1,
+            schema: parse(text, origin)?,
+        });
     }
     history.reverse();
-    let previous: Vec<PreviousVersion<'_>> = history
-        .iter()
-        .map(|(version, schema)| PreviousVersion {
-            version: *version,
-            schema,
-        })
-        .collect();
-    let problems = compat::check(level, &new, &previous, Policy::Strict);
+    let problems = compat::check(level, &new, &history, Policy::Strict);
     let mut outcome = Outcome::new(
         target.file.display().to_string(),
         &target.subject,

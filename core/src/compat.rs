@@ -1,6 +1,8 @@
 //! The compatibility engine: which earlier versions a level compares against, in which
 //! direction, and the incompatibilities found, as data.
 
+use std::borrow::Borrow;
+
 use crate::avro;
 use crate::ids::CompatibilityLevel;
 use crate::json::{self, Policy};
@@ -53,27 +55,28 @@ impl Incompatibility {
     }
 }
 
-/// An earlier version of a subject.
-#[derive(Clone, Copy, Debug)]
-pub struct PreviousVersion<'a> {
+/// An earlier version of a subject. `S` is anything that lends a [`ParsedSchema`]: a
+/// reference, an owned schema or the registry's shared `Arc`.
+#[derive(Clone, Debug)]
+pub struct PreviousVersion<S> {
     /// Its version number.
     pub version: i32,
     /// Its schema.
-    pub schema: &'a ParsedSchema,
+    pub schema: S,
 }
 
 /// Checks `new` against the earlier versions under `level`. `previous` is newest first and
 /// holds only live (not soft-deleted) versions; non-transitive levels look at the first only.
-pub fn check(
+pub fn check<S: Borrow<ParsedSchema>>(
     level: CompatibilityLevel,
     new: &ParsedSchema,
-    previous: &[PreviousVersion<'_>],
+    previous: &[PreviousVersion<S>],
     policy: Policy,
 ) -> Vec<Incompatibility> {
     if level == CompatibilityLevel::None {
         return Vec::new();
     }
-    let against: &[PreviousVersion<'_>] = if level.is_transitive() {
+    let against = if level.is_transitive() {
         previous
     } else {
         &previous[..previous.len().min(1)]
@@ -82,7 +85,7 @@ pub fn check(
     for old in against {
         let mut problems = check_pair(
             new,
-            old.schema,
+            old.schema.borrow(),
             level.checks_backward(),
             level.checks_forward(),
             policy,

@@ -481,19 +481,15 @@ impl Registry {
                     continue;
                 }
             }
-            history.push((version, state.parsed(subject.context(), record)?));
+            history.push(PreviousVersion {
+                version,
+                schema: state.parsed(subject.context(), record)?,
+            });
             if !level.is_transitive() {
                 break;
             }
         }
-        let previous: Vec<PreviousVersion<'_>> = history
-            .iter()
-            .map(|(version, schema)| PreviousVersion {
-                version: *version,
-                schema,
-            })
-            .collect();
-        Ok(compat::check(level, parsed, &previous, policy(config)))
+        Ok(compat::check(level, parsed, &history, policy(config)))
     }
 
     // ----------------------------------------------------------------------------- compatibility and lookup

@@ -255,32 +255,14 @@ impl State {
             tracing::warn!(subject = %registered.subject, "skipping a record with an invalid subject");
             return;
         };
-        let schema_type = registered.schema_type.parse().unwrap_or(SchemaType::Avro);
-        let context_name = subject.context().clone();
-        let context = self.contexts.entry(context_name.clone()).or_default();
+        let context = self.contexts.entry(subject.context().clone()).or_default();
         if !context.schemas.contains_key(&registered.id) {
-            let record = SchemaRecord {
-                id: registered.id,
-                guid: registered.guid.clone(),
-                schema_type,
-                schema: registered.schema.clone(),
-                references: registered.references.clone(),
-                metadata: registered.metadata.clone(),
-                rule_set: registered.rule_set.clone(),
-                id_body: id_body(schema_type, registered),
-                parsed: OnceLock::new(),
-            };
-            let key = ContentKey::new(
-                schema_type,
-                &registered.schema,
-                &registered.references,
-                registered.metadata.as_ref(),
-                registered.rule_set.as_ref(),
+            insert_schema(
+                &mut self.guids,
+                subject.context(),
+                context,
+                registered.clone(),
             );
-            context.by_content.insert(key.0, registered.id);
-            context.schemas.insert(registered.id, Arc::new(record));
-            self.guids
-                .insert(registered.guid.clone(), (context_name, registered.id));
         }
         context.max_id = context.max_id.max(registered.id);
         let entry = context
@@ -623,6 +605,40 @@ fn merge_missing(into: &mut StoredConfig, from: &StoredConfig) {
     fill(&mut a.alias, &b.alias);
 }
 
+/// Adds a schema to `context` under its id, with its content key and its guid.
+fn insert_schema(
+    guids: &mut HashMap<String, (ContextName, i32)>,
+    context_name: &ContextName,
+    context: &mut ContextState,
+    registered: SchemaRegistered,
+) {
+    let schema_type = registered.schema_type.parse().unwrap_or(SchemaType::Avro);
+    let key = ContentKey::new(
+        schema_type,
+        &registered.schema,
+        &registered.references,
+        registered.metadata.as_ref(),
+        registered.rule_set.as_ref(),
+    );
+    context.by_content.insert(key.0, registered.id);
+    guids.insert(
+        registered.guid.clone(),
+        (context_name.clone(), registered.id),
+    );
+    let record = SchemaRecord {
+        id: registered.id,
+        guid: registered.guid.clone(),
+        schema_type,
+        id_body: id_body(schema_type, &registered),
+        schema: registered.schema,
+        references: registered.references,
+        metadata: registered.metadata,
+        rule_set: registered.rule_set,
+        parsed: OnceLock::new(),
+    };
+    context.schemas.insert(record.id, Arc::new(record));
+}
+
 fn id_body(schema_type: SchemaType, registered: &SchemaRegistered) -> Bytes {
     let body = SchemaString {
         schema_type: (schema_type != SchemaType::Avro).then(|| schema_type.as_str().to_string()),
@@ -822,32 +838,7 @@ pub mod snapshot {
                     ..ContextState::default()
                 };
                 for schema in context.schemas {
-                    let schema_type = schema.schema_type.parse().unwrap_or(SchemaType::Avro);
-                    let key = ContentKey::new(
-                        schema_type,
-                        &schema.schema,
-                        &schema.references,
-                        schema.metadata.as_ref(),
-                        schema.rule_set.as_ref(),
-                    );
-                    folded.by_content.insert(key.0, schema.id);
-                    state
-                        .guids
-                        .insert(schema.guid.clone(), (name.clone(), schema.id));
-                    folded.schemas.insert(
-                        schema.id,
-                        Arc::new(SchemaRecord {
-                            id: schema.id,
-                            guid: schema.guid.clone(),
-                            schema_type,
-                            id_body: id_body(schema_type, &schema),
-                            schema: schema.schema,
-                            references: schema.references,
-                            metadata: schema.metadata,
-                            rule_set: schema.rule_set,
-                            parsed: OnceLock::new(),
-                        }),
-                    );
+                    insert_schema(&mut state.guids, &name, &mut folded, schema);
                 }
                 for subject in context.subjects {
                     let mut versions = BTreeMap::new();

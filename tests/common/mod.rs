@@ -46,19 +46,25 @@ pub fn test_store(dir: &Path) -> String {
     if std::env::var("COVENANT_TEST_STORE").as_deref() == Ok("postgres") {
         let base = std::env::var("TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let unique = format!(
-            "{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        );
-        format!("{base}{separator}schema=covenant_bb_{unique}")
+        postgres_schema(&base, "covenant_bb")
     } else {
         format!("sled://{}", dir.join("data").display())
     }
+}
+
+/// A name no other test or test run uses: the process id and the time in nanoseconds.
+pub fn unique() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}_{nanos}", std::process::id())
+}
+
+/// The PostgreSQL store URL `base` with a fresh schema of its own, `{prefix}_{unique}`.
+pub fn postgres_schema(base: &str, prefix: &str) -> String {
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}schema={prefix}_{}", unique())
 }
 
 impl Server {
