@@ -899,9 +899,27 @@ fn state_survives_a_restart_and_sigterm_is_graceful() {
     server.put("/config/p", &json!({"compatibility": "FULL"}));
     server.put("/mode/q", &json!({"mode": "READONLY"}));
     server.delete("/subjects/p/versions/1");
+    // Metadata comes back as it was given, key order included, and the same content and
+    // metadata find the same version after a restart.
+    let with_metadata = json!({
+        "schema": V1,
+        "metadata": {"properties": {"owner": "team-a", "zeta": "1", "alpha": "2"}}
+    });
+    let (status, registered) = server.post("/subjects/m/versions", &with_metadata);
+    assert_eq!(status, 200, "{registered}");
     let status = server.terminate();
     assert!(status.success(), "exit status {status:?}");
     let server = Server::spawn(&store, &Options::default(), dir.path());
+    let (status, again) = server.post("/subjects/m/versions", &with_metadata);
+    assert_eq!((status, &again["id"]), (200, &registered["id"]), "{again}");
+    assert_eq!(server.get("/subjects/m/versions").1, json!([1]));
+    let stored = server.get("/subjects/m/versions/1").1;
+    let keys: Vec<&String> = stored["metadata"]["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .collect();
+    assert_eq!(keys, ["owner", "zeta", "alpha"], "{stored}");
     assert_eq!(server.get("/subjects/p/versions").1, json!([2]));
     assert_eq!(
         server.get("/subjects/p/versions/1?deleted=true").1["id"].as_i64(),

@@ -37,6 +37,9 @@ const MIGRATIONS: &[&str] = &[
         state BYTEA NOT NULL,
         created_at TIMESTAMPTZ NOT NULL DEFAULT now()
     );",
+    // 2: records as the exact text that was appended. JSONB reorders object keys (and
+    // normalises numbers), so metadata read back differed from what the writing node held.
+    "ALTER TABLE {schema}.log ALTER COLUMN record TYPE TEXT USING record::text;",
 ];
 
 /// A log in a PostgreSQL schema.
@@ -289,7 +292,7 @@ impl EventLog for PgLog {
                         .execute(
                             &format!(
                                 "INSERT INTO {log} (position, record)
-                                 SELECT $1, $2::text::jsonb
+                                 SELECT $1, $2
                                  WHERE (SELECT coalesce(max(position) + 1, 0) FROM {log}) = $1
                                  ON CONFLICT (position) DO NOTHING"
                             ),
@@ -345,7 +348,7 @@ impl EventLog for PgLog {
                 Box::pin(async move {
                     client
                         .query(
-                            &format!("SELECT position, record::text FROM {log} WHERE position >= $1 ORDER BY position LIMIT $2"),
+                            &format!("SELECT position, record FROM {log} WHERE position >= $1 ORDER BY position LIMIT $2"),
                             &[&(from as i64), &(limit as i64)],
                         )
                         .await
