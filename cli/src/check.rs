@@ -233,8 +233,7 @@ async fn check_online(client: &Client, target: &Target) -> Result<Outcome> {
     }
     let request = RegisterSchemaRequest {
         schema: Some(text.clone()),
-        schema_type: (target.schema_type != SchemaType::Avro)
-            .then(|| target.schema_type.to_string()),
+        schema_type: target.schema_type.member(),
         references: (!references.is_empty()).then(|| references.clone()),
         ..RegisterSchemaRequest::default()
     };
@@ -259,10 +258,7 @@ async fn check_online(client: &Client, target: &Target) -> Result<Outcome> {
     outcome.compatible = false;
     // The registry said no; find out where and why with the same engine, on the same history.
     let level: CompatibilityLevel = level.parse()?;
-    let policy = match config.settings.compatibility_policy.as_deref() {
-        Some(p) if p.eq_ignore_ascii_case("LENIENT") => Policy::Lenient,
-        _ => Policy::Strict,
-    };
+    let policy = Policy::from_setting(config.settings.compatibility_policy.as_deref());
     let findings = local_findings(client, target, &text, &references, level, policy)
         .await
         .unwrap_or_default();

@@ -65,7 +65,7 @@ pub fn request_for(
         schema_type,
         RegisterSchemaRequest {
             schema: Some(text),
-            schema_type: (schema_type != SchemaType::Avro).then(|| schema_type.to_string()),
+            schema_type: schema_type.member(),
             references: (!refs.is_empty()).then_some(refs),
             ..RegisterSchemaRequest::default()
         },

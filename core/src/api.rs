@@ -202,6 +202,28 @@ pub struct ConfigSettings {
     pub alias: Option<String>,
 }
 
+impl ConfigSettings {
+    /// Takes each setting this one lacks from `lower` (a subject's settings over its context's,
+    /// an update over the stored config).
+    pub fn fill_from(&mut self, lower: &ConfigSettings) {
+        fn fill<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
+            if slot.is_none() {
+                slot.clone_from(value);
+            }
+        }
+        fill(&mut self.normalize, &lower.normalize);
+        fill(&mut self.validate_fields, &lower.validate_fields);
+        fill(&mut self.validate_rules, &lower.validate_rules);
+        fill(&mut self.compatibility_group, &lower.compatibility_group);
+        fill(&mut self.compatibility_policy, &lower.compatibility_policy);
+        fill(&mut self.default_metadata, &lower.default_metadata);
+        fill(&mut self.override_metadata, &lower.override_metadata);
+        fill(&mut self.default_rule_set, &lower.default_rule_set);
+        fill(&mut self.override_rule_set, &lower.override_rule_set);
+        fill(&mut self.alias, &lower.alias);
+    }
+}
+
 /// `GET /config` and `GET /config/{s}`: the level is `compatibilityLevel`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -32,6 +32,11 @@ impl SchemaType {
         }
     }
 
+    /// The `schemaType` member of request and response bodies: omitted for AVRO.
+    pub fn member(self) -> Option<String> {
+        (self != SchemaType::Avro).then(|| self.as_str().to_string())
+    }
+
     /// The type named in a request, AVRO when absent.
     pub fn from_request(raw: Option<&str>) -> Result<SchemaType> {
         raw.map_or(Ok(SchemaType::Avro), str::parse)

@@ -151,11 +151,6 @@ impl Registry {
         self.in_sync.load(Ordering::Relaxed)
     }
 
-    /// Whether other nodes share the log.
-    pub fn is_shared(&self) -> bool {
-        self.log.is_shared()
-    }
-
     /// The state, for reading. Hold the guard briefly.
     pub fn state(&self) -> RwLockReadGuard<'_, State> {
         self.state.read()
@@ -432,8 +427,7 @@ impl Registry {
             id,
             version: Some(version),
             guid: Some(guid),
-            schema_type: (schema_type != SchemaType::Avro)
-                .then(|| schema_type.as_str().to_string()),
+            schema_type: schema_type.member(),
             references: references.to_vec(),
             metadata: request.metadata.clone(),
             rule_set: request.rule_set.clone(),
@@ -649,8 +643,16 @@ impl Registry {
                 return Err(Error::SubjectNotSoftDeleted(subject.qualified()));
             }
             let versions: Vec<i32> = subject_state.versions.keys().copied().collect();
-            for version in &versions {
-                refuse_if_referenced(state, subject, *version)?;
+            let referenced = state
+                .referrers(subject)
+                .into_iter()
+                .find(|(version, _)| subject_state.versions.contains_key(version));
+            if let Some((version, ids)) = referenced {
+                return Err(Error::ReferenceExists {
+                    subject: subject.qualified(),
+                    version,
+                    ids: ids.into_iter().collect(),
+                });
             }
             let answer = if permanent { versions } else { live };
             Ok(append(
@@ -676,7 +678,7 @@ impl Registry {
             refuse_in_read_only(state, subject)?;
             let subject_state = state.existing_subject(subject, true)?;
             let found = match spec {
-                VersionSpec::Latest => subject_state.visible(permanent).last(),
+                VersionSpec::Latest => subject_state.visible(permanent).next_back(),
                 VersionSpec::Number(n) => subject_state.versions.get(&n).map(|v| (n, v)),
             };
             let (version, entry) = found.ok_or_else(|| Error::VersionNotFound {
@@ -768,7 +770,9 @@ impl Registry {
             if let Some(level) = &level {
                 config.compatibility = Some(level.clone());
             }
-            overlay(&mut config.settings, &request.settings);
+            let mut settings = request.settings.clone();
+            settings.fill_from(&config.settings);
+            config.settings = settings;
             let answer = ConfigUpdateRequest {
                 compatibility: config.compatibility.clone(),
                 settings: config.settings.clone(),
@@ -920,7 +924,7 @@ pub fn schema_object(
         version,
         id: record.id,
         guid: Some(record.guid.clone()),
-        schema_type: record.schema_type_member(),
+        schema_type: record.schema_type.member(),
         references: record.references.clone(),
         metadata: record.metadata.clone(),
         rule_set: record.rule_set.clone(),
@@ -935,7 +939,7 @@ fn register_response(record: &SchemaRecord, version: i32, ts: i64) -> RegisterSc
         id: record.id,
         version: Some(version),
         guid: Some(record.guid.clone()),
-        schema_type: record.schema_type_member(),
+        schema_type: record.schema_type.member(),
         references: record.references.clone(),
         metadata: record.metadata.clone(),
         rule_set: record.rule_set.clone(),
@@ -1017,10 +1021,7 @@ fn refuse_if_referenced(state: &State, subject: &QualifiedSubject, version: i32)
 
 /// The JSON Schema policy a config selects: LENIENT, or STRICT by default.
 fn policy(config: &StoredConfig) -> Policy {
-    match config.settings.compatibility_policy.as_deref() {
-        Some(policy) if policy.eq_ignore_ascii_case("LENIENT") => Policy::Lenient,
-        _ => Policy::Strict,
-    }
+    Policy::from_setting(config.settings.compatibility_policy.as_deref())
 }
 
 /// The value of a compatibility-group property in a version's metadata.
@@ -1040,24 +1041,6 @@ fn details(problems: &[Incompatibility], level: CompatibilityLevel) -> String {
     let mut parts: Vec<String> = problems.iter().map(Incompatibility::message).collect();
     parts.push(summary(level));
     parts.join(", ")
-}
-
-fn overlay(into: &mut api::ConfigSettings, from: &api::ConfigSettings) {
-    fn set<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
-        if value.is_some() {
-            slot.clone_from(value);
-        }
-    }
-    set(&mut into.normalize, &from.normalize);
-    set(&mut into.validate_fields, &from.validate_fields);
-    set(&mut into.validate_rules, &from.validate_rules);
-    set(&mut into.compatibility_group, &from.compatibility_group);
-    set(&mut into.compatibility_policy, &from.compatibility_policy);
-    set(&mut into.default_metadata, &from.default_metadata);
-    set(&mut into.override_metadata, &from.override_metadata);
-    set(&mut into.default_rule_set, &from.default_rule_set);
-    set(&mut into.override_rule_set, &from.override_rule_set);
-    set(&mut into.alias, &from.alias);
 }
 
 /// The subject a scope's settings resolve for.

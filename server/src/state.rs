@@ -50,9 +50,17 @@ pub struct SchemaRecord {
 }
 
 impl SchemaRecord {
-    /// The `schemaType` member: omitted for Avro.
-    pub fn schema_type_member(&self) -> Option<String> {
-        (self.schema_type != SchemaType::Avro).then(|| self.schema_type.as_str().to_string())
+    /// The `GET /schemas/ids/{id}` body (`id_body` holds it serialised).
+    pub fn schema_string(&self) -> SchemaString {
+        SchemaString {
+            schema_type: self.schema_type.member(),
+            schema: self.schema.clone(),
+            references: self.references.clone(),
+            metadata: self.metadata.clone(),
+            rule_set: self.rule_set.clone(),
+            max_id: None,
+            guid: Some(self.guid.clone()),
+        }
     }
 }
 
@@ -399,7 +407,7 @@ impl State {
     ) -> Result<(i32, VersionState)> {
         let state = self.existing_subject(subject, include_deleted)?;
         let found = match spec {
-            VersionSpec::Latest => state.visible(include_deleted).last(),
+            VersionSpec::Latest => state.visible(include_deleted).next_back(),
             VersionSpec::Number(n) => state
                 .versions
                 .get(&n)
@@ -562,47 +570,40 @@ impl State {
 
     /// Ids of the schemas whose stored versions reference `subject` version `version`.
     pub fn referenced_by(&self, subject: &QualifiedSubject, version: i32) -> Vec<i32> {
-        let mut ids = BTreeSet::new();
+        self.referrers(subject)
+            .remove(&version)
+            .map(|ids| ids.into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// For each version of `subject` that a stored version's schema references, the ids of
+    /// those schemas.
+    pub fn referrers(&self, subject: &QualifiedSubject) -> BTreeMap<i32, BTreeSet<i32>> {
+        let mut found: BTreeMap<i32, BTreeSet<i32>> = BTreeMap::new();
         for (context_name, context) in &self.contexts {
-            for state in context.subjects.values() {
-                for entry in state.versions.values() {
-                    let Some(record) = context.schemas.get(&entry.id) else {
-                        continue;
-                    };
-                    let refers = record.references.iter().any(|reference| {
-                        reference.version == version
-                            && QualifiedSubject::parse_in(context_name, &reference.subject)
-                                .is_ok_and(|s| &s == subject)
-                    });
-                    if refers {
-                        ids.insert(entry.id);
+            for (id, record) in &context.schemas {
+                if !context.is_in_use(*id) {
+                    continue;
+                }
+                for reference in &record.references {
+                    if QualifiedSubject::parse_in(context_name, &reference.subject)
+                        .is_ok_and(|s| &s == subject)
+                    {
+                        found.entry(reference.version).or_default().insert(*id);
                     }
                 }
             }
         }
-        ids.into_iter().collect()
+        found
     }
 }
 
 /// Fills the keys `into` lacks from `from`.
 fn merge_missing(into: &mut StoredConfig, from: &StoredConfig) {
-    fn fill<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
-        if slot.is_none() {
-            slot.clone_from(value);
-        }
+    if into.compatibility.is_none() {
+        into.compatibility.clone_from(&from.compatibility);
     }
-    fill(&mut into.compatibility, &from.compatibility);
-    let (a, b) = (&mut into.settings, &from.settings);
-    fill(&mut a.normalize, &b.normalize);
-    fill(&mut a.validate_fields, &b.validate_fields);
-    fill(&mut a.validate_rules, &b.validate_rules);
-    fill(&mut a.compatibility_group, &b.compatibility_group);
-    fill(&mut a.compatibility_policy, &b.compatibility_policy);
-    fill(&mut a.default_metadata, &b.default_metadata);
-    fill(&mut a.override_metadata, &b.override_metadata);
-    fill(&mut a.default_rule_set, &b.default_rule_set);
-    fill(&mut a.override_rule_set, &b.override_rule_set);
-    fill(&mut a.alias, &b.alias);
+    into.settings.fill_from(&from.settings);
 }
 
 /// Adds a schema to `context` under its id, with its content key and its guid.
@@ -625,31 +626,19 @@ fn insert_schema(
         registered.guid.clone(),
         (context_name.clone(), registered.id),
     );
-    let record = SchemaRecord {
+    let mut record = SchemaRecord {
         id: registered.id,
         guid: registered.guid.clone(),
         schema_type,
-        id_body: id_body(schema_type, &registered),
+        id_body: Bytes::new(),
         schema: registered.schema,
         references: registered.references,
         metadata: registered.metadata,
         rule_set: registered.rule_set,
         parsed: OnceLock::new(),
     };
+    record.id_body = Bytes::from(serde_json::to_vec(&record.schema_string()).unwrap_or_default());
     context.schemas.insert(record.id, Arc::new(record));
-}
-
-fn id_body(schema_type: SchemaType, registered: &SchemaRegistered) -> Bytes {
-    let body = SchemaString {
-        schema_type: (schema_type != SchemaType::Avro).then(|| schema_type.as_str().to_string()),
-        schema: registered.schema.clone(),
-        references: registered.references.clone(),
-        metadata: registered.metadata.clone(),
-        rule_set: registered.rule_set.clone(),
-        max_id: None,
-        guid: Some(registered.guid.clone()),
-    };
-    Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
 }
 
 #[cfg(test)]

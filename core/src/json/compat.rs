@@ -25,6 +25,16 @@ pub enum Policy {
     Lenient,
 }
 
+impl Policy {
+    /// The policy a `compatibilityPolicy` setting names: LENIENT (any case), else STRICT.
+    pub fn from_setting(setting: Option<&str>) -> Policy {
+        match setting {
+            Some(policy) if policy.eq_ignore_ascii_case("LENIENT") => Policy::Lenient,
+            _ => Policy::Strict,
+        }
+    }
+}
+
 /// A change between two JSON schemas, as Confluent's diff names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Difference {

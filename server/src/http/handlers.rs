@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use covenant_core::api::{
-    ConfigUpdateRequest, ContextId, ModeBody, RegisterSchemaRequest, SchemaString, ServerVersion,
+    ConfigUpdateRequest, ContextId, ModeBody, RegisterSchemaRequest, ServerVersion,
 };
 use covenant_core::ids::{ContextName, QualifiedSubject};
 use covenant_core::schema::supported_types;
@@ -101,8 +101,7 @@ pub async fn schema_by_id(req: HttpRequest, data: Data) -> Reply {
         // The common case: the body prepared at registration.
         return Ok(bytes_response(StatusCode::OK, record.id_body.clone()));
     }
-    let mut body: SchemaString =
-        serde_json::from_slice(&record.id_body).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut body = record.schema_string();
     if let Some(text) = rendered {
         body.schema = text;
     }

@@ -60,12 +60,6 @@ pub trait EventLog: Send + Sync + 'static {
     /// A short description for logs (`sled:///var/lib/covenant`).
     fn describe(&self) -> String;
 
-    /// Whether other processes append to this log too (a shared database), so that a node must
-    /// follow it rather than only its own writes.
-    fn is_shared(&self) -> bool {
-        false
-    }
-
     /// Returns when the log may have grown, or after `timeout`.
     async fn changed(&self, timeout: Duration) {
         tokio::time::sleep(timeout).await;

@@ -394,10 +394,6 @@ impl EventLog for PgLog {
         self.description.clone()
     }
 
-    fn is_shared(&self) -> bool {
-        true
-    }
-
     async fn changed(&self, timeout: Duration) {
         self.listen();
         let _ = tokio::time::timeout(timeout, self.changed.notified()).await;
