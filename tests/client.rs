@@ -351,5 +351,117 @@ fn protobuf_round_trip_with_an_imported_file() {
             prost::Message::encode_to_vec(&back),
             prost::Message::encode_to_vec(&order_message)
         );
+        // Two message types from different files on one topic (TopicName): each event is
+        // framed with its own file's id and decodes as its own type.
+        client
+            .set_config(
+                Some("mixed-value"),
+                &ConfigUpdateRequest {
+                    compatibility: Some("NONE".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("config");
+        let mut money_message = DynamicMessage::new(
+            pool.get_message_by_name("shop.common.Money")
+                .expect("Money"),
+        );
+        money_message.set_field_by_name("currency", ProtoValue::String("EUR".into()));
+        for (message, name) in [
+            (&refund, "shop.Refund"),
+            (&money_message, "shop.common.Money"),
+            (&refund, "shop.Refund"),
+        ] {
+            let bytes = serializer
+                .serialize("mixed", message)
+                .await
+                .expect("serializes");
+            let back = deserializer
+                .deserialize(&bytes)
+                .await
+                .expect("deserializes");
+            assert_eq!(back.descriptor().full_name(), name);
+            assert_eq!(
+                prost::Message::encode_to_vec(&back),
+                prost::Message::encode_to_vec(message)
+            );
+        }
+        assert_eq!(
+            client
+                .versions("mixed-value", false)
+                .await
+                .expect("versions"),
+            vec![1, 2]
+        );
     });
+}
+
+/// Payloads framed with the schema's GUID (magic byte 1) decode like id-framed ones, and the
+/// GUID's schema is fetched once.
+#[test]
+fn guid_framed_payloads_decode() {
+    let mut server = Server::start();
+    let rt = runtime();
+    let client = Client::new(&server.url).expect("client");
+    let avro = AvroSerializer::new(client.clone(), USER_V1, vec![], SerializerConfig::default())
+        .expect("serializer");
+    let json_schema = json!({"title": "Ping", "type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]});
+    let json_serializer = JsonSerializer::new(
+        client.clone(),
+        &json_schema.to_string(),
+        vec![],
+        SerializerConfig::default(),
+    )
+    .expect("serializer");
+    let user = User {
+        id: 7,
+        email: "g@example.com".into(),
+    };
+    let ping = json!({"n": 3});
+    let (avro_bytes, json_bytes) = rt.block_on(async {
+        (
+            avro.serialize_serde("users", &user)
+                .await
+                .expect("serializes"),
+            json_serializer
+                .serialize("pings", &ping)
+                .await
+                .expect("serializes"),
+        )
+    });
+    let guid_frame = |bytes: &[u8]| {
+        let id = i32::from_be_bytes(bytes[1..5].try_into().expect("id"));
+        let guid = server.get(&format!("/schemas/ids/{id}")).1["guid"]
+            .as_str()
+            .expect("guid")
+            .replace('-', "");
+        let mut framed = vec![1u8];
+        framed
+            .extend((0..16).map(|i| u8::from_str_radix(&guid[2 * i..2 * i + 2], 16).expect("hex")));
+        framed.extend_from_slice(&bytes[5..]);
+        framed
+    };
+    let (avro_guid, json_guid) = (guid_frame(&avro_bytes), guid_frame(&json_bytes));
+    let avro_reader = AvroDeserializer::new(client.clone(), None).expect("deserializer");
+    let json_reader = JsonDeserializer::new(client, None).expect("deserializer");
+    let decode = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            assert_eq!(
+                avro_reader
+                    .deserialize_into::<User>(&avro_guid)
+                    .await
+                    .expect("avro"),
+                user
+            );
+            assert_eq!(
+                json_reader.deserialize(&json_guid).await.expect("json"),
+                ping
+            );
+        })
+    };
+    decode(&rt);
+    // Cached: the registry is no longer needed.
+    server.kill();
+    decode(&rt);
 }

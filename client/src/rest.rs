@@ -140,6 +140,7 @@ impl ClientBuilder {
                 auth: self.auth,
                 retry: self.retry,
                 by_id: BoundedCache::new(self.cache_capacity, None),
+                by_guid: BoundedCache::new(self.cache_capacity, None),
                 registered: BoundedCache::new(self.cache_capacity, None),
                 latest: BoundedCache::new(self.cache_capacity, Some(self.latest_ttl)),
                 versions: BoundedCache::new(self.cache_capacity, None),
@@ -161,6 +162,8 @@ struct Inner {
     retry: RetryPolicy,
     /// (context subject hint, id) → schema.
     by_id: BoundedCache<(String, i32), Arc<SchemaString>>,
+    /// guid → schema (a GUID, like an id, always names the same schema).
+    by_guid: BoundedCache<String, Arc<SchemaString>>,
     /// (subject, request JSON) → registration or lookup answer.
     registered: BoundedCache<(String, String), RegisterSchemaResponse>,
     /// subject → latest version, with a time to live.
@@ -388,9 +391,17 @@ impl Client {
             .await
     }
 
-    /// `GET /schemas/guids/{guid}`.
-    pub async fn schema_by_guid(&self, guid: &str) -> Result<SchemaString> {
-        self.get(&format!("/schemas/guids/{}", segment(guid))).await
+    /// `GET /schemas/guids/{guid}` (cached).
+    pub async fn schema_by_guid(&self, guid: &str) -> Result<Arc<SchemaString>> {
+        if let Some(found) = self.inner.by_guid.get(guid) {
+            return Ok(found);
+        }
+        let schema: Arc<SchemaString> = Arc::new(
+            self.get(&format!("/schemas/guids/{}", segment(guid)))
+                .await?,
+        );
+        self.inner.by_guid.insert(guid.to_string(), schema.clone());
+        Ok(schema)
     }
 
     /// `GET /schemas/ids/{id}/versions`.
@@ -520,7 +531,7 @@ impl Client {
         let deleted = self
             .call::<(), Vec<i32>>(Method::DELETE, &path, None, Retry::No)
             .await?;
-        self.forget_subject(subject);
+        self.forget_subjects();
         Ok(deleted)
     }
 
@@ -538,11 +549,11 @@ impl Client {
         let deleted = self
             .call::<(), i32>(Method::DELETE, &path, None, Retry::No)
             .await?;
-        self.forget_subject(subject);
+        self.forget_subjects();
         Ok(deleted)
     }
 
-    fn forget_subject(&self, _subject: &str) {
+    fn forget_subjects(&self) {
         // Deletes change what `latest` and lookups answer; start afresh.
         self.inner.latest.clear();
         self.inner.registered.clear();

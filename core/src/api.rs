@@ -138,6 +138,21 @@ pub struct SchemaString {
     pub guid: Option<String>,
 }
 
+impl From<&Schema> for SchemaString {
+    /// The by-id view of a subject's version (the same registered schema).
+    fn from(version: &Schema) -> SchemaString {
+        SchemaString {
+            schema_type: version.schema_type.clone(),
+            schema: version.schema.clone(),
+            references: version.references.clone(),
+            metadata: version.metadata.clone(),
+            rule_set: version.rule_set.clone(),
+            max_id: None,
+            guid: version.guid.clone(),
+        }
+    }
+}
+
 /// A (subject, version) pair.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubjectVersion {

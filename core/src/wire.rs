@@ -17,6 +17,24 @@ pub enum SchemaRef {
     Guid([u8; 16]),
 }
 
+impl std::fmt::Display for SchemaRef {
+    /// The id, or the GUID in its usual 8-4-4-4-12 hexadecimal form.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SchemaRef::Id(id) => write!(f, "{id}"),
+            SchemaRef::Guid(bytes) => {
+                for (index, byte) in bytes.iter().enumerate() {
+                    if matches!(index, 4 | 6 | 8 | 10) {
+                        f.write_str("-")?;
+                    }
+                    write!(f, "{byte:02x}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Writes the classic frame header: magic byte 0 and the id, big-endian.
 pub fn write_header(id: i32, out: &mut Vec<u8>) {
     out.push(MAGIC_ID);
@@ -119,6 +137,19 @@ fn read_varint(bytes: &[u8]) -> Result<(i64, &[u8])> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn schema_refs_print_as_id_or_guid() {
+        assert_eq!(SchemaRef::Id(42).to_string(), "42");
+        let guid = [
+            0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
+            0x77, 0x88,
+        ];
+        assert_eq!(
+            SchemaRef::Guid(guid).to_string(),
+            "12345678-9abc-def0-1122-334455667788"
+        );
+    }
 
     #[test]
     fn header_round_trip_and_errors() {

@@ -14,7 +14,9 @@ use self_cell::self_cell;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{frame, resolve_references, writer_of, SerializerConfig, WriterResolver};
+use covenant_core::wire::SchemaRef;
+
+use super::{frame, prepared_for, resolve_references, SerializerConfig, WriterResolver};
 use crate::cache::BoundedCache;
 use crate::error::{Error, Result};
 use crate::rest::Client;
@@ -64,24 +66,36 @@ async fn fetch_schema(client: &Client, registered: &SchemaString) -> Result<Avro
     AvroSchema::parse(&registered.schema, &texts)
 }
 
-type WriterOf<'a> = GenericDatumWriter<'a>;
+/// What encoding with one schema needs, prepared once: the datum writer, and the named types
+/// (root and references) that serde values resolve against.
+struct Prepared<'a> {
+    writer: GenericDatumWriter<'a>,
+    names: ResolvedSchema<'a>,
+}
 
 self_cell!(
     /// A writer built once per schema id and reused for every event.
     struct Encoder {
         owner: AvroSchema,
         #[covariant]
-        dependent: WriterOf,
+        dependent: Prepared,
     }
 );
 
 impl Encoder {
     fn build(schema: AvroSchema) -> Result<Encoder> {
         Encoder::try_new(schema, |schema| {
-            GenericDatumWriter::builder(&schema.schema)
-                .schemata(schema.all())
-                .and_then(|builder| builder.build())
-                .map_err(|e| Error::Schema(format!("cannot prepare the Avro writer: {e}")))
+            let prepare = || {
+                Ok(Prepared {
+                    writer: GenericDatumWriter::builder(&schema.schema)
+                        .schemata(schema.all())?
+                        .build()?,
+                    names: ResolvedSchema::new_with_schemata(schema.all())?,
+                })
+            };
+            prepare().map_err(|e: apache_avro::Error| {
+                Error::Schema(format!("cannot prepare the Avro writer: {e}"))
+            })
         })
     }
 }
@@ -113,7 +127,16 @@ impl AvroSerializer {
             Err(error) if references.is_empty() => return Err(error),
             Err(_) => serde_json::from_str::<serde_json::Value>(schema)
                 .ok()
-                .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string)),
+                .and_then(|v| {
+                    let name = v.get("name")?.as_str()?;
+                    let namespace = v.get("namespace").and_then(|n| n.as_str());
+                    Some(match namespace {
+                        Some(namespace) if !namespace.is_empty() && !name.contains('.') => {
+                            format!("{namespace}.{name}")
+                        }
+                        _ => name.to_string(),
+                    })
+                }),
         };
         Ok(AvroSerializer {
             resolver: WriterResolver::new(client, config),
@@ -177,13 +200,17 @@ impl AvroSerializer {
     /// Serializes a serde value for `topic`, resolving it into the writer schema first.
     pub async fn serialize_serde<T: Serialize>(&self, topic: &str, value: &T) -> Result<Vec<u8>> {
         let (id, encoder) = self.encoder(topic).await?;
-        let raw = apache_avro::to_value(value)
-            .map_err(|e| Error::Codec(format!("cannot convert the value to Avro: {e}")))?;
+        let to_avro = || {
+            apache_avro::to_value(value)
+                .map_err(|e| Error::Codec(format!("cannot convert the value to Avro: {e}")))
+        };
         let schema = encoder.borrow_owner();
-        let resolved = raw
-            .clone()
-            .resolve_schemata(&schema.schema, schema.references.iter().collect())
-            .map_err(|e| validation_error(id, schema, &raw, &e.to_string()))?;
+        let names = encoder.borrow_dependent().names.get_names();
+        let resolved = match to_avro()?.resolve_with_names(&schema.schema, names) {
+            Ok(resolved) => resolved,
+            // The conversion is repeated only to name what does not fit.
+            Err(e) => return Err(validation_error(id, schema, &to_avro()?, &e.to_string())),
+        };
         self.encode_sized(id, &encoder, &resolved)
     }
 }
@@ -196,6 +223,7 @@ fn encode(id: i32, encoder: &Encoder, value: &Value) -> Result<Vec<u8>> {
 fn encode_into(mut out: Vec<u8>, id: i32, encoder: &Encoder, value: &Value) -> Result<Vec<u8>> {
     encoder
         .borrow_dependent()
+        .writer
         .write_value_ref(&mut out, value)
         .map_err(|e| validation_error(id, encoder.borrow_owner(), value, &e.to_string()))?;
     Ok(out)
@@ -375,7 +403,7 @@ impl Decoder {
 pub struct AvroDeserializer {
     client: Client,
     reader: Option<AvroSchema>,
-    decoders: BoundedCache<i32, Arc<Decoder>>,
+    decoders: BoundedCache<SchemaRef, Arc<Decoder>>,
 }
 
 impl AvroDeserializer {
@@ -393,17 +421,19 @@ impl AvroDeserializer {
 
     /// Decodes a framed payload into a value.
     pub async fn deserialize(&self, bytes: &[u8]) -> Result<Value> {
-        // A known id needs one cache lookup; anything else goes through the registry client.
-        let cached = match covenant_core::wire::read_header(bytes)? {
-            (covenant_core::wire::SchemaRef::Id(id), payload) => {
-                self.decoders.get(&id).map(|d| (id, d, payload))
-            }
-            _ => None,
-        };
-        let (id, decoder, payload) = match cached {
-            Some(found) => found,
-            None => self.load_decoder(bytes).await?,
-        };
+        let (id, decoder, payload) = prepared_for(
+            &self.client,
+            &self.decoders,
+            bytes,
+            |registered| async move {
+                let writer = fetch_schema(&self.client, &registered).await?;
+                Ok(Arc::new(Decoder::build(DecoderSchemas {
+                    writer,
+                    reader: self.reader.clone(),
+                })?))
+            },
+        )
+        .await?;
         let mut cursor = payload;
         let value = decoder
             .borrow_dependent()
@@ -420,25 +450,6 @@ impl AvroDeserializer {
             )));
         }
         Ok(value)
-    }
-
-    async fn load_decoder<'b>(&self, bytes: &'b [u8]) -> Result<(i32, Arc<Decoder>, &'b [u8])> {
-        let (id, registered, payload) = writer_of(&self.client, bytes).await?;
-        let decoder = match (id >= 0).then(|| self.decoders.get(&id)).flatten() {
-            Some(decoder) => decoder,
-            None => {
-                let writer = fetch_schema(&self.client, &registered).await?;
-                let decoder = Arc::new(Decoder::build(DecoderSchemas {
-                    writer,
-                    reader: self.reader.clone(),
-                })?);
-                if id >= 0 {
-                    self.decoders.insert(id, decoder.clone());
-                }
-                decoder
-            }
-        };
-        Ok((id, decoder, payload))
     }
 
     /// Decodes a framed payload into a serde type.

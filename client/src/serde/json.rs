@@ -11,7 +11,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{frame, resolve_references, writer_of, SerializerConfig, WriterResolver};
+use covenant_core::wire::SchemaRef;
+
+use super::{frame, prepared_for, resolve_references, writer_of, SerializerConfig, WriterResolver};
 use crate::cache::BoundedCache;
 use crate::error::{Error, Result};
 use crate::rest::Client;
@@ -27,13 +29,14 @@ async fn fetch_validator(client: &Client, registered: &SchemaString) -> Result<V
     Ok(schema.validator()?)
 }
 
-fn validate(validator: &Validator, value: &Value, schema: &str) -> Result<()> {
+/// Validates `value`; `schema` names the schema in the error (formatted only on failure).
+fn validate(validator: &Validator, value: &Value, schema: impl FnOnce() -> String) -> Result<()> {
     match validator.validate(value) {
         Ok(()) => Ok(()),
         Err(error) => {
             let path = error.instance_path().to_string();
             Err(Error::Validation {
-                schema: schema.to_string(),
+                schema: schema(),
                 path: if path.is_empty() {
                     "/".to_string()
                 } else {
@@ -51,6 +54,8 @@ pub struct JsonSerializer {
     local: RegisterSchemaRequest,
     title: Option<String>,
     validators: BoundedCache<i32, Arc<Validator>>,
+    /// topic → (writer id, validator): the one lookup a steady-state event makes.
+    by_topic: BoundedCache<String, (i32, Arc<Validator>)>,
 }
 
 impl JsonSerializer {
@@ -77,31 +82,39 @@ impl JsonSerializer {
             },
             title,
             validators: BoundedCache::new(64, None),
+            by_topic: BoundedCache::new(1000, None),
         })
     }
 
     /// Validates and serializes a JSON value for `topic`.
     pub async fn serialize(&self, topic: &str, value: &Value) -> Result<Vec<u8>> {
+        let (id, validator) = match self.by_topic.get(topic) {
+            Some(found) => found,
+            None => {
+                let found = self.resolve_validator(topic).await?;
+                self.by_topic.insert(topic.to_string(), found.clone());
+                found
+            }
+        };
+        validate(&validator, value, || format!("id {id}"))?;
+        let mut out = frame(id, 64);
+        serde_json::to_writer(&mut out, value).map_err(|e| Error::Codec(e.to_string()))?;
+        Ok(out)
+    }
+
+    async fn resolve_validator(&self, topic: &str) -> Result<(i32, Arc<Validator>)> {
         let config = self.resolver.config();
         let subject =
             config
                 .subject_name_strategy
                 .subject(topic, config.is_key, self.title.as_deref())?;
         let writer = self.resolver.writer(&subject, &self.local).await?;
-        let validator = match self.validators.get(&writer.id) {
-            Some(validator) => validator,
-            None => {
-                let validator =
-                    Arc::new(fetch_validator(self.resolver.client(), &writer.schema).await?);
-                self.validators.insert(writer.id, validator.clone());
-                validator
-            }
-        };
-        validate(&validator, value, &format!("id {}", writer.id))?;
-        let body = serde_json::to_vec(value).map_err(|e| Error::Codec(e.to_string()))?;
-        let mut out = frame(writer.id, body.len());
-        out.extend_from_slice(&body);
-        Ok(out)
+        if let Some(validator) = self.validators.get(&writer.id) {
+            return Ok((writer.id, validator));
+        }
+        let validator = Arc::new(fetch_validator(self.resolver.client(), &writer.schema).await?);
+        self.validators.insert(writer.id, validator.clone());
+        Ok((writer.id, validator))
     }
 
     /// Validates and serializes a serde value for `topic`.
@@ -115,7 +128,7 @@ impl JsonSerializer {
 pub struct JsonDeserializer {
     client: Client,
     reader: Option<Arc<Validator>>,
-    validators: BoundedCache<i32, Arc<Validator>>,
+    validators: BoundedCache<SchemaRef, Arc<Validator>>,
 }
 
 impl JsonDeserializer {
@@ -135,29 +148,34 @@ impl JsonDeserializer {
 
     /// Decodes and validates a framed payload.
     pub async fn deserialize(&self, bytes: &[u8]) -> Result<Value> {
-        let (id, registered, payload) = writer_of(&self.client, bytes).await?;
+        let (id, validator, payload) = match &self.reader {
+            // The writer's schema must exist even when the reader's validates.
+            Some(reader) => {
+                let (id, payload) = covenant_core::wire::read_header(bytes)?;
+                writer_of(&self.client, id).await?;
+                (id, reader.clone(), payload)
+            }
+            None => {
+                prepared_for(
+                    &self.client,
+                    &self.validators,
+                    bytes,
+                    |registered| async move {
+                        Ok(Arc::new(fetch_validator(&self.client, &registered).await?))
+                    },
+                )
+                .await?
+            }
+        };
         let value: Value = serde_json::from_slice(payload).map_err(|e| {
             Error::Codec(format!(
                 "the payload written with schema {id} is not JSON: {e}"
             ))
         })?;
-        let (validator, name) = match &self.reader {
-            Some(reader) => (reader.clone(), "the reader schema".to_string()),
-            None => {
-                let validator = match self.validators.get(&id) {
-                    Some(validator) => validator,
-                    None => {
-                        let validator = Arc::new(fetch_validator(&self.client, &registered).await?);
-                        if id >= 0 {
-                            self.validators.insert(id, validator.clone());
-                        }
-                        validator
-                    }
-                };
-                (validator, format!("id {id}"))
-            }
-        };
-        validate(&validator, &value, &name)?;
+        validate(&validator, &value, || match self.reader {
+            Some(_) => "the reader schema".to_string(),
+            None => format!("id {id}"),
+        })?;
         Ok(value)
     }
 

@@ -91,11 +91,13 @@ pub(crate) struct Writer {
     pub schema: Arc<SchemaString>,
 }
 
-/// Decides, per subject, which registered schema a serializer writes with, and caches it.
+/// Decides, per subject and local schema, which registered schema a serializer writes with,
+/// and caches it.
 pub(crate) struct WriterResolver {
     client: Client,
     config: SerializerConfig,
-    writers: BoundedCache<String, Writer>,
+    /// (subject, local schema text) → writer.
+    writers: BoundedCache<(String, String), Writer>,
 }
 
 impl WriterResolver {
@@ -115,9 +117,14 @@ impl WriterResolver {
         &self.client
     }
 
-    /// The writer for `subject`, given the local schema as a registration request.
+    /// The writer for `subject`, given the local schema as a registration request. Serializers
+    /// keep their own per-topic cache in front of this one.
     pub async fn writer(&self, subject: &str, local: &RegisterSchemaRequest) -> Result<Writer> {
-        if let Some(found) = self.writers.get(&subject.to_string()) {
+        let key = (
+            subject.to_string(),
+            local.schema.clone().unwrap_or_default(),
+        );
+        if let Some(found) = self.writers.get(&key) {
             return Ok(found);
         }
         let writer = if let Some(id) = self.config.use_schema_id {
@@ -125,10 +132,9 @@ impl WriterResolver {
             Writer { id, schema }
         } else if self.config.use_latest_version {
             let latest = self.client.latest(subject).await?;
-            let schema = self.client.schema_by_id(latest.id, Some(subject)).await?;
             Writer {
                 id: latest.id,
-                schema,
+                schema: Arc::new(SchemaString::from(latest.as_ref())),
             }
         } else {
             let response = if self.config.auto_register {
@@ -158,37 +164,40 @@ impl WriterResolver {
                 schema,
             }
         };
-        self.writers.insert(subject.to_string(), writer.clone());
+        self.writers.insert(key, writer.clone());
         Ok(writer)
     }
 }
 
-/// Splits a framed payload and fetches the writer schema it names.
-pub(crate) async fn writer_of<'b>(
-    client: &Client,
-    bytes: &'b [u8],
-) -> Result<(i32, Arc<SchemaString>, &'b [u8])> {
-    let (schema_ref, payload) = wire::read_header(bytes)?;
+/// The registered schema an id or GUID names (both cached by the client).
+pub(crate) async fn writer_of(client: &Client, schema_ref: SchemaRef) -> Result<Arc<SchemaString>> {
     match schema_ref {
-        SchemaRef::Id(id) => Ok((id, client.schema_by_id(id, None).await?, payload)),
-        SchemaRef::Guid(guid) => {
-            let text = format_guid(&guid);
-            let schema = client.schema_by_guid(&text).await?;
-            Ok((-1, Arc::new(schema), payload))
-        }
+        SchemaRef::Id(id) => client.schema_by_id(id, None).await,
+        SchemaRef::Guid(_) => client.schema_by_guid(&schema_ref.to_string()).await,
     }
 }
 
-fn format_guid(bytes: &[u8; 16]) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+/// What a deserializer prepared for the schema a framed payload names: from `cache`, or
+/// built once by `build` from the registered schema. Returns it with the payload after the
+/// header.
+pub(crate) async fn prepared_for<'b, T, F, Fut>(
+    client: &Client,
+    cache: &BoundedCache<SchemaRef, T>,
+    bytes: &'b [u8],
+    build: F,
+) -> Result<(SchemaRef, T, &'b [u8])>
+where
+    T: Clone,
+    F: FnOnce(Arc<SchemaString>) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let (schema_ref, payload) = wire::read_header(bytes)?;
+    if let Some(found) = cache.get(&schema_ref) {
+        return Ok((schema_ref, found, payload));
+    }
+    let prepared = build(writer_of(client, schema_ref).await?).await?;
+    cache.insert(schema_ref, prepared.clone());
+    Ok((schema_ref, prepared, payload))
 }
 
 /// The texts of every schema `references` names, transitively, dependencies first.
@@ -275,14 +284,5 @@ mod tests {
         assert!(SubjectNameStrategy::RecordName
             .subject("orders", false, None)
             .is_err());
-    }
-
-    #[test]
-    fn guids_print_in_the_usual_form() {
-        let bytes = [
-            0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66,
-            0x77, 0x88,
-        ];
-        assert_eq!(format_guid(&bytes), "12345678-9abc-def0-1122-334455667788");
     }
 }

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use covenant_core::api::{RegisterSchemaRequest, SchemaReference, SchemaString};
 use covenant_core::protobuf::{self, ProtobufSchema};
 use covenant_core::schema::ResolvedReference;
-use covenant_core::wire;
+use covenant_core::wire::{self, SchemaRef};
 use prost::Message;
 use prost_reflect::{DynamicMessage, FileDescriptor, ReflectMessage};
 
-use super::{frame, resolve_references, writer_of, SerializerConfig, WriterResolver};
+use super::{frame, prepared_for, resolve_references, SerializerConfig, WriterResolver};
 use crate::cache::BoundedCache;
 use crate::error::{Error, Result};
 use crate::rest::Client;
@@ -33,6 +33,11 @@ pub struct ProtobufSerializer {
     dependencies: BoundedCache<String, Vec<SchemaReference>>,
     /// Writer id → the compiled writer schema (for `use_latest_version`/`use_schema_id`).
     writers: BoundedCache<i32, Arc<ProtobufSchema>>,
+    /// "topic NUL message full name" → (writer id, message index path): the one lookup a
+    /// steady-state event makes.
+    by_message: BoundedCache<String, (i32, Arc<[i32]>)>,
+    /// The size of the last event, to allocate its successor in one go.
+    last_size: std::sync::atomic::AtomicUsize,
 }
 
 impl ProtobufSerializer {
@@ -42,6 +47,8 @@ impl ProtobufSerializer {
             resolver: WriterResolver::new(client, config),
             dependencies: BoundedCache::new(256, None),
             writers: BoundedCache::new(64, None),
+            by_message: BoundedCache::new(1000, None),
+            last_size: std::sync::atomic::AtomicUsize::new(64),
         }
     }
 
@@ -93,7 +100,34 @@ impl ProtobufSerializer {
 
     /// Serializes a dynamic message for `topic`.
     pub async fn serialize(&self, topic: &str, message: &DynamicMessage) -> Result<Vec<u8>> {
+        use std::sync::atomic::Ordering;
         let descriptor = message.descriptor();
+        let key = format!("{topic}\0{}", descriptor.full_name());
+        let (id, indexes) = match self.by_message.get(&key) {
+            Some(found) => found,
+            None => {
+                let found = self.resolve_framing(topic, &descriptor).await?;
+                self.by_message.insert(key, found.clone());
+                found
+            }
+        };
+        let mut out = frame(id, self.last_size.load(Ordering::Relaxed));
+        wire::write_message_indexes(&indexes, &mut out);
+        message
+            .encode(&mut out)
+            .map_err(|e| Error::Codec(format!("cannot encode the Protobuf message: {e}")))?;
+        self.last_size.store(out.len(), Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// The writer id and message index path for `descriptor`'s messages on `topic`: registers
+    /// (or looks up) its file, and with `use_latest_version`/`use_schema_id` finds the message
+    /// in the registered schema.
+    async fn resolve_framing(
+        &self,
+        topic: &str,
+        descriptor: &prost_reflect::MessageDescriptor,
+    ) -> Result<(i32, Arc<[i32]>)> {
         let file = descriptor.parent_file();
         let config = self.resolver.config();
         let subject = config.subject_name_strategy.subject(
@@ -133,13 +167,9 @@ impl ProtobufSerializer {
                 })?;
             protobuf::message_indexes(&target)
         } else {
-            protobuf::message_indexes(&descriptor)
+            protobuf::message_indexes(descriptor)
         };
-        let body = message.encode_to_vec();
-        let mut out = frame(writer.id, body.len() + 4);
-        wire::write_message_indexes(&indexes, &mut out);
-        out.extend_from_slice(&body);
-        Ok(out)
+        Ok((writer.id, indexes.into()))
     }
 
     /// Serializes a generated message for `topic`.
@@ -156,7 +186,7 @@ impl ProtobufSerializer {
 /// Deserializes Protobuf payloads.
 pub struct ProtobufDeserializer {
     client: Client,
-    schemas: BoundedCache<i32, Arc<ProtobufSchema>>,
+    schemas: BoundedCache<SchemaRef, Arc<ProtobufSchema>>,
 }
 
 impl ProtobufDeserializer {
@@ -170,18 +200,12 @@ impl ProtobufDeserializer {
 
     /// Decodes a framed payload into a dynamic message of the writer's type.
     pub async fn deserialize(&self, bytes: &[u8]) -> Result<DynamicMessage> {
-        let (id, registered, payload) = writer_of(&self.client, bytes).await?;
+        let (id, schema, payload) =
+            prepared_for(&self.client, &self.schemas, bytes, |registered| async move {
+                Ok(Arc::new(fetch_schema(&self.client, &registered).await?))
+            })
+            .await?;
         let (indexes, body) = wire::read_message_indexes(payload)?;
-        let schema = match (id >= 0).then(|| self.schemas.get(&id)).flatten() {
-            Some(schema) => schema,
-            None => {
-                let schema = Arc::new(fetch_schema(&self.client, &registered).await?);
-                if id >= 0 {
-                    self.schemas.insert(id, schema.clone());
-                }
-                schema
-            }
-        };
         let descriptor = protobuf::message_at(schema.file(), &indexes).ok_or_else(|| {
             Error::Wire(format!(
                 "schema {id} has no message at index path {indexes:?}"
