@@ -162,7 +162,7 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
         None => {
             let manifest = Manifest::load(&args.manifest)?;
             if let (Some(url), Err(_)) = (&manifest.registry, std::env::var("COVENANT_REGISTRY")) {
-                if registry.registry == "http://127.0.0.1:8081" {
+                if registry.registry == crate::registry::DEFAULT_REGISTRY {
                     registry.registry = url.clone();
                 }
             }
@@ -287,22 +287,12 @@ async fn local_findings(
     level: CompatibilityLevel,
     policy: Policy,
 ) -> Result<Vec<Incompatibility>> {
-    let parse = |text: &str, refs: &[(String, String)]| {
-        let resolved: Vec<ResolvedReference<'_>> = refs
-            .iter()
-            .map(|(name, schema)| ResolvedReference { name, schema })
-            .collect();
-        ParsedSchema::parse(
-            target.schema_type,
-            text,
-            &resolved,
-            ParseOptions {
-                normalize: false,
-                strict: false,
-            },
-        )
-    };
-    let new = parse(text, &client.reference_texts(references).await?)?;
+    let new = crate::diff::parse(
+        target.schema_type,
+        text,
+        &client.reference_texts(references).await?,
+        &target.file.display().to_string(),
+    )?;
     let mut versions = client.versions(&target.subject, false).await?;
     versions.reverse();
     if !level.is_transitive() {
@@ -314,9 +304,10 @@ async fn local_findings(
             .version(&target.subject, VersionSpec::Number(version), false)
             .await?;
         let refs = client.reference_texts(&schema.references).await?;
+        let origin = format!("{} version {version}", target.subject);
         history.push(PreviousVersion {
             version,
-            schema: parse(&schema.schema, &refs)?,
+            schema: crate::diff::parse(target.schema_type, &schema.schema, &refs, &origin)?,
         });
     }
     Ok(compat::check(level, &new, &history, policy))
@@ -341,17 +332,21 @@ fn check_offline(target: &Target, against: &str, level: Option<&str>) -> Result<
         .iter()
         .map(|(name, schema)| ResolvedReference { name, schema })
         .collect();
-    let parse = |text: &str, origin: &str| {
-        ParsedSchema::parse(target.schema_type, text, &resolved, ParseOptions::default())
-            .map_err(|e| CliError(format!("{origin}: {e}")))
-    };
-    let new = parse(&text, &target.file.display().to_string())?;
+    // The new schema is held to what registration requires; earlier versions are read as
+    // the registry reads stored ones.
+    let new = ParsedSchema::parse(
+        target.schema_type,
+        &text,
+        &resolved,
+        ParseOptions::default(),
+    )
+    .map_err(|e| CliError(format!("{}: {e}", target.file.display())))?;
     let earlier = earlier_versions(&target.file, against)?;
     let mut history = Vec::new();
     for (index, (origin, text)) in earlier.iter().enumerate() {
         history.push(PreviousVersion {
             version: index as i32 + 1,
-            schema: parse(text, origin)?,
+            schema: crate::diff::parse(target.schema_type, text, &references, origin)?,
         });
     }
     history.reverse();

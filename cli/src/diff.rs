@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::check::{type_of, TypeArg};
 use crate::error::{fail, CliError, Result};
-use crate::ops::Output;
+use crate::ops::{version_spec, Output};
 use crate::registry::RegistryArgs;
 
 /// Flags of `covenant diff`.
@@ -49,7 +49,9 @@ struct ChangeOut<'a> {
     backward_compatible: bool,
 }
 
-fn parse(
+/// Parses a schema as the registry parses stored versions (lenient about Avro defaults);
+/// errors name `origin`.
+pub(crate) fn parse(
     schema_type: SchemaType,
     text: &str,
     references: &[(String, String)],
@@ -76,11 +78,12 @@ fn read(file: &PathBuf) -> Result<String> {
         .map_err(|e| CliError(format!("cannot read {}: {e}", file.display())))
 }
 
+/// A registered version, parsed: (type, schema, origin, version number).
 async fn registered(
     client: &Client,
     subject: &str,
     version: VersionSpec,
-) -> Result<(SchemaType, ParsedSchema, String)> {
+) -> Result<(SchemaType, ParsedSchema, String, i32)> {
     let schema = client.version(subject, version, false).await?;
     let schema_type: SchemaType = schema.schema_type.as_deref().unwrap_or("AVRO").parse()?;
     let references = client.reference_texts(&schema.references).await?;
@@ -89,6 +92,7 @@ async fn registered(
         schema_type,
         parse(schema_type, &schema.schema, &references, &origin)?,
         origin,
+        schema.version,
     ))
 }
 
@@ -105,32 +109,19 @@ pub async fn run(args: DiffArgs) -> Result<u8> {
         }
         ([file], Some(subject)) => {
             let client = args.registry.client()?;
-            let from = args
-                .from
-                .as_deref()
-                .unwrap_or("latest")
-                .parse()
-                .map_err(|e: covenant_core::Error| CliError(e.to_string()))?;
-            let (schema_type, old, origin) = registered(&client, subject, from).await?;
+            let from = version_spec(args.from.as_deref().unwrap_or("latest"))?;
+            let (schema_type, old, origin, _) = registered(&client, subject, from).await?;
             let new = parse(schema_type, &read(file)?, &[], &file.display().to_string())?;
             (old, new, origin, file.display().to_string())
         }
         ([], Some(subject)) => {
             let client = args.registry.client()?;
-            let to: VersionSpec = args
-                .to
-                .as_deref()
-                .unwrap_or("latest")
-                .parse()
-                .map_err(|e: covenant_core::Error| CliError(e.to_string()))?;
-            let (_, new, new_origin) = registered(&client, subject, to).await?;
+            let to = version_spec(args.to.as_deref().unwrap_or("latest"))?;
+            let (_, new, new_origin, to_number) = registered(&client, subject, to).await?;
             let from = match &args.from {
-                Some(from) => from
-                    .parse()
-                    .map_err(|e: covenant_core::Error| CliError(e.to_string()))?,
+                Some(from) => version_spec(from)?,
                 None => {
                     let versions = client.versions(subject, false).await?;
-                    let to_number = client.version(subject, to, false).await?.version;
                     match versions.iter().rev().find(|v| **v < to_number) {
                         Some(v) => VersionSpec::Number(*v),
                         None => {
@@ -141,7 +132,7 @@ pub async fn run(args: DiffArgs) -> Result<u8> {
                     }
                 }
             };
-            let (_, old, old_origin) = registered(&client, subject, from).await?;
+            let (_, old, old_origin, _) = registered(&client, subject, from).await?;
             (old, new, old_origin, new_origin)
         }
         _ => {

@@ -31,9 +31,8 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-fn version_spec(raw: &str) -> Result<VersionSpec> {
-    raw.parse()
-        .map_err(|e: covenant_core::Error| CliError(e.to_string()))
+pub(crate) fn version_spec(raw: &str) -> Result<VersionSpec> {
+    Ok(raw.parse()?)
 }
 
 /// Reads a schema file and its references into a registration request.

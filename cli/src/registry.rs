@@ -5,6 +5,9 @@ use covenant_client::{Auth, Client};
 
 use crate::error::{CliError, Result};
 
+/// The registry URL when neither `--registry` nor COVENANT_REGISTRY gives one.
+pub const DEFAULT_REGISTRY: &str = "http://127.0.0.1:8081";
+
 /// Where the registry is and how to authenticate. Credentials come from flags or the
 /// environment and are never printed.
 #[derive(Debug, Clone, Args)]
@@ -13,7 +16,7 @@ pub struct RegistryArgs {
     #[arg(
         long,
         env = "COVENANT_REGISTRY",
-        default_value = "http://127.0.0.1:8081"
+        default_value = DEFAULT_REGISTRY
     )]
     pub registry: String,
     /// Basic-auth user (also COVENANT_USER).
