@@ -30,7 +30,40 @@ pub struct Incompatibility {
     pub version: Option<i32>,
 }
 
+/// The vocabulary of a diff-based format (JSON Schema, Protobuf): how a kind is described,
+/// given (kind, path, update side, original side), and its hint.
+pub(crate) struct Wording {
+    pub describe: fn(&str, &str, &str, &str) -> String,
+    pub hint: fn(&str) -> Option<String>,
+}
+
 impl Incompatibility {
+    /// One from a diff's difference between `original` and `update` fragments; `update_is_new`
+    /// says which side is the candidate, so that messages speak of "new" and "old" correctly.
+    pub(crate) fn from_difference(
+        kind: &str,
+        path: String,
+        (original, update): (Option<String>, Option<String>),
+        update_is_new: bool,
+        wording: &Wording,
+    ) -> Incompatibility {
+        let (update_side, original_side, old_fragment, new_fragment) = if update_is_new {
+            ("new", "old", original, update)
+        } else {
+            ("old", "new", update, original)
+        };
+        Incompatibility {
+            kind: kind.to_string(),
+            description: (wording.describe)(kind, &path, update_side, original_side),
+            path,
+            additional_info: String::new(),
+            old_fragment,
+            new_fragment,
+            hint: (wording.hint)(kind),
+            version: None,
+        }
+    }
+
     /// The one-line message used in 409 bodies and `verbose` output, in Confluent's
     /// `{errorType:'...', description:'...', ...}` shape extended with fragments and the version.
     pub fn message(&self) -> String {

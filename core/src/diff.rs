@@ -173,13 +173,7 @@ impl AvroWalker<'_> {
             (Node::Record { fields: of, .. }, Node::Record { fields: nf, .. }) => {
                 for (index, field) in nf.iter().enumerate() {
                     let field_path = format!("{path}/fields/{index}");
-                    let matching = of.iter().find(|f| f.name == field.name).or_else(|| {
-                        field
-                            .aliases
-                            .iter()
-                            .find_map(|alias| of.iter().find(|f| &f.name == alias))
-                    });
-                    match matching {
+                    match field.matching(of) {
                         None => {
                             let kind = if field.default.is_some() {
                                 "FIELD_ADDED_WITH_DEFAULT"
@@ -270,12 +264,7 @@ impl AvroWalker<'_> {
                 self.walk(*a, *b, format!("{path}/values"))
             }
             (Node::Union { branches: ob }, Node::Union { branches: nb }) => {
-                let key = |schema: &AvroSchema, id: NodeId| {
-                    let node = schema.node(id);
-                    node.named()
-                        .map(|n| n.name.fullname())
-                        .unwrap_or_else(|| node.type_name().to_string())
-                };
+                let key = |schema: &AvroSchema, id: NodeId| schema.node(id).branch_key();
                 for (index, branch) in nb.iter().enumerate() {
                     match ob
                         .iter()

@@ -150,13 +150,7 @@ impl ParsedSchema {
                 })
             }
             SchemaType::Protobuf => {
-                // Well-known imports are built in; a client may still list them as references.
-                let references: Vec<ResolvedReference<'_>> = references
-                    .iter()
-                    .filter(|r| !crate::protobuf::is_builtin(r.name))
-                    .copied()
-                    .collect();
-                let schema = ProtobufSchema::parse(text, &references)?;
+                let schema = ProtobufSchema::parse(text, references)?;
                 let canonical = if options.normalize {
                     schema.normalized()
                 } else {

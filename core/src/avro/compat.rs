@@ -27,7 +27,19 @@ pub fn check(
         memo: HashMap::new(),
     };
     let mut location = Vec::new();
-    checker.compat(reader.root(), writer.root(), &mut location)
+    let found = checker.compat(reader.root(), writer.root(), &mut location);
+    found.iter().map(|f| checker.render(f)).collect()
+}
+
+/// A problem as the checker finds it. Probes (does this union branch fit?) find and discard
+/// many; only those reported are rendered into an [`Incompatibility`], with fragments.
+#[derive(Clone, Debug)]
+struct Found {
+    kind: &'static str,
+    r: NodeId,
+    w: NodeId,
+    path: String,
+    additional_info: String,
 }
 
 struct Checker<'a> {
@@ -35,11 +47,11 @@ struct Checker<'a> {
     writer: &'a AvroSchema,
     reader_is_new: bool,
     /// `None` while a pair is being checked (recursion: assume compatible), then its result.
-    memo: HashMap<(NodeId, NodeId), Option<Vec<Incompatibility>>>,
+    memo: HashMap<(NodeId, NodeId), Option<Vec<Found>>>,
 }
 
 impl Checker<'_> {
-    fn compat(&mut self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Incompatibility> {
+    fn compat(&mut self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Found> {
         match self.memo.get(&(r, w)) {
             Some(None) => return Vec::new(),
             Some(Some(done)) => return done.clone(),
@@ -51,12 +63,7 @@ impl Checker<'_> {
         result
     }
 
-    fn compute(
-        &mut self,
-        r: NodeId,
-        w: NodeId,
-        location: &mut Vec<String>,
-    ) -> Vec<Incompatibility> {
+    fn compute(&mut self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Found> {
         let reader = self.reader.node(r);
         let writer = self.writer.node(w);
         let mut result = Vec::new();
@@ -187,12 +194,7 @@ impl Checker<'_> {
     }
 
     /// Records, enums and fixed types match by simple name, or by a reader alias of the writer's full name.
-    fn check_names(
-        &self,
-        r: NodeId,
-        w: NodeId,
-        location: &mut Vec<String>,
-    ) -> Vec<Incompatibility> {
+    fn check_names(&self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Found> {
         let (Some(reader), Some(writer)) =
             (self.reader.node(r).named(), self.writer.node(w).named())
         else {
@@ -214,12 +216,7 @@ impl Checker<'_> {
         vec![problem]
     }
 
-    fn check_fields(
-        &mut self,
-        r: NodeId,
-        w: NodeId,
-        location: &mut Vec<String>,
-    ) -> Vec<Incompatibility> {
+    fn check_fields(&mut self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Found> {
         let (
             Node::Record {
                 fields: rfields, ..
@@ -235,16 +232,7 @@ impl Checker<'_> {
         location.push("fields".into());
         for (index, rfield) in rfields.iter().enumerate() {
             location.push(index.to_string());
-            let wfield = wfields
-                .iter()
-                .find(|wf| wf.name == rfield.name)
-                .or_else(|| {
-                    rfield
-                        .aliases
-                        .iter()
-                        .find_map(|alias| wfields.iter().find(|wf| &wf.name == alias))
-                });
-            match wfield {
+            match rfield.matching(wfields) {
                 Some(wfield) => {
                     location.push("type".into());
                     result.extend(self.compat(rfield.schema, wfield.schema, location));
@@ -265,22 +253,13 @@ impl Checker<'_> {
                         result.extend(self.compat(rfield.schema, w, location));
                         location.pop();
                     } else {
-                        let mut problem = self.problem(
+                        result.push(self.problem(
                             "READER_FIELD_MISSING_DEFAULT_VALUE",
                             rfield.schema,
                             w,
                             location,
                             rfield.name.clone(),
-                        );
-                        problem.hint = Some(if self.reader_is_new {
-                            format!("add a default to field `{}`", rfield.name)
-                        } else {
-                            format!(
-                                "keep field `{}`: the old schema reads it and has no default for it",
-                                rfield.name
-                            )
-                        });
-                        result.push(problem);
+                        ));
                     }
                 }
             }
@@ -297,8 +276,25 @@ impl Checker<'_> {
         w: NodeId,
         location: &[String],
         additional_info: String,
-    ) -> Incompatibility {
-        let path = format!("/{}", location.join("/"));
+    ) -> Found {
+        Found {
+            kind,
+            r,
+            w,
+            path: format!("/{}", location.join("/")),
+            additional_info,
+        }
+    }
+
+    /// The message, hint and fragments of a reported problem.
+    fn render(&self, found: &Found) -> Incompatibility {
+        let Found {
+            kind,
+            r,
+            w,
+            ref path,
+            ref additional_info,
+        } = *found;
         let (reader_side, writer_side) = if self.reader_is_new {
             ("new", "old")
         } else {
@@ -338,6 +334,12 @@ impl Checker<'_> {
                 "add the missing branch to the {reader_side} union"
             )),
             "FIXED_SIZE_MISMATCH" => Some("a fixed type's size cannot change".to_string()),
+            "READER_FIELD_MISSING_DEFAULT_VALUE" if self.reader_is_new => {
+                Some(format!("add a default to field `{additional_info}`"))
+            }
+            "READER_FIELD_MISSING_DEFAULT_VALUE" => Some(format!(
+                "keep field `{additional_info}`: the old schema reads it and has no default for it"
+            )),
             _ => None,
         };
         let reader_fragment = self.reader.fragment(r);
@@ -349,9 +351,9 @@ impl Checker<'_> {
         };
         Incompatibility {
             kind: kind.to_string(),
-            path,
+            path: path.clone(),
             description,
-            additional_info,
+            additional_info: additional_info.clone(),
             old_fragment: Some(old_fragment),
             new_fragment: Some(new_fragment),
             hint,

@@ -121,6 +121,20 @@ pub struct Field {
     pub props: Props,
 }
 
+impl Field {
+    /// The writer's field this (reader's) field reads: by name, else by one of its aliases.
+    pub fn matching<'w>(&self, writer_fields: &'w [Field]) -> Option<&'w Field> {
+        writer_fields
+            .iter()
+            .find(|f| f.name == self.name)
+            .or_else(|| {
+                self.aliases
+                    .iter()
+                    .find_map(|alias| writer_fields.iter().find(|f| &f.name == alias))
+            })
+    }
+}
+
 /// A named type's common parts.
 #[derive(Clone, Debug)]
 pub struct Named {
@@ -210,6 +224,15 @@ impl Node {
             Node::Array { .. } => "ARRAY",
             Node::Map { .. } => "MAP",
             Node::Union { .. } => "UNION",
+        }
+    }
+
+    /// What identifies the node among a union's branches: a named type's full name, otherwise
+    /// its type name.
+    pub fn branch_key(&self) -> String {
+        match self.named() {
+            Some(named) => named.name.fullname(),
+            None => self.type_name().to_string(),
         }
     }
 

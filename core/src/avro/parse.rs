@@ -140,10 +140,7 @@ impl Parser {
             if matches!(node, Node::Union { .. }) {
                 return Err(invalid("a union may not immediately contain another union"));
             }
-            let key = match node.named() {
-                Some(named) => named.name.fullname(),
-                None => node.type_name().to_string(),
-            };
+            let key = node.branch_key();
             if !seen.insert(key.clone()) {
                 return Err(invalid(format!("duplicate in union: {key}")));
             }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::model::{
     Additional, ArrayNode, Criterion, Kind, Model, NodeId, NumberNode, ObjectNode, StringNode,
 };
-use crate::compat::Incompatibility;
+use crate::compat::{Incompatibility, Wording};
 
 /// STRICT (default) or LENIENT, as the `compatibilityPolicy` config names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -54,9 +54,40 @@ pub struct Difference {
 impl Difference {
     /// Whether the change is compatible under `policy`.
     pub fn is_compatible(&self, policy: Policy) -> bool {
-        STRICT.contains(&self.kind)
-            || policy == Policy::Lenient
-                && (LENIENT_EXTRA.contains(&self.kind) || self.lenient_exempt)
+        is_compatible(self.kind, self.lenient_exempt, policy)
+    }
+}
+
+fn is_compatible(kind: &str, lenient_exempt: bool, policy: Policy) -> bool {
+    STRICT.contains(&kind)
+        || policy == Policy::Lenient && (LENIENT_EXTRA.contains(&kind) || lenient_exempt)
+}
+
+/// A difference as the comparison finds it, with the nodes on either side. Sub-comparisons
+/// (combined-type matching, rescue attempts) find and discard many; only kept ones are
+/// rendered into a [`Difference`] with fragments.
+#[derive(Clone, Debug)]
+struct Found {
+    kind: &'static str,
+    path: String,
+    original: Option<NodeId>,
+    update: Option<NodeId>,
+    lenient_exempt: bool,
+}
+
+impl Found {
+    fn is_compatible(&self, policy: Policy) -> bool {
+        is_compatible(self.kind, self.lenient_exempt, policy)
+    }
+
+    fn render(self, original: &Model, update: &Model) -> Difference {
+        Difference {
+            kind: self.kind,
+            path: self.path,
+            original: self.original.map(|id| original.fragment(id)),
+            update: self.update.map(|id| update.fragment(id)),
+            lenient_exempt: self.lenient_exempt,
+        }
     }
 }
 
@@ -146,36 +177,32 @@ pub fn check(
     update_is_new: bool,
     policy: Policy,
 ) -> Vec<Incompatibility> {
-    let (update_side, original_side) = if update_is_new {
-        ("new", "old")
-    } else {
-        ("old", "new")
-    };
-    diff(original, update, policy)
+    let wording = Wording { describe, hint };
+    compare(original, update, policy)
         .into_iter()
-        .filter(|d| !d.is_compatible(policy))
-        .map(|d| {
-            let (old_fragment, new_fragment) = if update_is_new {
-                (d.original.clone(), d.update.clone())
-            } else {
-                (d.update.clone(), d.original.clone())
-            };
-            Incompatibility {
-                kind: d.kind.to_string(),
-                description: describe(d.kind, &d.path, update_side, original_side),
-                path: d.path,
-                additional_info: String::new(),
-                old_fragment,
-                new_fragment,
-                hint: hint(d.kind),
-                version: None,
-            }
+        .filter(|found| !found.is_compatible(policy))
+        .map(|found| {
+            let d = found.render(original, update);
+            Incompatibility::from_difference(
+                d.kind,
+                d.path,
+                (d.original, d.update),
+                update_is_new,
+                &wording,
+            )
         })
         .collect()
 }
 
 /// Every difference between two schemas, compatible ones included.
 pub fn diff(original: &Model, update: &Model, policy: Policy) -> Vec<Difference> {
+    compare(original, update, policy)
+        .into_iter()
+        .map(|found| found.render(original, update))
+        .collect()
+}
+
+fn compare(original: &Model, update: &Model, policy: Policy) -> Vec<Found> {
     let mut ctx = Context {
         original,
         update,
@@ -195,7 +222,7 @@ struct Context<'a> {
     path: Vec<String>,
     /// (original, update) pairs under comparison: re-entering one assumes compatibility.
     stack: Vec<(NodeId, NodeId)>,
-    diffs: Vec<Difference>,
+    diffs: Vec<Found>,
 }
 
 impl<'a> Context<'a> {
@@ -236,11 +263,11 @@ impl<'a> Context<'a> {
             }
             path.push_str(keyword);
         }
-        self.diffs.push(Difference {
+        self.diffs.push(Found {
             kind,
             path,
-            original: o.map(|id| self.original.fragment(id)),
-            update: u.map(|id| self.update.fragment(id)),
+            original: o,
+            update: u,
             lenient_exempt: false,
         });
     }
@@ -607,7 +634,7 @@ impl<'a> Context<'a> {
             );
         }
         // Which original branch can become which updated branch, with the differences of each pairing.
-        let mut edges: Vec<Vec<Option<Vec<Difference>>>> = Vec::with_capacity(os.len());
+        let mut edges: Vec<Vec<Option<Vec<Found>>>> = Vec::with_capacity(os.len());
         for (index, branch) in os.iter().enumerate() {
             self.enter(&[oc.keyword(), &index.to_string()]);
             let mut row = Vec::with_capacity(us.len());

@@ -868,8 +868,9 @@ fn percent_decode(text: &str) -> String {
     let mut index = 0;
     while index < bytes.len() {
         if bytes[index] == b'%' && index + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&text[index + 1..index + 3], 16) {
-                out.push(byte);
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(high), Some(low)) = (hex(bytes[index + 1]), hex(bytes[index + 2])) {
+                out.push((high * 16 + low) as u8);
                 index += 3;
                 continue;
             }
@@ -878,4 +879,18 @@ fn percent_decode(text: &str) -> String {
         index += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding_handles_escapes_and_multibyte_text() {
+        assert_eq!(percent_decode("/definitions/a%20b"), "/definitions/a b");
+        assert_eq!(percent_decode("/%7Bx%7D"), "/{x}");
+        // Not escapes: left as they are, never split inside a character.
+        assert_eq!(percent_decode("#%aé"), "#%aé");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
 }

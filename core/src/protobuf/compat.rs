@@ -11,7 +11,7 @@ use prost_reflect::{
 };
 
 use super::ProtobufSchema;
-use crate::compat::Incompatibility;
+use crate::compat::{Incompatibility, Wording};
 
 /// A change between two Protobuf schemas, as Confluent's diff names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,31 +57,18 @@ pub fn check(
     update: &ProtobufSchema,
     update_is_new: bool,
 ) -> Vec<Incompatibility> {
-    let (update_side, original_side) = if update_is_new {
-        ("new", "old")
-    } else {
-        ("old", "new")
-    };
+    let wording = Wording { describe, hint };
     diff(original, update)
         .into_iter()
         .filter(|d| !d.is_compatible())
         .map(|d| {
-            let description = describe(d.kind, &d.path, update_side, original_side);
-            let (old_fragment, new_fragment) = if update_is_new {
-                (d.original.clone(), d.update.clone())
-            } else {
-                (d.update.clone(), d.original.clone())
-            };
-            Incompatibility {
-                kind: d.kind.to_string(),
-                path: d.path.clone(),
-                description,
-                additional_info: String::new(),
-                old_fragment,
-                new_fragment,
-                hint: hint(d.kind),
-                version: None,
-            }
+            Incompatibility::from_difference(
+                d.kind,
+                d.path,
+                (d.original, d.update),
+                update_is_new,
+                &wording,
+            )
         })
         .collect()
 }

@@ -126,9 +126,11 @@ pub struct ProtobufSchema {
 impl ProtobufSchema {
     /// Compiles `text` (`.proto` source or base64 `FileDescriptorProto`) with its references
     /// (import path → text), dependencies first.
+    /// References to the built-in files (`google/protobuf/*.proto`, ...) are skipped: those are
+    /// always the built-in copies, whatever a client lists.
     pub fn parse(text: &str, references: &[ResolvedReference<'_>]) -> Result<ProtobufSchema> {
         let mut files = HashMap::new();
-        for reference in references {
+        for reference in references.iter().filter(|r| !is_builtin(r.name)) {
             let file = source_file(reference.name, reference.schema).map_err(|e| {
                 Error::InvalidSchema(format!("reference `{}`: {}", reference.name, message(&e)))
             })?;
@@ -165,7 +167,7 @@ impl ProtobufSchema {
 
     /// The canonical `.proto` text.
     pub fn canonical(&self) -> String {
-        print::print_file(&self.file, print::PrintOptions::default())
+        print_descriptor(&self.file)
     }
 
     /// The normalized text: imports, options and declarations sorted.
