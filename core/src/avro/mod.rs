@@ -1,5 +1,5 @@
 //! Avro schemas: a parsed model, its canonical and normalized text forms, and the
-//! reader/writer compatibility check (see [`compat`]).
+//! reader/writer compatibility check (see `compat`).
 //!
 //! The model is an arena of nodes so that recursive and shared named types are plain
 //! indices. Named types that come from schema references live in the same arena and are

@@ -1,6 +1,6 @@
 //! JSON Schema: parsing and validation (drafts 4, 6, 7, 2019-09 and 2020-12, `$ref` to other
 //! subjects resolved from references, never from the network), canonical and normalized text,
-//! instance validation for serializers, and compatibility (see [`compat`]).
+//! instance validation for serializers, and compatibility (see `compat`).
 
 mod compat;
 mod model;

@@ -1,7 +1,7 @@
 //! Protobuf schemas: compiled in memory with `protox` (imports resolved from references, the
 //! well-known types built in), accepted as `.proto` text or as a base64 `FileDescriptorProto`,
 //! printed back in a canonical text form (see [`print`]), and checked for compatibility (see
-//! [`compat`]).
+//! `compat`).
 
 mod compat;
 mod print;
