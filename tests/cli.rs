@@ -507,3 +507,101 @@ fn export_then_import_reproduces_ids_versions_configs_and_modes() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--force"), "{}", stderr(&output));
 }
+
+/// Issue 9: online, `covenant check` reports the registry's own findings, so on a subject with a
+/// compatibility group they name only the versions of the candidate's group, and the verdict is
+/// the one a registration gets.
+#[test]
+fn online_findings_are_the_registrys_within_a_compatibility_group() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str]| covenant(dir.path(), &server.url, args);
+    let (status, _) = server.put(
+        "/config/grouped-value",
+        &json!({"compatibility": "FULL_TRANSITIVE", "compatibilityGroup": "major"}),
+    );
+    assert_eq!(status, 200);
+    let register = |schema: &str, major: &str| {
+        server.post(
+            "/subjects/grouped-value/versions",
+            &json!({"schema": schema, "metadata": {"properties": {"major": major}}}),
+        )
+    };
+    // Group 1: versions 1 and 2. Group 2 starts afresh with version 3 (id long → string).
+    let long_id = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"long"}]}"#;
+    let long_id_name = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"long"},{"name":"name","type":"string","default":""}]}"#;
+    let string_id = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"string"}]}"#;
+    assert_eq!(register(long_id, "1").0, 200);
+    assert_eq!(register(long_id_name, "1").0, 200);
+    assert_eq!(register(string_id, "2").0, 200);
+
+    // A group-2 candidate that breaks the group-1 versions but not version 3.
+    let candidate = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"string"},{"name":"tag","type":"string","default":"x"}]}"#;
+    write(dir.path(), "user.avsc", candidate);
+    let output = run(&[
+        "check",
+        "--subject",
+        "grouped-value",
+        "--metadata",
+        "major=2",
+        "--format",
+        "json",
+        "user.avsc",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+
+    // A group-2 candidate that breaks version 3: the findings name version 3 only.
+    let breaking = r#"{"type":"record","name":"User","fields":[{"name":"id","type":"int"}]}"#;
+    write(dir.path(), "breaking.avsc", breaking);
+    let output = run(&[
+        "check",
+        "--subject",
+        "grouped-value",
+        "--metadata",
+        "major=2",
+        "--format",
+        "json",
+        "breaking.avsc",
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let report: Value = serde_json::from_str(&stdout(&output)).expect("json");
+    let findings = report["results"][0]["findings"]
+        .as_array()
+        .expect("findings")
+        .clone();
+    assert!(!findings.is_empty());
+    assert!(
+        findings.iter().all(|f| f["version"] == json!(3)),
+        "only the group's version is named: {findings:?}"
+    );
+    // The registry's verdict on the same request, with its findings as data.
+    let (status, verdict) = server.post(
+        "/compatibility/subjects/grouped-value/versions?verbose=true",
+        &json!({"schema": breaking, "metadata": {"properties": {"major": "2"}}}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(verdict["is_compatible"], json!(false));
+    let kinds: Vec<&Value> = verdict["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| &f["kind"])
+        .collect();
+    let reported: Vec<&Value> = findings.iter().map(|f| &f["kind"]).collect();
+    assert_eq!(kinds, reported);
+    // And a registration of it is refused the same way.
+    let (status, _) = register(breaking, "2");
+    assert_eq!(status, 409);
+}

@@ -465,3 +465,183 @@ fn guid_framed_payloads_decode() {
     server.kill();
     decode(&rt);
 }
+
+/// Issue 9: a `use_latest_version` producer picks up a newer latest version once its cache's
+/// time to live has passed (it used to keep the first one for its whole life).
+#[test]
+fn use_latest_version_picks_up_a_new_version_after_its_ttl() {
+    let server = Server::start();
+    runtime().block_on(async {
+        let client = Client::new(&server.url).expect("client");
+        let register = |schema: &'static str| {
+            let client = client.clone();
+            async move {
+                let request = RegisterSchemaRequest {
+                    schema: Some(schema.into()),
+                    ..Default::default()
+                };
+                client
+                    .register("users-value", &request, false)
+                    .await
+                    .expect("registers")
+                    .id
+            }
+        };
+        let first = register(USER_V1).await;
+        let ttl = std::time::Duration::from_millis(300);
+        let config = SerializerConfig {
+            use_latest_version: true,
+            auto_register: false,
+            latest_cache_ttl: Some(ttl),
+            ..Default::default()
+        };
+        let serializer =
+            AvroSerializer::new(client.clone(), USER_V2, vec![], config).expect("serializer");
+        let user = User {
+            id: 1,
+            email: "a@example.com".into(),
+        };
+        let id_of = |bytes: Vec<u8>| i32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+        assert_eq!(
+            id_of(
+                serializer
+                    .serialize_serde("users", &user)
+                    .await
+                    .expect("v1")
+            ),
+            first
+        );
+        let second = register(USER_V2).await;
+        assert_ne!(first, second);
+        // Within the time to live the serializer keeps writing with what it found.
+        assert_eq!(
+            id_of(
+                serializer
+                    .serialize_serde("users", &user)
+                    .await
+                    .expect("cached")
+            ),
+            first
+        );
+        tokio::time::sleep(ttl * 2).await;
+        assert_eq!(
+            id_of(
+                serializer
+                    .serialize_serde("users", &user)
+                    .await
+                    .expect("refreshed")
+            ),
+            second,
+            "after the time to live the new latest version is used"
+        );
+    });
+}
+
+/// Issue 9: every serializer runs its hooks after validation and before encoding, with the
+/// registered writer schema (metadata included) at hand, and every deserializer after decoding.
+#[test]
+fn hooks_run_between_validation_and_encoding_with_the_registered_contract() {
+    use covenant_client::serde::{Hook, HookContext};
+    use std::sync::Arc;
+
+    /// Refuses emails without `@`, and records the owner the contract names.
+    struct NoBadEmails(std::sync::Mutex<Vec<String>>);
+    impl Hook<AvroValue> for NoBadEmails {
+        fn on_write(
+            &self,
+            context: &HookContext<'_>,
+            value: &mut AvroValue,
+        ) -> covenant_client::Result<()> {
+            let owner = context
+                .schema
+                .metadata
+                .as_ref()
+                .and_then(|m| m["properties"]["owner"].as_str())
+                .unwrap_or("nobody")
+                .to_string();
+            self.0.lock().expect("lock").push(owner);
+            if let AvroValue::Record(fields) = value {
+                for (name, field) in fields.iter_mut() {
+                    if let (true, AvroValue::String(text)) = (name == "email", field) {
+                        if !text.contains('@') {
+                            return Err(Error::Validation {
+                                schema: "hook".into(),
+                                path: "/email".into(),
+                                reason: "not an email".into(),
+                            });
+                        }
+                        *text = text.to_lowercase();
+                    }
+                }
+            }
+            Ok(())
+        }
+        fn on_read(
+            &self,
+            _: &HookContext<'_>,
+            value: &mut AvroValue,
+        ) -> covenant_client::Result<()> {
+            if let AvroValue::Record(fields) = value {
+                fields.push(("read".into(), AvroValue::Boolean(true)));
+            }
+            Ok(())
+        }
+    }
+
+    let server = Server::start();
+    runtime().block_on(async {
+        let client = Client::new(&server.url).expect("client");
+        let hook = Arc::new(NoBadEmails(std::sync::Mutex::new(Vec::new())));
+        let config = SerializerConfig {
+            metadata: Some(json!({"properties": {"owner": "team-a"}})),
+            ..Default::default()
+        };
+        let serializer = AvroSerializer::new(client.clone(), USER_V1, vec![], config)
+            .expect("serializer")
+            .with_hook(hook.clone());
+        // An event that does not fit the schema never reaches the hook.
+        let invalid = AvroValue::Record(vec![("id".into(), AvroValue::String("x".into()))]);
+        assert!(serializer.serialize("users", &invalid).await.is_err());
+        assert!(
+            hook.0.lock().expect("lock").is_empty(),
+            "validation runs first"
+        );
+        let bad = User {
+            id: 1,
+            email: "nope".into(),
+        };
+        match serializer.serialize_serde("users", &bad).await {
+            Err(Error::Validation { path, .. }) => assert_eq!(path, "/email"),
+            other => panic!("the hook refuses it: {other:?}"),
+        }
+        let good = User {
+            id: 2,
+            email: "Ann@Example.com".into(),
+        };
+        let bytes = serializer
+            .serialize_serde("users", &good)
+            .await
+            .expect("serializes");
+        // The registered contract (auto-registered with its metadata) reached the hook.
+        assert_eq!(
+            hook.0.lock().expect("lock").last().map(String::as_str),
+            Some("team-a")
+        );
+        let registered = client.latest("users-value").await.expect("latest");
+        assert_eq!(
+            registered.metadata,
+            Some(json!({"properties": {"owner": "team-a"}}))
+        );
+        // The hook's change was encoded.
+        let plain = AvroDeserializer::new(client.clone(), None).expect("deserializer");
+        let read: User = plain.deserialize_into(&bytes).await.expect("reads");
+        assert_eq!(read.email, "ann@example.com");
+        let hooked = AvroDeserializer::new(client.clone(), None)
+            .expect("deserializer")
+            .with_hook(hook.clone());
+        match hooked.deserialize(&bytes).await.expect("reads") {
+            AvroValue::Record(fields) => assert!(fields.iter().any(|(name, _)| name == "read")),
+            other => panic!("a record: {other:?}"),
+        }
+    });
+}

@@ -221,7 +221,7 @@ fn three_nodes_keep_one_consistent_history() {
             CompatibilityLevel::Backward,
             &new,
             &[PreviousVersion {
-                version: pair[0].0 as i32,
+                version: covenant_core::ids::Version::new(pair[0].0).expect("a version"),
                 schema: &old,
             }],
             Policy::Strict,

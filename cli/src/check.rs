@@ -10,8 +10,8 @@ use std::process::Command;
 
 use clap::{Args, ValueEnum};
 use covenant_client::api::{RegisterSchemaRequest, SchemaReference};
-use covenant_client::{Client, VersionSpec};
-use covenant_core::compat::{self, Incompatibility, PreviousVersion};
+use covenant_client::{Client, Version};
+use covenant_core::compat::{self, PreviousVersion};
 use covenant_core::ids::CompatibilityLevel;
 use covenant_core::json::Policy;
 use covenant_core::schema::{ParseOptions, ParsedSchema, ResolvedReference, SchemaType};
@@ -35,6 +35,10 @@ pub struct CheckArgs {
     /// A reference: NAME=SUBJECT:VERSION (online), or NAME=FILE (offline).
     #[arg(long = "reference", value_name = "NAME=SUBJECT:VERSION")]
     references: Vec<String>,
+    /// A metadata property the version would be registered with, KEY=VALUE (repeatable); it
+    /// selects the version's compatibility group when the subject has one.
+    #[arg(long = "metadata", value_name = "KEY=VALUE")]
+    metadata: Vec<String>,
     /// Check offline against earlier versions: a directory holding the earlier tree, or git:REF.
     #[arg(long, value_name = "DIR|git:REF")]
     against: Option<String>,
@@ -79,6 +83,7 @@ struct Target {
     schema_type: SchemaType,
     level: Option<String>,
     references: Vec<manifest::Reference>,
+    metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// Infers a type from a file's extension.
@@ -151,12 +156,22 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
                 .iter()
                 .map(|r| parse_reference(r))
                 .collect::<Result<Vec<_>>>()?;
+            let metadata = args
+                .metadata
+                .iter()
+                .map(|pair| {
+                    pair.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .ok_or_else(|| CliError(format!("--metadata `{pair}` is not KEY=VALUE")))
+                })
+                .collect::<Result<_>>()?;
             vec![Target {
                 schema_type: type_of(file, args.schema_type)?,
                 file: file.clone(),
                 subject,
                 level: None,
                 references,
+                metadata,
             }]
         }
         None => {
@@ -181,6 +196,7 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
                         subject: entry.subject,
                         level: entry.level,
                         references: entry.references,
+                        metadata: entry.metadata,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?
@@ -235,6 +251,8 @@ async fn check_online(client: &Client, target: &Target) -> Result<Outcome> {
         schema: Some(text.clone()),
         schema_type: target.schema_type.member(),
         references: (!references.is_empty()).then(|| references.clone()),
+        metadata: (!target.metadata.is_empty())
+            .then(|| serde_json::json!({ "properties": target.metadata })),
         ..RegisterSchemaRequest::default()
     };
     let verdict = client
@@ -256,61 +274,22 @@ async fn check_online(client: &Client, target: &Target) -> Result<Outcome> {
         return Ok(outcome);
     }
     outcome.compatible = false;
-    // The registry said no; find out where and why with the same engine, on the same history.
-    let level: CompatibilityLevel = level.parse()?;
-    let policy = Policy::from_setting(config.settings.compatibility_policy.as_deref());
-    let findings = local_findings(client, target, &text, &references, level, policy)
-        .await
-        .unwrap_or_default();
-    outcome.findings = if findings.is_empty() {
-        verdict
+    // Covenant says where and why as data, from the same check a registration runs (history,
+    // level and compatibility group). Another registry gives messages only.
+    outcome.findings = match verdict.findings.filter(|f| !f.is_empty()) {
+        Some(findings) => findings
+            .iter()
+            .map(|f| Finding::from_registry(f, &text, target.schema_type))
+            .collect(),
+        None => verdict
             .messages
             .unwrap_or_default()
             .into_iter()
             .filter(|m| !m.starts_with("{validateFields"))
             .map(|message| Finding::message(&message))
-            .collect()
-    } else {
-        findings
-            .iter()
-            .map(|p| Finding::from_incompatibility(p, &text, target.schema_type))
-            .collect()
+            .collect(),
     };
     Ok(outcome)
-}
-
-async fn local_findings(
-    client: &Client,
-    target: &Target,
-    text: &str,
-    references: &[SchemaReference],
-    level: CompatibilityLevel,
-    policy: Policy,
-) -> Result<Vec<Incompatibility>> {
-    let new = crate::diff::parse(
-        target.schema_type,
-        text,
-        &client.reference_texts(references).await?,
-        &target.file.display().to_string(),
-    )?;
-    let mut versions = client.versions(&target.subject, false).await?;
-    versions.reverse();
-    if !level.is_transitive() {
-        versions.truncate(1);
-    }
-    let mut history = Vec::new();
-    for version in versions {
-        let schema = client
-            .version(&target.subject, VersionSpec::Number(version), false)
-            .await?;
-        let refs = client.reference_texts(&schema.references).await?;
-        let origin = format!("{} version {version}", target.subject);
-        history.push(PreviousVersion {
-            version,
-            schema: crate::diff::parse(target.schema_type, &schema.schema, &refs, &origin)?,
-        });
-    }
-    Ok(compat::check(level, &new, &history, policy))
 }
 
 fn check_offline(target: &Target, against: &str, level: Option<&str>) -> Result<Outcome> {
@@ -345,7 +324,7 @@ fn check_offline(target: &Target, against: &str, level: Option<&str>) -> Result<
     let mut history = Vec::new();
     for (index, (origin, text)) in earlier.iter().enumerate() {
         history.push(PreviousVersion {
-            version: index as i32 + 1,
+            version: Version::try_from(i32::try_from(index + 1).unwrap_or(i32::MAX))?,
             schema: crate::diff::parse(target.schema_type, text, &references, origin)?,
         });
     }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use covenant_client::{Client, VersionSpec};
+use covenant_client::{Client, Version, VersionSpec};
 use covenant_core::diff::{diff, Change};
 use covenant_core::schema::{ParseOptions, ParsedSchema, ResolvedReference, SchemaType};
 use serde::Serialize;
@@ -123,7 +123,7 @@ pub async fn run(args: DiffArgs) -> Result<u8> {
                 None => {
                     let versions = client.versions(subject, false).await?;
                     match versions.iter().rev().find(|v| **v < to_number) {
-                        Some(v) => VersionSpec::Number(*v),
+                        Some(v) => VersionSpec::Number(Version::try_from(*v)?),
                         None => {
                             return fail(format!(
                                 "{subject} has no version before {to_number} to compare with"

@@ -7,6 +7,7 @@
 //! subject = "orders-value"
 //! level = "FULL"                      # optional, used by offline checks
 //! references = [{ name = "com.acme.Money", subject = "money", version = 1, file = "schemas/money.avsc" }]
+//! metadata = { "application.major.version" = "2" }   # optional: the version's metadata properties
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -42,6 +43,9 @@ pub struct Entry {
     /// References to other subjects.
     #[serde(default)]
     pub references: Vec<Reference>,
+    /// Metadata properties the version is registered with (they select its compatibility group).
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// A reference: online by subject and version, offline by file.

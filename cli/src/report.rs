@@ -5,6 +5,7 @@
 use std::io::IsTerminal;
 
 use clap::ValueEnum;
+use covenant_core::api::CompatibilityFinding;
 use covenant_core::compat::Incompatibility;
 use covenant_core::schema::SchemaType;
 use serde::Serialize;
@@ -62,8 +63,27 @@ impl Finding {
             old: problem.old_fragment.clone(),
             new: problem.new_fragment.clone(),
             hint: problem.hint.clone(),
-            version: problem.version,
+            version: problem.version.map(|v| v.get()),
             line: locate(text, schema_type, &problem.path),
+        }
+    }
+
+    /// A finding the registry reported as data (Covenant's verbose compatibility answer),
+    /// located in the file's text.
+    pub fn from_registry(
+        finding: &CompatibilityFinding,
+        text: &str,
+        schema_type: SchemaType,
+    ) -> Finding {
+        Finding {
+            kind: finding.kind.clone(),
+            path: finding.path.clone(),
+            description: finding.description.clone(),
+            old: finding.old_fragment.clone(),
+            new: finding.new_fragment.clone(),
+            hint: finding.hint.clone(),
+            version: finding.version,
+            line: locate(text, schema_type, &finding.path),
         }
     }
 

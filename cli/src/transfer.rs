@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use covenant_client::api::{Config, ConfigUpdateRequest, RegisterSchemaRequest, Schema};
-use covenant_client::{segment, Client, VersionSpec};
+use covenant_client::{segment, Client, Version, VersionSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
@@ -122,7 +122,11 @@ pub async fn collect(client: &Client) -> Result<Export> {
         for number in numbers {
             versions.push(
                 (*client
-                    .version(&subject, VersionSpec::Number(number), true)
+                    .version(
+                        &subject,
+                        VersionSpec::Number(Version::try_from(number)?),
+                        true,
+                    )
                     .await?)
                     .clone(),
             );
@@ -317,7 +321,11 @@ pub async fn apply(client: &Client, data: &Export, force: bool) -> Result<usize>
         .filter(|(_, v)| v.deleted == Some(true))
     {
         client
-            .delete_version(subject, VersionSpec::Number(version.version), false)
+            .delete_version(
+                subject,
+                VersionSpec::Number(Version::try_from(version.version)?),
+                false,
+            )
             .await?;
     }
     for context in &data.contexts {

@@ -2,7 +2,7 @@
 //!
 //! - [`Client`]: an async REST client for every registry endpoint, with basic or bearer auth,
 //!   timeouts, retries for idempotent calls, and bounded caches so that a steady-state producer
-//!   makes no HTTP call per event. [`blocking::Client`] wraps it for code without a runtime
+//!   makes no HTTP call per event. `blocking::Client` wraps it for code without a runtime
 //!   (feature `blocking`).
 //! - [`serde`]: serializers and deserializers for Avro, JSON Schema and Protobuf in the Confluent
 //!   wire format, validating every event against its registered contract.
@@ -21,4 +21,4 @@ pub use rest::{segment, Auth, Client, ClientBuilder, RetryPolicy};
 pub use serde::{SerializerConfig, SubjectNameStrategy};
 
 pub use covenant_core::api;
-pub use covenant_core::ids::VersionSpec;
+pub use covenant_core::ids::{Version, VersionSpec};

@@ -485,7 +485,7 @@ impl Client {
         deleted: bool,
     ) -> Result<Arc<Schema>> {
         if let (VersionSpec::Number(n), false) = (version, deleted) {
-            if let Some(found) = self.inner.versions.get(&(subject.to_string(), n)) {
+            if let Some(found) = self.inner.versions.get(&(subject.to_string(), n.get())) {
                 return Ok(found);
             }
         }

@@ -71,7 +71,7 @@ fn bench(c: &mut Criterion) {
     for (schema_type, old_text, new_text) in &cases {
         let (old, new) = (parse(*schema_type, old_text), parse(*schema_type, new_text));
         let previous = [PreviousVersion {
-            version: 1,
+            version: covenant_core::ids::Version::FIRST,
             schema: &old,
         }];
         // Level FULL checks both directions.

@@ -179,6 +179,37 @@ pub struct CompatibilityCheckResponse {
     /// With `verbose=true`: one message per incompatibility, then a summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messages: Option<Vec<String>>,
+    /// With `verbose=true`, Covenant's addition: each incompatibility as structured data (the
+    /// same ones `messages` words). Confluent's clients ignore members they do not know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<Vec<CompatibilityFinding>>,
+}
+
+/// One incompatibility of a compatibility check, as data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompatibilityFinding {
+    /// The kind, in the format's vocabulary (`TYPE_MISMATCH`, ...).
+    pub kind: String,
+    /// A JSON-pointer-like path into the schema (`/fields/2/type`).
+    pub path: String,
+    /// What is wrong, in a sentence.
+    pub description: String,
+    /// Short detail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_info: Option<String>,
+    /// The old schema's fragment at the path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_fragment: Option<String>,
+    /// The new schema's fragment at the path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_fragment: Option<String>,
+    /// The earlier version the candidate failed against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+    /// What to change to fix it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 /// Config keys other than the level, shared by the GET and PUT shapes.

@@ -1,10 +1,10 @@
 //! The compatibility engine: which earlier versions a level compares against, in which
 //! direction, and the incompatibilities found, as data.
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 
 use crate::avro;
-use crate::ids::CompatibilityLevel;
+use crate::ids::{CompatibilityLevel, Version};
 use crate::json::{self, Policy};
 use crate::protobuf;
 use crate::schema::{ParsedSchema, SchemaModel};
@@ -27,7 +27,7 @@ pub struct Incompatibility {
     /// What to change to fix it, when there is an obvious fix.
     pub hint: Option<String>,
     /// The earlier version the new schema failed against.
-    pub version: Option<i32>,
+    pub version: Option<Version>,
 }
 
 /// The vocabulary of a diff-based format (JSON Schema, Protobuf): how a kind is described,
@@ -93,40 +93,127 @@ impl Incompatibility {
 #[derive(Clone, Debug)]
 pub struct PreviousVersion<S> {
     /// Its version number.
-    pub version: i32,
+    pub version: Version,
     /// Its schema.
     pub schema: S,
 }
 
-/// Checks `new` against the earlier versions under `level`. `previous` is newest first and
-/// holds only live (not soft-deleted) versions; non-transitive levels look at the first only.
-pub fn check<S: Borrow<ParsedSchema>>(
-    level: CompatibilityLevel,
-    new: &ParsedSchema,
-    previous: &[PreviousVersion<S>],
-    policy: Policy,
-) -> Vec<Incompatibility> {
-    if level == CompatibilityLevel::None {
-        return Vec::new();
+/// An earlier version as a history check sees it: its number, the metadata property a
+/// compatibility group is keyed on, and its schema, which is only produced (parsed, say) when
+/// the check compares against this version.
+pub trait EarlierVersion {
+    /// What lends the parsed schema.
+    type Schema: Borrow<ParsedSchema>;
+    /// Why the schema could not be produced.
+    type Error;
+    /// The version number.
+    fn version(&self) -> Version;
+    /// The value of a metadata property (`metadata.properties[key]`) of this version.
+    fn property(&self, key: &str) -> Option<Cow<'_, str>>;
+    /// The parsed schema.
+    fn schema(&self) -> Result<Self::Schema, Self::Error>;
+}
+
+impl<S: Borrow<ParsedSchema> + Clone> EarlierVersion for PreviousVersion<S> {
+    type Schema = S;
+    type Error = std::convert::Infallible;
+
+    fn version(&self) -> Version {
+        self.version
     }
-    let against = if level.is_transitive() {
-        previous
-    } else {
-        &previous[..previous.len().min(1)]
-    };
+
+    fn property(&self, _key: &str) -> Option<Cow<'_, str>> {
+        None
+    }
+
+    fn schema(&self) -> Result<S, Self::Error> {
+        Ok(self.schema.clone())
+    }
+}
+
+/// A subject's compatibility group: the metadata property named by the `compatibilityGroup`
+/// config key, and the candidate's value of it. Only versions with the same value (both absent
+/// counts as the same) are compared, as Confluent does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Group<'a> {
+    /// The metadata property.
+    pub key: &'a str,
+    /// The candidate's value of it.
+    pub value: Option<&'a str>,
+}
+
+/// The one history check, shared by the registry and the CLI: picks the versions `level`
+/// compares against from `history` (newest first, live versions only) — those in the
+/// candidate's compatibility `group`, and of them the newest only unless the level is
+/// transitive — and runs the engine against each, newest first.
+pub fn check_history<H: EarlierVersion>(
+    level: CompatibilityLevel,
+    policy: Policy,
+    new: &ParsedSchema,
+    group: Option<Group<'_>>,
+    history: impl IntoIterator<Item = H>,
+) -> Result<Vec<Incompatibility>, H::Error> {
+    if level == CompatibilityLevel::None {
+        return Ok(Vec::new());
+    }
     let mut found = Vec::new();
-    for old in against {
+    let in_group =
+        |earlier: &H| group.is_none_or(|g| earlier.property(g.key).as_deref() == g.value);
+    for earlier in history.into_iter().filter(in_group) {
+        let schema = earlier.schema()?;
         let mut problems = check_pair(
             new,
-            old.schema.borrow(),
+            schema.borrow(),
             level.checks_backward(),
             level.checks_forward(),
             policy,
         );
         for problem in &mut problems {
-            problem.version = Some(old.version);
+            problem.version = Some(earlier.version());
         }
         found.extend(problems);
+        if !level.is_transitive() {
+            break;
+        }
+    }
+    Ok(found)
+}
+
+/// Checks `new` against the earlier versions under `level`. `previous` is newest first and
+/// holds only live (not soft-deleted) versions; non-transitive levels look at the first only.
+pub fn check<S: Borrow<ParsedSchema> + Clone>(
+    level: CompatibilityLevel,
+    new: &ParsedSchema,
+    previous: &[PreviousVersion<S>],
+    policy: Policy,
+) -> Vec<Incompatibility> {
+    match check_history(level, policy, new, None, previous.iter().cloned()) {
+        Ok(found) => found,
+        Err(never) => match never {},
+    }
+}
+
+/// Checks `new` against one named version in the level's direction(s), never expanded
+/// transitively (`POST /compatibility/subjects/{s}/versions/{v}`).
+pub fn check_version(
+    level: CompatibilityLevel,
+    policy: Policy,
+    new: &ParsedSchema,
+    old: &ParsedSchema,
+    version: Version,
+) -> Vec<Incompatibility> {
+    if level == CompatibilityLevel::None {
+        return Vec::new();
+    }
+    let mut found = check_pair(
+        new,
+        old,
+        level.checks_backward(),
+        level.checks_forward(),
+        policy,
+    );
+    for problem in &mut found {
+        problem.version = Some(version);
     }
     found
 }
@@ -198,6 +285,126 @@ mod tests {
         ParsedSchema::parse(SchemaType::Avro, text, &[], ParseOptions::default()).expect("valid")
     }
 
+    fn v(n: i64) -> Version {
+        Version::new(n).expect("in range")
+    }
+
+    /// A version with a compatibility-group property, parsed only when compared.
+    struct Grouped<'a> {
+        version: i64,
+        group: Option<&'a str>,
+        schema: &'a ParsedSchema,
+        parsed: &'a std::cell::Cell<usize>,
+    }
+
+    impl<'a> EarlierVersion for Grouped<'a> {
+        type Schema = &'a ParsedSchema;
+        type Error = ();
+        fn version(&self) -> Version {
+            v(self.version)
+        }
+        fn property(&self, key: &str) -> Option<Cow<'_, str>> {
+            (key == "major")
+                .then_some(self.group)
+                .flatten()
+                .map(Cow::Borrowed)
+        }
+        fn schema(&self) -> Result<&'a ParsedSchema, ()> {
+            self.parsed.set(self.parsed.get() + 1);
+            Ok(self.schema)
+        }
+    }
+
+    #[test]
+    fn history_is_filtered_by_group_and_only_compared_versions_are_parsed() {
+        let (v1, v2, v3) = (avro(V1), avro(V2), avro(V3));
+        let parsed = std::cell::Cell::new(0);
+        // Newest first: version 3 is in group "2", versions 2 and 1 in group "1".
+        let history = || {
+            vec![
+                Grouped {
+                    version: 3,
+                    group: Some("2"),
+                    schema: &v3,
+                    parsed: &parsed,
+                },
+                Grouped {
+                    version: 2,
+                    group: Some("1"),
+                    schema: &v2,
+                    parsed: &parsed,
+                },
+                Grouped {
+                    version: 1,
+                    group: Some("1"),
+                    schema: &v1,
+                    parsed: &parsed,
+                },
+            ]
+        };
+        // A group-1 candidate that drops `a` is checked against version 2 only (FORWARD breaks).
+        let group = Some(Group {
+            key: "major",
+            value: Some("1"),
+        });
+        let found = check_history(
+            CompatibilityLevel::Forward,
+            Policy::Strict,
+            &v3,
+            group,
+            history(),
+        )
+        .expect("no error");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].version, Some(v(2)));
+        assert_eq!(parsed.get(), 1, "only the compared version is parsed");
+        // In group 2 it is compared with version 3 (itself): compatible.
+        parsed.set(0);
+        let group = Some(Group {
+            key: "major",
+            value: Some("2"),
+        });
+        assert!(check_history(
+            CompatibilityLevel::FullTransitive,
+            Policy::Strict,
+            &v3,
+            group,
+            history()
+        )
+        .expect("no error")
+        .is_empty());
+        assert_eq!(parsed.get(), 1);
+        // A value no version has: nothing to compare with.
+        let group = Some(Group {
+            key: "major",
+            value: Some("9"),
+        });
+        assert!(check_history(
+            CompatibilityLevel::FullTransitive,
+            Policy::Strict,
+            &v1,
+            group,
+            history()
+        )
+        .expect("no error")
+        .is_empty());
+        // Transitive without a group: all three, newest first.
+        parsed.set(0);
+        let found = check_history(
+            CompatibilityLevel::ForwardTransitive,
+            Policy::Strict,
+            &v3,
+            None,
+            history(),
+        )
+        .expect("no error");
+        assert_eq!(
+            found.iter().map(|p| p.version).collect::<Vec<_>>(),
+            vec![Some(v(2)), Some(v(1))]
+        );
+        assert_eq!(parsed.get(), 3);
+    }
+
     const V1: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#;
     const V2: &str = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string","default":""}]}"#;
     const V3: &str =
@@ -208,11 +415,11 @@ mod tests {
         let (v1, v2, v3) = (avro(V1), avro(V2), avro(V3));
         let history = [
             PreviousVersion {
-                version: 2,
+                version: v(2),
                 schema: &v2,
             },
             PreviousVersion {
-                version: 1,
+                version: v(1),
                 schema: &v1,
             },
         ];
@@ -241,8 +448,8 @@ mod tests {
             &history,
             Policy::Strict,
         );
-        let versions: Vec<Option<i32>> = problems.iter().map(|p| p.version).collect();
-        assert_eq!(versions, vec![Some(2), Some(1)]);
+        let versions: Vec<Option<Version>> = problems.iter().map(|p| p.version).collect();
+        assert_eq!(versions, vec![Some(v(2)), Some(v(1))]);
         assert!(check(CompatibilityLevel::None, &v3, &history, Policy::Strict).is_empty());
     }
 
@@ -254,7 +461,7 @@ mod tests {
             CompatibilityLevel::Backward,
             &new,
             &[PreviousVersion {
-                version: 1,
+                version: v(1),
                 schema: &v1,
             }],
             Policy::Strict,
@@ -350,7 +557,7 @@ mod tests {
                 level,
                 new,
                 &[PreviousVersion {
-                    version: 1,
+                    version: v(1),
                     schema: old,
                 }],
                 Policy::Strict,

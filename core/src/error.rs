@@ -14,6 +14,8 @@ pub enum ErrorCode {
     BadRequest,
     /// 401: credentials are missing or wrong.
     Unauthorized,
+    /// 40301: the caller may not perform the operation.
+    Forbidden,
     /// 404: no route for this path.
     NotFound,
     /// 405: the path exists but not with this method.
@@ -87,6 +89,7 @@ impl ErrorCode {
     pub const ALL: &'static [ErrorCode] = &[
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
@@ -128,6 +131,7 @@ impl ErrorCode {
         match self {
             BadRequest => 400,
             Unauthorized => 401,
+            Forbidden => 40301,
             NotFound => 404,
             MethodNotAllowed => 405,
             PayloadTooLarge => 413,
@@ -200,9 +204,15 @@ pub enum Error {
     /// A version string is not a valid version id.
     #[error("the specified version '{0}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"")]
     InvalidVersion(String),
+    /// A schema id is not an integer in `[1, 2^31-1]`.
+    #[error("the schema id {0} is not valid: ids are integers between 1 and 2^31-1")]
+    InvalidSchemaId(String),
     /// A compatibility level name is not known.
     #[error("invalid compatibility level `{0}`. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")]
     InvalidCompatibilityLevel(String),
+    /// A compatibility policy name is not known (or not implemented).
+    #[error("invalid compatibility policy `{0}`. Valid values are STRICT and LENIENT (LOGICAL is not implemented)")]
+    InvalidCompatibilityPolicy(String),
     /// A mode name is not known.
     #[error("invalid mode `{0}`. Valid values are READWRITE, READONLY, IMPORT and FORWARD")]
     InvalidMode(String),
@@ -220,7 +230,10 @@ impl Error {
         match self {
             Error::InvalidSchema(_) | Error::InvalidSchemaType(_) => ErrorCode::InvalidSchema,
             Error::InvalidVersion(_) => ErrorCode::InvalidVersion,
-            Error::InvalidCompatibilityLevel(_) => ErrorCode::InvalidCompatibilityLevel,
+            Error::InvalidSchemaId(_) => ErrorCode::UnprocessableEntity,
+            Error::InvalidCompatibilityLevel(_) | Error::InvalidCompatibilityPolicy(_) => {
+                ErrorCode::InvalidCompatibilityLevel
+            }
             Error::InvalidMode(_) => ErrorCode::InvalidMode,
             Error::InvalidSubject(..) => ErrorCode::InvalidSubject,
             Error::Wire(_) => ErrorCode::BadRequest,

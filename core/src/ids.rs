@@ -60,6 +60,14 @@ impl ContextName {
     }
 }
 
+impl FromStr for ContextName {
+    type Err = Error;
+
+    fn from_str(raw: &str) -> Result<Self> {
+        ContextName::parse(raw)
+    }
+}
+
 impl fmt::Display for ContextName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -134,6 +142,15 @@ impl QualifiedSubject {
     }
 }
 
+impl FromStr for QualifiedSubject {
+    type Err = Error;
+
+    /// Parses the plain or qualified form, in the default context unless qualified.
+    fn from_str(raw: &str) -> Result<Self> {
+        QualifiedSubject::parse(raw)
+    }
+}
+
 impl fmt::Display for QualifiedSubject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.qualified())
@@ -150,13 +167,122 @@ fn split_qualified(raw: &str) -> Option<(&str, &str)> {
     Some((&rest[..end], &rest[end + 1..]))
 }
 
+/// A schema id within a context: an integer in `[1, 2^31-1]`.
+///
+/// Ids are handed out in increasing order and never reused; [`SchemaId::next`] refuses to go
+/// past the largest one instead of wrapping, so an exhausted id space is an error, never a
+/// duplicate id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SchemaId(i32);
+
+impl SchemaId {
+    /// The first id of a context.
+    pub const FIRST: SchemaId = SchemaId(1);
+    /// The largest id there is.
+    pub const MAX: SchemaId = SchemaId(i32::MAX);
+
+    /// An id from a number, if it is in range.
+    pub fn new(raw: i64) -> Option<SchemaId> {
+        i32::try_from(raw).ok().filter(|n| *n >= 1).map(SchemaId)
+    }
+
+    /// The number.
+    pub fn get(self) -> i32 {
+        self.0
+    }
+
+    /// The id after this one, or `None` when this is the largest.
+    pub fn next(self) -> Option<SchemaId> {
+        self.0.checked_add(1).map(SchemaId)
+    }
+}
+
+impl TryFrom<i32> for SchemaId {
+    type Error = Error;
+
+    fn try_from(raw: i32) -> Result<Self> {
+        SchemaId::new(raw.into()).ok_or_else(|| Error::InvalidSchemaId(raw.to_string()))
+    }
+}
+
+impl From<SchemaId> for i32 {
+    fn from(id: SchemaId) -> i32 {
+        id.0
+    }
+}
+
+impl fmt::Display for SchemaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A version of a subject: an integer in `[1, 2^31-1]`. Versions are never reused, and
+/// [`Version::next`] refuses to wrap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Version(i32);
+
+impl Version {
+    /// The first version of a subject.
+    pub const FIRST: Version = Version(1);
+    /// The largest version there is.
+    pub const MAX: Version = Version(i32::MAX);
+
+    /// A version from a number, if it is in range.
+    pub fn new(raw: i64) -> Option<Version> {
+        i32::try_from(raw).ok().filter(|n| *n >= 1).map(Version)
+    }
+
+    /// The number.
+    pub fn get(self) -> i32 {
+        self.0
+    }
+
+    /// The version after this one, or `None` when this is the largest.
+    pub fn next(self) -> Option<Version> {
+        self.0.checked_add(1).map(Version)
+    }
+}
+
+impl TryFrom<i32> for Version {
+    type Error = Error;
+
+    fn try_from(raw: i32) -> Result<Self> {
+        Version::new(raw.into()).ok_or_else(|| Error::InvalidVersion(raw.to_string()))
+    }
+}
+
+impl From<Version> for i32 {
+    fn from(version: Version) -> i32 {
+        version.0
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// A version as a path segment names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VersionSpec {
     /// `latest` or `-1`.
     Latest,
     /// A version number in `[1, 2^31-1]`.
-    Number(i32),
+    Number(Version),
+}
+
+impl VersionSpec {
+    /// The version a schema reference names: `-1` is the latest version; anything else must be
+    /// a version number. (A reference is stored with the version it resolved to, so `-1` only
+    /// appears in requests.)
+    pub fn of_reference(raw: i32) -> Result<VersionSpec> {
+        if raw == -1 {
+            return Ok(VersionSpec::Latest);
+        }
+        Version::try_from(raw).map(VersionSpec::Number)
+    }
 }
 
 impl FromStr for VersionSpec {
@@ -166,10 +292,11 @@ impl FromStr for VersionSpec {
         if raw.eq_ignore_ascii_case("latest") || raw == "-1" {
             return Ok(VersionSpec::Latest);
         }
-        match raw.parse::<i32>() {
-            Ok(n) if n >= 1 => Ok(VersionSpec::Number(n)),
-            _ => Err(Error::InvalidVersion(raw.to_string())),
-        }
+        raw.parse::<i64>()
+            .ok()
+            .and_then(Version::new)
+            .map(VersionSpec::Number)
+            .ok_or_else(|| Error::InvalidVersion(raw.to_string()))
     }
 }
 
@@ -370,13 +497,40 @@ mod tests {
     fn versions() {
         assert_eq!("latest".parse::<VersionSpec>(), Ok(VersionSpec::Latest));
         assert_eq!("-1".parse::<VersionSpec>(), Ok(VersionSpec::Latest));
-        assert_eq!("7".parse::<VersionSpec>(), Ok(VersionSpec::Number(7)));
+        assert_eq!(
+            "7".parse::<VersionSpec>(),
+            Ok(VersionSpec::Number(Version::new(7).expect("in range")))
+        );
         assert_eq!(
             "2147483647".parse::<VersionSpec>(),
-            Ok(VersionSpec::Number(i32::MAX))
+            Ok(VersionSpec::Number(Version::MAX))
         );
         for bad in ["0", "-2", "invalid", "2147483648", "", "1.5"] {
             assert!(bad.parse::<VersionSpec>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_and_versions_never_wrap() {
+        assert_eq!(SchemaId::MAX.next(), None);
+        assert_eq!(Version::MAX.next(), None);
+        assert_eq!(SchemaId::FIRST.next(), SchemaId::new(2));
+        assert_eq!(SchemaId::new(0), None);
+        assert_eq!(SchemaId::new(-5), None);
+        assert_eq!(SchemaId::new(i64::from(i32::MAX) + 1), None);
+        assert_eq!(Version::new(0), None);
+        assert!(SchemaId::try_from(0).is_err());
+    }
+
+    #[test]
+    fn reference_versions() {
+        assert_eq!(VersionSpec::of_reference(-1), Ok(VersionSpec::Latest));
+        assert_eq!(
+            VersionSpec::of_reference(3),
+            Ok(VersionSpec::Number(Version::new(3).expect("in range")))
+        );
+        for bad in [0, -2, i32::MIN] {
+            assert!(VersionSpec::of_reference(bad).is_err(), "{bad}");
         }
     }
 

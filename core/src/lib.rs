@@ -14,6 +14,7 @@ pub mod error;
 pub mod ids;
 pub mod json;
 pub mod protobuf;
+pub mod references;
 pub mod schema;
 pub mod wire;
 

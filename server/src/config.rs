@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use covenant_core::ids::CompatibilityLevel;
 use serde::Deserialize;
 
-use crate::registry::Settings;
+use crate::settings::Settings;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";

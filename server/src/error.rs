@@ -1,8 +1,10 @@
 //! The server's error type: every failure a request can meet, each classified once by
 //! [`Error::code`] into the shared [`ErrorCode`] table. Only the HTTP layer turns it into a body.
 
+use covenant_core::ids::{SchemaId, Version};
 use covenant_core::ErrorCode;
 
+use crate::access::Operation;
 use crate::store::StoreError;
 
 /// A request's failure.
@@ -43,7 +45,7 @@ pub enum Error {
         /// The subject.
         subject: String,
         /// The version.
-        version: i32,
+        version: Version,
     },
     /// 40407.
     #[error("Subject '{subject}' Version {version} was not deleted first before being permanently deleted")]
@@ -51,7 +53,7 @@ pub enum Error {
         /// The subject.
         subject: String,
         /// The version.
-        version: i32,
+        version: Version,
     },
     /// 40408.
     #[error("Subject '{0}' does not have subject-level compatibility configured")]
@@ -79,20 +81,20 @@ pub enum Error {
     #[error("{0}")]
     OperationNotPermitted(String),
     /// 42206.
-    #[error("One or more references exist to the schema {{subject={subject}, version={version}}}: referenced by schema ids {ids:?}")]
+    #[error("One or more references exist to the schema {{subject={subject}, version={version}}}: referenced by schema ids {}", ids_list(ids))]
     ReferenceExists {
         /// The referenced subject.
         subject: String,
         /// The referenced version.
-        version: i32,
+        version: Version,
         /// The ids that reference it.
-        ids: Vec<i32>,
+        ids: Vec<SchemaId>,
     },
     /// 42207.
     #[error("The ID of an imported schema does not match the existing ID: the schema already has id {existing}, the request gives {given}")]
     IdMismatch {
         /// The id the content already has.
-        existing: i32,
+        existing: SchemaId,
         /// The id the request gave.
         given: i64,
     },
@@ -105,6 +107,28 @@ pub enum Error {
         size: usize,
         /// The configured limit.
         limit: usize,
+    },
+    /// 42205: no id is left in the context's id space.
+    #[error(
+        "no schema id is left in context {context}: ids end at 2147483647 and are never reused"
+    )]
+    IdsExhausted {
+        /// The context.
+        context: String,
+    },
+    /// 42205: no version number is left in the subject.
+    #[error("no version is left in subject '{subject}': versions end at 2147483647 and are never reused")]
+    VersionsExhausted {
+        /// The subject.
+        subject: String,
+    },
+    /// 40301: the caller may not do this.
+    #[error("User is denied operation {operation:?} on {resource}")]
+    Forbidden {
+        /// The operation.
+        operation: Operation,
+        /// What it was asked for.
+        resource: String,
     },
     /// 42211.
     #[error("The specified context '{0}' is not empty.")]
@@ -159,7 +183,10 @@ impl Error {
             } => ErrorCode::IncompatibleSchemaLegacy,
             Incompatible { .. } => ErrorCode::IncompatibleSchema,
             InvalidSchema(_) => ErrorCode::InvalidSchema,
-            OperationNotPermitted(_) => ErrorCode::OperationNotPermitted,
+            OperationNotPermitted(_) | IdsExhausted { .. } | VersionsExhausted { .. } => {
+                ErrorCode::OperationNotPermitted
+            }
+            Forbidden { .. } => ErrorCode::Forbidden,
             ReferenceExists { .. } => ErrorCode::ReferenceExists,
             IdMismatch { .. } => ErrorCode::IdDoesNotMatch,
             SchemaTooLarge { .. } => ErrorCode::SchemaTooLarge,
@@ -185,11 +212,17 @@ impl From<StoreError> for Error {
             StoreError::Backend(_) | StoreError::Config(_) => {
                 Error::Store("the store is unavailable; the write was not applied".into())
             }
-            StoreError::Corrupt { offset, .. } => {
-                Error::Store(format!("the log is unreadable at offset {offset}"))
-            }
+            StoreError::Corrupt { offset, reason } => Error::Store(format!(
+                "the log is unreadable at offset {offset}: {reason}"
+            )),
         }
     }
+}
+
+/// `[1, 2]`, as the 42206 message lists ids.
+fn ids_list(ids: &[SchemaId]) -> String {
+    let ids: Vec<String> = ids.iter().map(SchemaId::to_string).collect();
+    format!("[{}]", ids.join(", "))
 }
 
 /// The server's result type.

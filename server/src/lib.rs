@@ -4,12 +4,14 @@
 //! [`serve`] opens the store named by the config, replays its log into memory
 //! ([`registry::Registry`]) and serves HTTP ([`http`]) until SIGTERM or Ctrl-C.
 
+pub mod access;
 pub mod config;
 pub mod error;
-pub mod event;
 pub mod http;
-pub mod queries;
+pub mod persist;
+pub mod plan;
 pub mod registry;
+pub mod settings;
 pub mod state;
 pub mod store;
 
@@ -38,6 +40,12 @@ pub enum ServeError {
 /// Prints `listening on http://ADDR` as the first line of standard output once the socket is
 /// bound, so that scripts and tests can find a port chosen with `:0`.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
+    if store::is_ephemeral(&config.store) {
+        tracing::warn!(
+            store = %config.store,
+            "THE STORE IS IN MEMORY: nothing is kept, every schema is lost when the process stops"
+        );
+    }
     let log = store::open(&config.store)
         .await
         .map_err(|e| ServeError::Store(e.to_string()))?;
@@ -47,7 +55,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         .map_err(|e| ServeError::Store(e.to_string()))?;
     tracing::info!(
         store = %registry.store_description(),
-        records = registry.state().head(),
+        records = registry.head(),
         millis = started.elapsed().as_millis() as u64,
         "log replayed"
     );

@@ -3,20 +3,22 @@
 //! [`State::apply`] is the only thing that changes it, one record at a time in log order, so a
 //! node that replays the same log ends in the same state. Everything else here is a query.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use covenant_core::api::{SchemaReference, SchemaString};
-use covenant_core::ids::{ContextName, Mode, QualifiedSubject, VersionSpec};
+use covenant_core::api::{self, SchemaString};
+use covenant_core::compat::EarlierVersion;
+use covenant_core::ids::{ContextName, Mode, QualifiedSubject, SchemaId, Version, VersionSpec};
+use covenant_core::references::{self, Found, ReferenceError};
 use covenant_core::schema::{ParseOptions, ParsedSchema, ResolvedReference, SchemaType};
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::event::{Event, Record, SchemaRegistered, Scope, StoredConfig};
-
-/// How deep a chain of references may go.
-const MAX_REFERENCE_DEPTH: usize = 32;
+use crate::persist::snapshot::{self, Snapshot, StoredVersion};
+use crate::persist::{Event, Record, SchemaRegistered, Scope, StoredConfig, StoredReference};
 
 /// Config and mode set at one scope.
 #[derive(Clone, Debug, Default)]
@@ -31,15 +33,15 @@ pub struct ScopeSettings {
 #[derive(Debug)]
 pub struct SchemaRecord {
     /// The id in its context.
-    pub id: i32,
+    pub id: SchemaId,
     /// The GUID.
-    pub guid: String,
+    pub guid: Uuid,
     /// The format.
     pub schema_type: SchemaType,
     /// The canonical text.
     pub schema: String,
     /// References, as registered.
-    pub references: Vec<SchemaReference>,
+    pub references: Vec<StoredReference>,
     /// Metadata, as registered.
     pub metadata: Option<Value>,
     /// Rule set, as registered.
@@ -50,16 +52,65 @@ pub struct SchemaRecord {
 }
 
 impl SchemaRecord {
+    fn new(registered: SchemaRegistered) -> SchemaRecord {
+        let mut record = SchemaRecord {
+            id: registered.id,
+            guid: registered.guid,
+            schema_type: registered.schema_type,
+            schema: registered.schema,
+            references: registered.references,
+            metadata: registered.metadata,
+            rule_set: registered.rule_set,
+            id_body: Bytes::new(),
+            parsed: OnceLock::new(),
+        };
+        record.id_body = Bytes::from(
+            serde_json::to_vec(&record.schema_string()).expect("a schema body always serializes"),
+        );
+        record
+    }
+
+    /// The references in the REST shape.
+    pub fn api_references(&self) -> Vec<api::SchemaReference> {
+        self.references
+            .iter()
+            .map(|r| api::SchemaReference {
+                name: r.name.clone(),
+                subject: r.subject.clone(),
+                version: r.version,
+            })
+            .collect()
+    }
+
     /// The `GET /schemas/ids/{id}` body (`id_body` holds it serialised).
     pub fn schema_string(&self) -> SchemaString {
         SchemaString {
             schema_type: self.schema_type.member(),
             schema: self.schema.clone(),
-            references: self.references.clone(),
+            references: self.api_references(),
             metadata: self.metadata.clone(),
             rule_set: self.rule_set.clone(),
             max_id: None,
-            guid: Some(self.guid.clone()),
+            guid: Some(self.guid.to_string()),
+        }
+    }
+
+    /// The value of a metadata property (`metadata.properties[key]`), as text.
+    pub fn property(&self, key: &str) -> Option<Cow<'_, str>> {
+        property(self.metadata.as_ref(), key)
+    }
+
+    fn to_snapshot(&self) -> snapshot::Schema {
+        snapshot::Schema {
+            subject: String::new(),
+            version: 0,
+            id: self.id,
+            guid: self.guid,
+            schema_type: self.schema_type,
+            schema: self.schema.clone(),
+            references: self.references.clone(),
+            metadata: self.metadata.clone(),
+            rule_set: self.rule_set.clone(),
         }
     }
 }
@@ -68,7 +119,7 @@ impl SchemaRecord {
 #[derive(Clone, Copy, Debug)]
 pub struct VersionState {
     /// The schema id.
-    pub id: i32,
+    pub id: SchemaId,
     /// Soft-deleted.
     pub deleted: bool,
     /// Registration time, milliseconds since the epoch.
@@ -81,9 +132,9 @@ pub struct SubjectState {
     /// Config and mode set on the subject.
     pub settings: ScopeSettings,
     /// Versions still stored (soft-deleted included, permanently deleted removed).
-    pub versions: BTreeMap<i32, VersionState>,
+    pub versions: BTreeMap<Version, VersionState>,
     /// The highest version ever used: versions are never reused.
-    pub max_version: i32,
+    pub max_version: Option<Version>,
 }
 
 impl SubjectState {
@@ -101,45 +152,11 @@ impl SubjectState {
     pub fn visible(
         &self,
         include_deleted: bool,
-    ) -> impl DoubleEndedIterator<Item = (i32, &VersionState)> + '_ {
+    ) -> impl DoubleEndedIterator<Item = (Version, &VersionState)> + '_ {
         self.versions
             .iter()
             .filter(move |(_, v)| include_deleted || !v.deleted)
             .map(|(n, v)| (*n, v))
-    }
-}
-
-/// One context: its own id space, subjects, config and mode.
-#[derive(Debug, Default)]
-pub struct ContextState {
-    /// Config and mode set on the context.
-    pub settings: ScopeSettings,
-    /// Every schema ever registered in the context, by id.
-    pub schemas: BTreeMap<i32, Arc<SchemaRecord>>,
-    by_content: HashMap<String, i32>,
-    /// How many stored versions (soft-deleted included) use each id.
-    usage: HashMap<i32, u32>,
-    /// Subjects by name (within the context).
-    pub subjects: BTreeMap<String, SubjectState>,
-    /// The highest id ever used.
-    pub max_id: i32,
-}
-
-impl ContextState {
-    /// The id of a schema with this exact content, if one was ever registered.
-    pub fn id_of(&self, key: &ContentKey) -> Option<i32> {
-        self.by_content.get(&key.0).copied()
-    }
-
-    /// Whether some stored version (soft-deleted included) uses the id.
-    pub fn is_in_use(&self, id: i32) -> bool {
-        self.usage.get(&id).is_some_and(|n| *n > 0)
-    }
-
-    fn release(&mut self, id: i32) {
-        if let Some(n) = self.usage.get_mut(&id) {
-            *n = n.saturating_sub(1);
-        }
     }
 }
 
@@ -152,17 +169,83 @@ impl ContentKey {
     pub fn new(
         schema_type: SchemaType,
         schema: &str,
-        references: &[SchemaReference],
+        references: &[StoredReference],
         metadata: Option<&Value>,
         rule_set: Option<&Value>,
     ) -> ContentKey {
-        let references = serde_json::to_string(references).unwrap_or_default();
+        let references = serde_json::to_string(references).expect("references serialize");
         let metadata = metadata.map(Value::to_string).unwrap_or_default();
         let rule_set = rule_set.map(Value::to_string).unwrap_or_default();
         ContentKey(format!(
             "{}\u{0}{schema}\u{0}{references}\u{0}{metadata}\u{0}{rule_set}",
             schema_type.as_str()
         ))
+    }
+
+    fn of(record: &SchemaRecord) -> ContentKey {
+        ContentKey::new(
+            record.schema_type,
+            &record.schema,
+            &record.references,
+            record.metadata.as_ref(),
+            record.rule_set.as_ref(),
+        )
+    }
+}
+
+/// One context: its own id space, subjects, config and mode.
+#[derive(Debug, Default)]
+pub struct ContextState {
+    /// Config and mode set on the context.
+    pub settings: ScopeSettings,
+    /// Every schema ever registered in the context, by id.
+    pub schemas: BTreeMap<SchemaId, Arc<SchemaRecord>>,
+    by_content: HashMap<ContentKey, SchemaId>,
+    /// The stored versions (soft-deleted included) using each id, as (subject name, version).
+    users: HashMap<SchemaId, BTreeSet<(String, Version)>>,
+    /// Subjects by name (within the context).
+    pub subjects: BTreeMap<String, SubjectState>,
+    /// The highest id ever used.
+    pub max_id: Option<SchemaId>,
+}
+
+impl ContextState {
+    /// The id of a schema with this exact content, if one was ever registered.
+    pub fn id_of(&self, key: &ContentKey) -> Option<SchemaId> {
+        self.by_content.get(key).copied()
+    }
+
+    /// Whether some stored version (soft-deleted included) uses the id.
+    pub fn is_in_use(&self, id: SchemaId) -> bool {
+        self.users.get(&id).is_some_and(|users| !users.is_empty())
+    }
+
+    /// Whether any subject of the context has versions (soft-deleted included).
+    pub fn has_subjects(&self) -> bool {
+        self.subjects.values().any(SubjectState::has_versions)
+    }
+
+    fn insert_schema(&mut self, record: SchemaRecord) -> Arc<SchemaRecord> {
+        let record = Arc::new(record);
+        self.by_content.insert(ContentKey::of(&record), record.id);
+        self.schemas.insert(record.id, Arc::clone(&record));
+        record
+    }
+
+    fn use_id(&mut self, id: SchemaId, subject: &str, version: Version) {
+        self.users
+            .entry(id)
+            .or_default()
+            .insert((subject.to_string(), version));
+    }
+
+    fn release(&mut self, id: SchemaId, subject: &str, version: Version) {
+        if let Some(users) = self.users.get_mut(&id) {
+            users.remove(&(subject.to_string(), version));
+            if users.is_empty() {
+                self.users.remove(&id);
+            }
+        }
     }
 }
 
@@ -172,7 +255,7 @@ pub struct State {
     head: u64,
     global: ScopeSettings,
     contexts: BTreeMap<ContextName, ContextState>,
-    guids: HashMap<String, (ContextName, i32)>,
+    guids: HashMap<Uuid, (ContextName, SchemaId)>,
 }
 
 impl State {
@@ -192,92 +275,68 @@ impl State {
                 version,
                 permanent,
             } => {
-                if let Some((context, name)) = self.locate(subject) {
-                    let Some(context) = self.contexts.get_mut(&context) else {
-                        return;
-                    };
-                    let Some(state) = context.subjects.get_mut(&name) else {
-                        return;
-                    };
-                    if *permanent {
-                        if let Some(removed) = state.versions.remove(version) {
-                            context.release(removed.id);
-                        }
-                    } else if let Some(entry) = state.versions.get_mut(version) {
+                let Some(context) = self.contexts.get_mut(subject.context()) else {
+                    return;
+                };
+                let Some(state) = context.subjects.get_mut(subject.name()) else {
+                    return;
+                };
+                if *permanent {
+                    if let Some(removed) = state.versions.remove(version) {
+                        context.release(removed.id, subject.name(), *version);
+                    }
+                } else if let Some(entry) = state.versions.get_mut(version) {
+                    entry.deleted = true;
+                }
+            }
+            Event::SubjectDeleted { subject, permanent } => {
+                let Some(context) = self.contexts.get_mut(subject.context()) else {
+                    return;
+                };
+                let Some(state) = context.subjects.get_mut(subject.name()) else {
+                    return;
+                };
+                if *permanent {
+                    let removed: Vec<(Version, SchemaId)> = state
+                        .versions
+                        .iter()
+                        .filter(|(_, v)| v.deleted)
+                        .map(|(n, v)| (*n, v.id))
+                        .collect();
+                    state.versions.retain(|_, v| !v.deleted);
+                    state.settings = ScopeSettings::default();
+                    for (version, id) in removed {
+                        context.release(id, subject.name(), version);
+                    }
+                } else {
+                    for entry in state.versions.values_mut() {
                         entry.deleted = true;
                     }
                 }
             }
-            Event::SubjectDeleted { subject, permanent } => {
-                if let Some((context, name)) = self.locate(subject) {
-                    let Some(context) = self.contexts.get_mut(&context) else {
-                        return;
-                    };
-                    let Some(state) = context.subjects.get_mut(&name) else {
-                        return;
-                    };
-                    if *permanent {
-                        let removed: Vec<i32> = state
-                            .versions
-                            .values()
-                            .filter(|v| v.deleted)
-                            .map(|v| v.id)
-                            .collect();
-                        state.versions.retain(|_, v| !v.deleted);
-                        state.settings = ScopeSettings::default();
-                        for id in removed {
-                            context.release(id);
-                        }
-                    } else {
-                        for entry in state.versions.values_mut() {
-                            entry.deleted = true;
-                        }
-                    }
-                }
-            }
             Event::ConfigSet { scope, config } => {
-                if let Some(settings) = self.settings_mut(scope) {
-                    settings.config = Some(config.clone());
-                }
+                self.settings_mut(scope).config = Some(config.clone());
             }
-            Event::ConfigDeleted { scope } => {
-                if let Some(settings) = self.settings_mut(scope) {
-                    settings.config = None;
-                }
-            }
-            Event::ModeSet { scope, mode } => {
-                if let Some(settings) = self.settings_mut(scope) {
-                    settings.mode = mode.parse().ok();
-                }
-            }
-            Event::ModeDeleted { scope } => {
-                if let Some(settings) = self.settings_mut(scope) {
-                    settings.mode = None;
-                }
-            }
+            Event::ConfigDeleted { scope } => self.settings_mut(scope).config = None,
+            Event::ModeSet { scope, mode } => self.settings_mut(scope).mode = Some(*mode),
+            Event::ModeDeleted { scope } => self.settings_mut(scope).mode = None,
         }
     }
 
     fn apply_registered(&mut self, registered: &SchemaRegistered, ts: i64) {
-        let Ok(subject) = QualifiedSubject::parse(&registered.subject) else {
-            tracing::warn!(subject = %registered.subject, "skipping a record with an invalid subject");
-            return;
-        };
+        let subject = &registered.subject;
         let context = self.contexts.entry(subject.context().clone()).or_default();
         if !context.schemas.contains_key(&registered.id) {
-            insert_schema(
-                &mut self.guids,
-                subject.context(),
-                context,
-                registered.clone(),
-            );
+            self.guids
+                .insert(registered.guid, (subject.context().clone(), registered.id));
+            context.insert_schema(SchemaRecord::new(registered.clone()));
         }
-        context.max_id = context.max_id.max(registered.id);
+        context.max_id = context.max_id.max(Some(registered.id));
         let entry = context
             .subjects
             .entry(subject.name().to_string())
             .or_default();
-        entry.max_version = entry.max_version.max(registered.version);
+        entry.max_version = entry.max_version.max(Some(registered.version));
         let previous = entry.versions.insert(
             registered.version,
             VersionState {
@@ -286,34 +345,25 @@ impl State {
                 ts,
             },
         );
-        *context.usage.entry(registered.id).or_default() += 1;
         if let Some(previous) = previous {
-            context.release(previous.id);
+            context.release(previous.id, subject.name(), registered.version);
         }
+        context.use_id(registered.id, subject.name(), registered.version);
     }
 
-    fn locate(&self, raw: &str) -> Option<(ContextName, String)> {
-        let subject = QualifiedSubject::parse(raw).ok()?;
-        Some((subject.context().clone(), subject.name().to_string()))
-    }
-
-    fn settings_mut(&mut self, scope: &Scope) -> Option<&mut ScopeSettings> {
+    fn settings_mut(&mut self, scope: &Scope) -> &mut ScopeSettings {
         match scope {
-            Scope::Global => Some(&mut self.global),
-            Scope::Context(name) => {
-                let name = ContextName::parse(name).ok()?;
-                Some(&mut self.contexts.entry(name).or_default().settings)
-            }
-            Scope::Subject(raw) => {
-                let subject = QualifiedSubject::parse(raw).ok()?;
-                let context = self.contexts.entry(subject.context().clone()).or_default();
-                Some(
-                    &mut context
-                        .subjects
-                        .entry(subject.name().to_string())
-                        .or_default()
-                        .settings,
-                )
+            Scope::Global => &mut self.global,
+            Scope::Context(name) => &mut self.contexts.entry(name.clone()).or_default().settings,
+            Scope::Subject(subject) => {
+                &mut self
+                    .contexts
+                    .entry(subject.context().clone())
+                    .or_default()
+                    .subjects
+                    .entry(subject.name().to_string())
+                    .or_default()
+                    .settings
             }
         }
     }
@@ -334,36 +384,17 @@ impl State {
     pub fn settings(&self, scope: &Scope) -> Option<&ScopeSettings> {
         match scope {
             Scope::Global => Some(&self.global),
-            Scope::Context(name) => {
-                let name = ContextName::parse(name).ok()?;
-                self.contexts.get(&name).map(|c| &c.settings)
-            }
-            Scope::Subject(raw) => {
-                let subject = QualifiedSubject::parse(raw).ok()?;
-                self.subject(&subject).map(|s| &s.settings)
-            }
+            Scope::Context(name) => self.contexts.get(name).map(|c| &c.settings),
+            Scope::Subject(subject) => self.subject(subject).map(|s| &s.settings),
         }
-    }
-
-    /// The scopes a subject's settings resolve through, nearest first.
-    pub fn resolution_chain(subject: &QualifiedSubject) -> Vec<Scope> {
-        let mut chain = Vec::with_capacity(3);
-        if !subject.is_context_only() {
-            chain.push(Scope::Subject(subject.qualified()));
-        }
-        if !subject.context().is_default() && !subject.context().is_global() {
-            chain.push(Scope::Context(subject.context().as_str().to_string()));
-        }
-        chain.push(Scope::Global);
-        chain
     }
 
     /// The config that applies to a subject, key by key: subject, then context, then global.
     pub fn effective_config(&self, subject: &QualifiedSubject) -> StoredConfig {
         let mut merged = StoredConfig::default();
-        for scope in Self::resolution_chain(subject) {
+        for scope in Scope::chain(subject) {
             if let Some(config) = self.settings(&scope).and_then(|s| s.config.as_ref()) {
-                merge_missing(&mut merged, config);
+                merged.fill_from(config);
             }
         }
         merged
@@ -371,7 +402,7 @@ impl State {
 
     /// The mode that applies to a subject: subject, then context, then global, then READWRITE.
     pub fn effective_mode(&self, subject: &QualifiedSubject) -> Mode {
-        Self::resolution_chain(subject)
+        Scope::chain(subject)
             .iter()
             .find_map(|scope| self.settings(scope).and_then(|s| s.mode))
             .unwrap_or(Mode::ReadWrite)
@@ -383,6 +414,17 @@ impl State {
             .get(subject.context())?
             .subjects
             .get(subject.name())
+    }
+
+    /// Whether the scope holds any subject with versions (soft-deleted included).
+    pub fn scope_has_subjects(&self, scope: &Scope) -> bool {
+        match scope {
+            Scope::Global => self.contexts.values().any(ContextState::has_subjects),
+            Scope::Context(name) => self.context(name).is_some_and(ContextState::has_subjects),
+            Scope::Subject(subject) => self
+                .subject(subject)
+                .is_some_and(SubjectState::has_versions),
+        }
     }
 
     /// A subject that has versions visible under `include_deleted`, or 40401.
@@ -404,7 +446,7 @@ impl State {
         subject: &QualifiedSubject,
         spec: VersionSpec,
         include_deleted: bool,
-    ) -> Result<(i32, VersionState)> {
+    ) -> Result<(Version, VersionState)> {
         let state = self.existing_subject(subject, include_deleted)?;
         let found = match spec {
             VersionSpec::Latest => state.visible(include_deleted).next_back(),
@@ -423,12 +465,19 @@ impl State {
     }
 
     /// A schema by id in a context.
-    pub fn schema(&self, context: &ContextName, id: i32) -> Option<&Arc<SchemaRecord>> {
+    pub fn schema(&self, context: &ContextName, id: SchemaId) -> Option<&Arc<SchemaRecord>> {
         self.contexts.get(context)?.schemas.get(&id)
     }
 
+    /// The schema a stored version uses; its absence is a broken invariant, reported as such.
+    pub fn stored(&self, context: &ContextName, id: SchemaId) -> Result<&Arc<SchemaRecord>> {
+        self.schema(context, id).ok_or_else(|| {
+            Error::Internal(format!("schema {id} is missing from context {context}"))
+        })
+    }
+
     /// A schema by GUID.
-    pub fn schema_by_guid(&self, guid: &str) -> Option<(&ContextName, &Arc<SchemaRecord>)> {
+    pub fn schema_by_guid(&self, guid: &Uuid) -> Option<(&ContextName, &Arc<SchemaRecord>)> {
         let (context, id) = self.guids.get(guid)?;
         Some((context, self.schema(context, *id)?))
     }
@@ -437,66 +486,48 @@ impl State {
     pub fn usages(
         &self,
         context: &ContextName,
-        id: i32,
+        id: SchemaId,
         include_deleted: bool,
-    ) -> Vec<(QualifiedSubject, i32, VersionState)> {
+    ) -> Vec<(QualifiedSubject, Version, VersionState)> {
         let Some(ctx) = self.contexts.get(context) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        for (name, subject) in &ctx.subjects {
-            for (version, state) in subject.visible(include_deleted) {
-                if state.id == id {
-                    out.push((
+        let Some(users) = ctx.users.get(&id) else {
+            return Vec::new();
+        };
+        users
+            .iter()
+            .filter_map(|(name, version)| {
+                let state = ctx.subjects.get(name)?.versions.get(version)?;
+                (include_deleted || !state.deleted).then(|| {
+                    (
                         QualifiedSubject::new(context.clone(), name.clone()),
-                        version,
+                        *version,
                         *state,
-                    ));
-                }
-            }
-        }
-        out
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Resolves references made from `context`, returning the whole closure, dependencies first.
     pub fn resolve_references(
         &self,
         context: &ContextName,
-        references: &[SchemaReference],
+        references: &[StoredReference],
     ) -> Result<Vec<(String, Arc<SchemaRecord>)>> {
-        let mut out = Vec::new();
-        let mut seen = BTreeSet::new();
-        self.collect_references(context, references, 0, &mut seen, &mut out)?;
-        Ok(out)
-    }
-
-    fn collect_references(
-        &self,
-        context: &ContextName,
-        references: &[SchemaReference],
-        depth: usize,
-        seen: &mut BTreeSet<(ContextName, i32)>,
-        out: &mut Vec<(String, Arc<SchemaRecord>)>,
-    ) -> Result<()> {
-        if depth > MAX_REFERENCE_DEPTH {
-            return Err(Error::InvalidSchema(format!(
-                "references nest deeper than {MAX_REFERENCE_DEPTH} levels"
-            )));
-        }
-        for reference in references {
+        let roots: Vec<api::SchemaReference> = references
+            .iter()
+            .map(|r| api::SchemaReference {
+                name: r.name.clone(),
+                subject: r.subject.clone(),
+                version: r.version,
+            })
+            .collect();
+        references::closure(context, &roots, |context, reference, spec| {
             let subject = QualifiedSubject::parse_in(context, &reference.subject).map_err(|e| {
                 Error::InvalidSchema(format!("invalid reference `{}`: {e}", reference.name))
             })?;
-            let spec = if reference.version == -1 {
-                VersionSpec::Latest
-            } else if reference.version >= 1 {
-                VersionSpec::Number(reference.version)
-            } else {
-                return Err(Error::InvalidSchema(format!(
-                    "invalid reference `{}`: version {} is not a valid version",
-                    reference.name, reference.version
-                )));
-            };
             let (_, version) = self.version(&subject, spec, false).map_err(|_| {
                 Error::InvalidSchema(format!(
                     "invalid reference `{}`: subject `{}` has no version {}",
@@ -505,16 +536,14 @@ impl State {
                     spec
                 ))
             })?;
-            let record = self
-                .schema(subject.context(), version.id)
-                .ok_or_else(|| Error::Internal(format!("schema {} is missing", version.id)))?;
-            if !seen.insert((subject.context().clone(), version.id)) {
-                continue;
-            }
-            self.collect_references(subject.context(), &record.references, depth + 1, seen, out)?;
-            out.push((reference.name.clone(), Arc::clone(record)));
-        }
-        Ok(())
+            let record = self.stored(subject.context(), version.id)?;
+            Ok(Found {
+                key: (subject.context().clone(), version.id),
+                scope: subject.context().clone(),
+                references: record.api_references(),
+                value: Arc::clone(record),
+            })
+        })
     }
 
     /// Parses a text against references resolved in `context`.
@@ -523,7 +552,7 @@ impl State {
         context: &ContextName,
         schema_type: SchemaType,
         text: &str,
-        references: &[SchemaReference],
+        references: &[StoredReference],
         options: ParseOptions,
     ) -> Result<ParsedSchema> {
         let resolved = self.resolve_references(context, references)?;
@@ -569,17 +598,17 @@ impl State {
     }
 
     /// Ids of the schemas whose stored versions reference `subject` version `version`.
-    pub fn referenced_by(&self, subject: &QualifiedSubject, version: i32) -> Vec<i32> {
+    pub fn referenced_by(&self, subject: &QualifiedSubject, version: Version) -> Vec<SchemaId> {
         self.referrers(subject)
-            .remove(&version)
+            .remove(&version.get())
             .map(|ids| ids.into_iter().collect())
             .unwrap_or_default()
     }
 
-    /// For each version of `subject` that a stored version's schema references, the ids of
-    /// those schemas.
-    pub fn referrers(&self, subject: &QualifiedSubject) -> BTreeMap<i32, BTreeSet<i32>> {
-        let mut found: BTreeMap<i32, BTreeSet<i32>> = BTreeMap::new();
+    /// For each version number of `subject` that a stored version's schema references, the
+    /// ids of those schemas.
+    pub fn referrers(&self, subject: &QualifiedSubject) -> BTreeMap<i32, BTreeSet<SchemaId>> {
+        let mut found: BTreeMap<i32, BTreeSet<SchemaId>> = BTreeMap::new();
         for (context_name, context) in &self.contexts {
             for (id, record) in &context.schemas {
                 if !context.is_in_use(*id) {
@@ -596,75 +625,227 @@ impl State {
         }
         found
     }
-}
 
-/// Fills the keys `into` lacks from `from`.
-fn merge_missing(into: &mut StoredConfig, from: &StoredConfig) {
-    if into.compatibility.is_none() {
-        into.compatibility.clone_from(&from.compatibility);
+    // ----------------------------------------------------------------------------- snapshots
+
+    /// The state as a snapshot.
+    pub fn to_snapshot(&self) -> Snapshot {
+        let contexts = self
+            .contexts
+            .iter()
+            .map(|(name, context)| snapshot::Context {
+                name: name.as_str().to_string(),
+                settings: settings_out(&context.settings),
+                max_id: context.max_id.map_or(0, SchemaId::get),
+                schemas: context.schemas.values().map(|r| r.to_snapshot()).collect(),
+                subjects: context
+                    .subjects
+                    .iter()
+                    .map(|(name, subject)| snapshot::Subject {
+                        name: name.clone(),
+                        settings: settings_out(&subject.settings),
+                        max_version: subject.max_version.map_or(0, Version::get),
+                        versions: subject
+                            .versions
+                            .iter()
+                            .map(|(n, v)| StoredVersion(*n, v.id, v.deleted, v.ts))
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Snapshot {
+            format: snapshot::FORMAT,
+            head: self.head,
+            global: settings_out(&self.global),
+            contexts,
+        }
     }
-    into.settings.fill_from(&from.settings);
+
+    /// The state a snapshot holds. A snapshot names contexts, ids and versions the log put
+    /// there; one it cannot hold (an invalid name, an id out of range) is refused, so the node
+    /// replays the log instead.
+    pub fn from_snapshot(snapshot: Snapshot) -> std::result::Result<State, String> {
+        let mut state = State {
+            head: snapshot.head,
+            global: settings_in(snapshot.global),
+            ..State::default()
+        };
+        for context in snapshot.contexts {
+            let name = ContextName::parse(&context.name)
+                .map_err(|e| format!("context `{}`: {e}", context.name))?;
+            let mut folded = ContextState {
+                settings: settings_in(context.settings),
+                max_id: optional(context.max_id, SchemaId::try_from, "max_id")?,
+                ..ContextState::default()
+            };
+            for schema in context.schemas {
+                let record = folded.insert_schema(SchemaRecord::new(SchemaRegistered {
+                    subject: QualifiedSubject::new(name.clone(), ""),
+                    version: Version::FIRST,
+                    id: schema.id,
+                    guid: schema.guid,
+                    schema_type: schema.schema_type,
+                    schema: schema.schema,
+                    references: schema.references,
+                    metadata: schema.metadata,
+                    rule_set: schema.rule_set,
+                }));
+                state.guids.insert(record.guid, (name.clone(), record.id));
+            }
+            for subject in context.subjects {
+                let mut versions = BTreeMap::new();
+                for StoredVersion(version, id, deleted, ts) in subject.versions {
+                    folded.use_id(id, &subject.name, version);
+                    versions.insert(version, VersionState { id, deleted, ts });
+                }
+                folded.subjects.insert(
+                    subject.name,
+                    SubjectState {
+                        settings: settings_in(subject.settings),
+                        versions,
+                        max_version: optional(
+                            subject.max_version,
+                            Version::try_from,
+                            "max_version",
+                        )?,
+                    },
+                );
+            }
+            state.contexts.insert(name, folded);
+        }
+        Ok(state)
+    }
 }
 
-/// Adds a schema to `context` under its id, with its content key and its guid.
-fn insert_schema(
-    guids: &mut HashMap<String, (ContextName, i32)>,
-    context_name: &ContextName,
-    context: &mut ContextState,
-    registered: SchemaRegistered,
-) {
-    let schema_type = registered.schema_type.parse().unwrap_or(SchemaType::Avro);
-    let key = ContentKey::new(
-        schema_type,
-        &registered.schema,
-        &registered.references,
-        registered.metadata.as_ref(),
-        registered.rule_set.as_ref(),
-    );
-    context.by_content.insert(key.0, registered.id);
-    guids.insert(
-        registered.guid.clone(),
-        (context_name.clone(), registered.id),
-    );
-    let mut record = SchemaRecord {
-        id: registered.id,
-        guid: registered.guid.clone(),
-        schema_type,
-        id_body: Bytes::new(),
-        schema: registered.schema,
-        references: registered.references,
-        metadata: registered.metadata,
-        rule_set: registered.rule_set,
-        parsed: OnceLock::new(),
-    };
-    record.id_body = Bytes::from(serde_json::to_vec(&record.schema_string()).unwrap_or_default());
-    context.schemas.insert(record.id, Arc::new(record));
+/// The value of a metadata property (`metadata.properties[key]`) as text: a string as it is,
+/// any other JSON value as its JSON text.
+pub fn property<'a>(metadata: Option<&'a Value>, key: &str) -> Option<Cow<'a, str>> {
+    let value = metadata?.get("properties")?.get(key)?;
+    Some(match value.as_str() {
+        Some(text) => Cow::Borrowed(text),
+        None => Cow::Owned(value.to_string()),
+    })
+}
+
+/// A live version of a subject as the history check sees it: parsed only when compared.
+pub struct Earlier<'s> {
+    state: &'s State,
+    context: &'s ContextName,
+    version: Version,
+    record: &'s Arc<SchemaRecord>,
+}
+
+impl EarlierVersion for Earlier<'_> {
+    type Schema = Arc<ParsedSchema>;
+    type Error = Error;
+
+    fn version(&self) -> Version {
+        self.version
+    }
+
+    fn property(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.record.property(key)
+    }
+
+    fn schema(&self) -> Result<Arc<ParsedSchema>> {
+        self.state.parsed(self.context, self.record)
+    }
+}
+
+impl State {
+    /// A subject's live versions, newest first, for the history check.
+    pub fn history<'s>(&'s self, subject: &'s QualifiedSubject) -> Result<Vec<Earlier<'s>>> {
+        let Some(state) = self.subject(subject) else {
+            return Ok(Vec::new());
+        };
+        state
+            .visible(false)
+            .rev()
+            .map(|(version, entry)| {
+                Ok(Earlier {
+                    state: self,
+                    context: subject.context(),
+                    version,
+                    record: self.stored(subject.context(), entry.id)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A number where 0 means none yet.
+fn optional<T>(
+    raw: i32,
+    convert: impl FnOnce(i32) -> covenant_core::Result<T>,
+    what: &str,
+) -> std::result::Result<Option<T>, String> {
+    if raw == 0 {
+        return Ok(None);
+    }
+    convert(raw).map(Some).map_err(|e| format!("{what}: {e}"))
+}
+
+fn settings_out(settings: &ScopeSettings) -> snapshot::Settings {
+    snapshot::Settings {
+        config: settings.config.clone(),
+        mode: settings.mode,
+    }
+}
+
+fn settings_in(settings: snapshot::Settings) -> ScopeSettings {
+    ScopeSettings {
+        config: settings.config,
+        mode: settings.mode,
+    }
+}
+
+impl From<ReferenceError> for Error {
+    fn from(error: ReferenceError) -> Self {
+        Error::InvalidSchema(error.to_string())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::persist::decode;
 
-    fn replay(text: &str) -> State {
+    fn records(text: &str) -> Vec<Record> {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(offset, line)| decode(offset as u64, line.as_bytes()).expect("record"))
+            .collect()
+    }
+
+    fn replay(records: &[Record]) -> State {
         let mut state = State::default();
-        for (offset, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
-            let record: Record = serde_json::from_str(line).expect("record");
-            state.apply(offset as u64, &record);
+        for (offset, record) in records.iter().enumerate() {
+            state.apply(offset as u64, record);
         }
         state
     }
 
+    fn v(n: i64) -> Version {
+        Version::new(n).expect("in range")
+    }
+
+    fn id(n: i64) -> SchemaId {
+        SchemaId::new(n).expect("in range")
+    }
+
     #[test]
     fn folds_the_pinned_v1_log() {
-        let state = replay(include_str!("../../fixtures/storage/v1.jsonl"));
+        let state = replay(&records(include_str!("../../fixtures/storage/v1.jsonl")));
         assert_eq!(state.head(), 8);
         let orders = QualifiedSubject::parse("orders-value").expect("valid");
         let subject = state.existing_subject(&orders, false).expect("exists");
-        let live: Vec<i32> = subject.visible(false).map(|(n, _)| n).collect();
-        assert_eq!(live, vec![2]);
+        let live: Vec<Version> = subject.visible(false).map(|(n, _)| n).collect();
+        assert_eq!(live, vec![v(2)]);
         assert_eq!(
-            state.effective_config(&orders).compatibility.as_deref(),
-            Some("FULL")
+            state.effective_config(&orders).compatibility,
+            Some(covenant_core::ids::CompatibilityLevel::Full)
         );
         assert_eq!(state.effective_mode(&orders), Mode::ReadWrite);
         let payments = QualifiedSubject::parse(":.staging:payments-value").expect("valid");
@@ -673,221 +854,76 @@ mod tests {
         // Each context has its own id space: id 1 exists in both.
         let staging = ContextName::parse(".staging").expect("valid");
         assert_eq!(
-            state.schema(&staging, 1).expect("exists").schema,
+            state.schema(&staging, id(1)).expect("exists").schema,
             "\"string\""
         );
         assert!(state
-            .schema(&ContextName::default_context(), 1)
+            .schema(&ContextName::default_context(), id(1))
             .expect("exists")
             .schema
             .contains("Order"));
     }
 
+    /// The state as JSON, to compare two states.
+    fn document(state: &State) -> Value {
+        serde_json::from_slice(&state.to_snapshot().to_bytes()).expect("json")
+    }
+
+    /// A snapshot taken at any offset, plus the tail, gives the state a full replay gives.
     #[test]
-    fn resolution_chain_goes_subject_context_global() {
-        let subject = QualifiedSubject::parse(":.ctx:s").expect("valid");
-        assert_eq!(
-            State::resolution_chain(&subject),
-            vec![
-                Scope::Subject(":.ctx:s".into()),
-                Scope::Context(".ctx".into()),
-                Scope::Global
-            ]
-        );
-        let plain = QualifiedSubject::parse("s").expect("valid");
-        assert_eq!(
-            State::resolution_chain(&plain),
-            vec![Scope::Subject("s".into()), Scope::Global]
-        );
-    }
-}
-
-/// The folded state as a document, so that a node can start from it and read only the log's tail.
-pub mod snapshot {
-    use super::*;
-    use serde::{Deserialize, Serialize};
-
-    /// The snapshot format this build writes and reads.
-    pub const FORMAT: u32 = 1;
-
-    /// The whole state at one offset.
-    #[derive(Debug, Serialize, Deserialize)]
-    pub struct Snapshot {
-        /// Format version.
-        pub format: u32,
-        /// Every record before this offset is folded in.
-        pub head: u64,
-        global: Settings,
-        contexts: Vec<Context>,
-    }
-
-    #[derive(Debug, Default, Serialize, Deserialize)]
-    struct Settings {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        config: Option<StoredConfig>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mode: Option<String>,
-    }
-
-    #[derive(Debug, Serialize, Deserialize)]
-    struct Context {
-        name: String,
-        settings: Settings,
-        max_id: i32,
-        schemas: Vec<SchemaRegistered>,
-        subjects: Vec<Subject>,
-    }
-
-    #[derive(Debug, Serialize, Deserialize)]
-    struct Subject {
-        name: String,
-        settings: Settings,
-        max_version: i32,
-        /// (version, id, soft-deleted, registration time)
-        versions: Vec<(i32, i32, bool, i64)>,
-    }
-
-    fn settings_out(settings: &ScopeSettings) -> Settings {
-        Settings {
-            config: settings.config.clone(),
-            mode: settings.mode.map(|m| m.as_str().to_string()),
-        }
-    }
-
-    fn settings_in(settings: Settings) -> ScopeSettings {
-        ScopeSettings {
-            config: settings.config,
-            mode: settings.mode.and_then(|m| m.parse().ok()),
-        }
-    }
-
-    impl State {
-        /// The state as a snapshot.
-        pub fn to_snapshot(&self) -> Snapshot {
-            let contexts = self
-                .contexts
-                .iter()
-                .map(|(name, context)| Context {
-                    name: name.as_str().to_string(),
-                    settings: settings_out(&context.settings),
-                    max_id: context.max_id,
-                    schemas: context
-                        .schemas
-                        .values()
-                        .map(|record| SchemaRegistered {
-                            subject: String::new(),
-                            version: 0,
-                            id: record.id,
-                            guid: record.guid.clone(),
-                            schema_type: record.schema_type.as_str().to_string(),
-                            schema: record.schema.clone(),
-                            references: record.references.clone(),
-                            metadata: record.metadata.clone(),
-                            rule_set: record.rule_set.clone(),
-                        })
-                        .collect(),
-                    subjects: context
-                        .subjects
-                        .iter()
-                        .map(|(name, subject)| Subject {
-                            name: name.clone(),
-                            settings: settings_out(&subject.settings),
-                            max_version: subject.max_version,
-                            versions: subject
-                                .versions
-                                .iter()
-                                .map(|(n, v)| (*n, v.id, v.deleted, v.ts))
-                                .collect(),
-                        })
-                        .collect(),
-                })
-                .collect();
-            Snapshot {
-                format: FORMAT,
-                head: self.head,
-                global: settings_out(&self.global),
-                contexts,
-            }
-        }
-
-        /// The state a snapshot holds.
-        pub fn from_snapshot(snapshot: Snapshot) -> State {
-            let mut state = State {
-                head: snapshot.head,
-                global: settings_in(snapshot.global),
-                ..State::default()
-            };
-            for context in snapshot.contexts {
-                let Ok(name) = ContextName::parse(&context.name) else {
-                    continue;
-                };
-                let mut folded = ContextState {
-                    settings: settings_in(context.settings),
-                    max_id: context.max_id,
-                    ..ContextState::default()
-                };
-                for schema in context.schemas {
-                    insert_schema(&mut state.guids, &name, &mut folded, schema);
-                }
-                for subject in context.subjects {
-                    let mut versions = BTreeMap::new();
-                    for (version, id, deleted, ts) in subject.versions {
-                        *folded.usage.entry(id).or_default() += 1;
-                        versions.insert(version, VersionState { id, deleted, ts });
-                    }
-                    folded.subjects.insert(
-                        subject.name,
-                        SubjectState {
-                            settings: settings_in(subject.settings),
-                            versions,
-                            max_version: subject.max_version,
-                        },
-                    );
-                }
-                state.contexts.insert(name, folded);
-            }
-            state
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        fn records() -> Vec<Record> {
-            include_str!("../../fixtures/storage/v1.jsonl")
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| serde_json::from_str(l).expect("record"))
-                .collect()
-        }
-
-        /// A snapshot taken at any offset, plus the tail, gives the state a full replay gives.
-        #[test]
-        fn snapshot_then_tail_equals_full_replay() {
-            let records = records();
-            let mut full = State::default();
-            for (offset, record) in records.iter().enumerate() {
-                full.apply(offset as u64, record);
-            }
-            let expected = serde_json::to_value(full.to_snapshot()).expect("json");
+    fn snapshot_then_tail_equals_full_replay() {
+        for fixture in [
+            include_str!("../../fixtures/storage/v1.jsonl"),
+            include_str!("../../fixtures/storage/v1-full.jsonl"),
+        ] {
+            let records = records(fixture);
+            let expected = document(&replay(&records));
             for cut in 0..=records.len() {
-                let mut prefix = State::default();
-                for (offset, record) in records.iter().enumerate().take(cut) {
-                    prefix.apply(offset as u64, record);
-                }
-                let text = serde_json::to_string(&prefix.to_snapshot()).expect("json");
-                let mut restored =
-                    State::from_snapshot(serde_json::from_str(&text).expect("snapshot"));
+                let prefix = replay(&records[..cut]);
+                let bytes = prefix.to_snapshot().to_bytes();
+                let mut restored = State::from_snapshot(
+                    Snapshot::read(cut as u64, &bytes).expect("a snapshot of this format"),
+                )
+                .expect("restores");
                 for (offset, record) in records.iter().enumerate().skip(cut) {
                     restored.apply(offset as u64, record);
                 }
-                assert_eq!(
-                    serde_json::to_value(restored.to_snapshot()).expect("json"),
-                    expected,
-                    "cut at {cut}"
-                );
+                assert_eq!(document(&restored), expected, "cut at {cut}");
             }
         }
+    }
+
+    /// Format 1 snapshots, pinned: the one a released build stored for `v1-full.jsonl` reads
+    /// back into the state a replay of that log gives, and this build writes it byte for byte.
+    #[test]
+    fn reads_and_writes_the_pinned_v1_snapshot() {
+        let records = records(include_str!("../../fixtures/storage/v1-full.jsonl"));
+        let pinned = include_str!("../../fixtures/storage/snapshot-v1.json").trim_end();
+        let snapshot = Snapshot::read(records.len() as u64, pinned.as_bytes()).expect("reads");
+        let state = State::from_snapshot(snapshot).expect("restores");
+        let replayed = replay(&records);
+        assert_eq!(document(&state), document(&replayed));
+        assert_eq!(
+            String::from_utf8(replayed.to_snapshot().to_bytes()).expect("utf-8"),
+            pinned
+        );
+    }
+
+    #[test]
+    fn unreadable_snapshots_are_refused_with_the_reason() {
+        let state = replay(&records(include_str!("../../fixtures/storage/v1.jsonl")));
+        let bytes = state.to_snapshot().to_bytes();
+        assert!(Snapshot::read(7, &bytes)
+            .expect_err("wrong offset")
+            .contains("offset"));
+        let text = String::from_utf8(bytes).expect("utf-8");
+        let newer = text.replacen("\"format\":1", "\"format\":2", 1);
+        assert!(Snapshot::read(8, newer.as_bytes())
+            .expect_err("newer")
+            .contains("format 2"));
+        let bad_mode = text.replacen("\"contexts\":[", "\"contexts\":[{\"name\":\".x\",\"settings\":{\"mode\":\"SIDEWAYS\"},\"max_id\":0,\"schemas\":[],\"subjects\":[]},", 1);
+        assert!(Snapshot::read(8, bad_mode.as_bytes())
+            .expect_err("bad mode")
+            .contains("SIDEWAYS"));
     }
 }

@@ -117,10 +117,22 @@ def consume(url, directory):
     got = [from_order(proto(p, ctx("interop-proto"))) for p in read_hex(os.path.join(directory, "rust-proto.hex"))]
     if got != expected["proto"]:
         problems.append(f"proto: {got} != {expected['proto']}")
+    # Covenant's verbose compatibility answers carry an extra `findings` member; the client
+    # must read the verdict as usual (and not choke on it).
+    from confluent_kafka.schema_registry import Schema
+    breaking = json.dumps({"type": "record", "name": "Reading", "namespace": "interop",
+                           "fields": [{"name": "id", "type": "string"}]})
+    for verbose in (False, True):
+        verdict = sr.test_compatibility("interop-avro-value", Schema(breaking, "AVRO"), verbose=verbose)
+        if verdict is not False:
+            problems.append(f"test_compatibility(verbose={verbose}) said {verdict!r} for a breaking change")
+        verdict = sr.test_compatibility_all_versions("interop-avro-value", Schema(AVRO_SCHEMA, "AVRO"), verbose=verbose)
+        if verdict is not True:
+            problems.append(f"test_compatibility_all_versions(verbose={verbose}) said {verdict!r} for the same schema")
     if problems:
         print("\n".join(problems))
         sys.exit(1)
-    print("python decoded every Rust payload to the expected values")
+    print("python decoded every Rust payload to the expected values and read the verbose verdicts")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,8 @@ use self_cell::self_cell;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use covenant_core::wire::SchemaRef;
-
-use super::{frame, prepared_for, resolve_references, SerializerConfig, WriterResolver};
-use crate::cache::BoundedCache;
+use super::pipeline::{Format, Hook, Local, Reading, Step, Target, Writing};
+use super::{resolve_references, SerializerConfig};
 use crate::error::{Error, Result};
 use crate::rest::Client;
 
@@ -75,7 +73,7 @@ struct Prepared<'a> {
 
 self_cell!(
     /// A writer built once per schema id and reused for every event.
-    struct Encoder {
+    pub struct Encoder {
         owner: AvroSchema,
         #[covariant]
         dependent: Prepared,
@@ -100,16 +98,48 @@ impl Encoder {
     }
 }
 
+/// The Avro steps of the pipeline.
+pub(crate) struct AvroFormat;
+
+impl Format for AvroFormat {
+    type Value = Value;
+    type Prepared = Encoder;
+    const ENCODE_VALIDATES: bool = true;
+
+    fn prepare<'a>(
+        &'a self,
+        client: &'a Client,
+        _id: i32,
+        schema: &'a SchemaString,
+        _local_key: &'a str,
+    ) -> Step<'a, Encoder> {
+        Box::pin(async move { Encoder::build(fetch_schema(client, schema).await?) })
+    }
+
+    fn validate(&self, encoder: &Encoder, id: i32, value: &Value) -> Result<()> {
+        let schema = encoder.borrow_owner();
+        if value.validate_with_names(&schema.schema, encoder.borrow_dependent().names.get_names()) {
+            Ok(())
+        } else {
+            Err(validation_error(
+                id,
+                schema,
+                value,
+                "the value does not fit the schema",
+            ))
+        }
+    }
+
+    fn encode(&self, encoder: &Encoder, id: i32, value: &Value, out: &mut Vec<u8>) -> Result<()> {
+        encode_into(out, id, encoder, value)
+    }
+}
+
 /// Serializes Avro values for one local schema.
 pub struct AvroSerializer {
-    resolver: WriterResolver,
+    pipeline: Writing<AvroFormat>,
     local: RegisterSchemaRequest,
     record_name: Option<String>,
-    encoders: BoundedCache<i32, Arc<Encoder>>,
-    /// topic → (writer id, encoder): the one lookup a steady-state event makes.
-    by_topic: BoundedCache<String, (i32, Arc<Encoder>)>,
-    /// The size of the last event, to allocate its successor in one go.
-    last_size: std::sync::atomic::AtomicUsize,
 }
 
 impl AvroSerializer {
@@ -139,7 +169,7 @@ impl AvroSerializer {
                 }),
         };
         Ok(AvroSerializer {
-            resolver: WriterResolver::new(client, config),
+            pipeline: Writing::new(AvroFormat, client, config),
             local: RegisterSchemaRequest {
                 schema: Some(schema.to_string()),
                 schema_type: None,
@@ -147,59 +177,37 @@ impl AvroSerializer {
                 ..RegisterSchemaRequest::default()
             },
             record_name,
-            encoders: BoundedCache::new(64, None),
-            by_topic: BoundedCache::new(1000, None),
-            last_size: std::sync::atomic::AtomicUsize::new(64),
         })
     }
 
-    async fn encoder(&self, topic: &str) -> Result<(i32, Arc<Encoder>)> {
-        if let Some(found) = self.by_topic.get(topic) {
-            return Ok(found);
-        }
-        let found = self.resolve_encoder(topic).await?;
-        self.by_topic.insert(topic.to_string(), found.clone());
-        Ok(found)
+    /// Adds a hook every event passes after validation, before encoding.
+    pub fn with_hook(mut self, hook: Arc<dyn Hook<Value>>) -> Self {
+        self.pipeline.add_hook(hook);
+        self
     }
 
-    async fn resolve_encoder(&self, topic: &str) -> Result<(i32, Arc<Encoder>)> {
-        let config = self.resolver.config();
-        let subject = config.subject_name_strategy.subject(
-            topic,
-            config.is_key,
-            self.record_name.as_deref(),
-        )?;
-        let writer = self.resolver.writer(&subject, &self.local).await?;
-        if let Some(encoder) = self.encoders.get(&writer.id) {
-            return Ok((writer.id, encoder));
-        }
-        let schema = fetch_schema(self.resolver.client(), &writer.schema).await?;
-        let encoder = Arc::new(Encoder::build(schema)?);
-        self.encoders.insert(writer.id, encoder.clone());
-        Ok((writer.id, encoder))
+    async fn target(&self, topic: &str) -> Result<Target<Encoder>> {
+        self.pipeline
+            .target(topic, "", async {
+                Ok(Local {
+                    key: String::new(),
+                    record_name: self.record_name.clone(),
+                    request: self.local.clone(),
+                })
+            })
+            .await
     }
 
     /// Serializes an Avro value for `topic`.
     pub async fn serialize(&self, topic: &str, value: &Value) -> Result<Vec<u8>> {
-        let (id, encoder) = self.encoder(topic).await?;
-        self.encode_sized(id, &encoder, value)
-    }
-
-    fn encode_sized(&self, id: i32, encoder: &Encoder, value: &Value) -> Result<Vec<u8>> {
-        use std::sync::atomic::Ordering;
-        let out = encode_into(
-            frame(id, self.last_size.load(Ordering::Relaxed)),
-            id,
-            encoder,
-            value,
-        )?;
-        self.last_size.store(out.len(), Ordering::Relaxed);
-        Ok(out)
+        let target = self.target(topic).await?;
+        self.pipeline.write(topic, &target, value)
     }
 
     /// Serializes a serde value for `topic`, resolving it into the writer schema first.
     pub async fn serialize_serde<T: Serialize>(&self, topic: &str, value: &T) -> Result<Vec<u8>> {
-        let (id, encoder) = self.encoder(topic).await?;
+        let target = self.target(topic).await?;
+        let encoder = &target.prepared;
         let to_avro = || {
             apache_avro::to_value(value)
                 .map_err(|e| Error::Codec(format!("cannot convert the value to Avro: {e}")))
@@ -209,24 +217,34 @@ impl AvroSerializer {
         let resolved = match to_avro()?.resolve_with_names(&schema.schema, names) {
             Ok(resolved) => resolved,
             // The conversion is repeated only to name what does not fit.
-            Err(e) => return Err(validation_error(id, schema, &to_avro()?, &e.to_string())),
+            Err(e) => {
+                return Err(validation_error(
+                    target.id,
+                    schema,
+                    &to_avro()?,
+                    &e.to_string(),
+                ))
+            }
         };
-        self.encode_sized(id, &encoder, &resolved)
+        self.pipeline.write(topic, &target, &resolved)
     }
 }
 
 #[cfg(test)]
 fn encode(id: i32, encoder: &Encoder, value: &Value) -> Result<Vec<u8>> {
-    encode_into(frame(id, 64), id, encoder, value)
+    let mut out = Vec::new();
+    covenant_core::wire::write_header(id, &mut out);
+    encode_into(&mut out, id, encoder, value)?;
+    Ok(out)
 }
 
-fn encode_into(mut out: Vec<u8>, id: i32, encoder: &Encoder, value: &Value) -> Result<Vec<u8>> {
+fn encode_into(out: &mut Vec<u8>, id: i32, encoder: &Encoder, value: &Value) -> Result<()> {
     encoder
         .borrow_dependent()
         .writer
-        .write_value_ref(&mut out, value)
+        .write_value_ref(out, value)
         .map_err(|e| validation_error(id, encoder.borrow_owner(), value, &e.to_string()))?;
-    Ok(out)
+    Ok(())
 }
 
 /// A validation error naming the first place the value leaves the schema.
@@ -374,7 +392,7 @@ struct DecoderSchemas {
 
 self_cell!(
     /// A reader for one (writer, reader) pair, built once.
-    struct Decoder {
+    pub struct Decoder {
         owner: DecoderSchemas,
         #[covariant]
         dependent: ReaderOf,
@@ -401,9 +419,8 @@ impl Decoder {
 
 /// Deserializes Avro payloads, optionally into a reader schema.
 pub struct AvroDeserializer {
-    client: Client,
+    pipeline: Reading<Decoder, Value>,
     reader: Option<AvroSchema>,
-    decoders: BoundedCache<SchemaRef, Arc<Decoder>>,
 }
 
 impl AvroDeserializer {
@@ -413,27 +430,30 @@ impl AvroDeserializer {
             .map(|text| AvroSchema::parse(text, &[]))
             .transpose()?;
         Ok(AvroDeserializer {
-            client,
+            pipeline: Reading::new(client),
             reader,
-            decoders: BoundedCache::new(64, None),
         })
+    }
+
+    /// Adds a hook every event passes after decoding.
+    pub fn with_hook(mut self, hook: Arc<dyn Hook<Value>>) -> Self {
+        self.pipeline.add_hook(hook);
+        self
     }
 
     /// Decodes a framed payload into a value.
     pub async fn deserialize(&self, bytes: &[u8]) -> Result<Value> {
-        let (id, decoder, payload) = prepared_for(
-            &self.client,
-            &self.decoders,
-            bytes,
-            |registered| async move {
-                let writer = fetch_schema(&self.client, &registered).await?;
-                Ok(Arc::new(Decoder::build(DecoderSchemas {
+        let client = self.pipeline.client();
+        let (id, schema, decoder, payload) = self
+            .pipeline
+            .writer(bytes, |registered| async move {
+                let writer = fetch_schema(client, &registered).await?;
+                Decoder::build(DecoderSchemas {
                     writer,
                     reader: self.reader.clone(),
-                })?))
-            },
-        )
-        .await?;
+                })
+            })
+            .await?;
         let mut cursor = payload;
         let value = decoder
             .borrow_dependent()
@@ -449,7 +469,7 @@ impl AvroDeserializer {
                 cursor.len()
             )));
         }
-        Ok(value)
+        self.pipeline.finish(&schema, value)
     }
 
     /// Decodes a framed payload into a serde type.

@@ -11,10 +11,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use covenant_core::wire::SchemaRef;
-
-use super::{frame, prepared_for, resolve_references, writer_of, SerializerConfig, WriterResolver};
-use crate::cache::BoundedCache;
+use super::pipeline::{Format, Hook, Local, Reading, Step, Writing};
+use super::{resolve_references, SerializerConfig};
 use crate::error::{Error, Result};
 use crate::rest::Client;
 
@@ -48,14 +46,38 @@ fn validate(validator: &Validator, value: &Value, schema: impl FnOnce() -> Strin
     }
 }
 
+/// The JSON Schema steps of the pipeline.
+pub(crate) struct JsonFormat;
+
+impl Format for JsonFormat {
+    type Value = Value;
+    type Prepared = Validator;
+    const ENCODE_VALIDATES: bool = false;
+
+    fn prepare<'a>(
+        &'a self,
+        client: &'a Client,
+        _id: i32,
+        schema: &'a SchemaString,
+        _local_key: &'a str,
+    ) -> Step<'a, Validator> {
+        Box::pin(fetch_validator(client, schema))
+    }
+
+    fn validate(&self, validator: &Validator, id: i32, value: &Value) -> Result<()> {
+        validate(validator, value, || format!("id {id}"))
+    }
+
+    fn encode(&self, _: &Validator, _: i32, value: &Value, out: &mut Vec<u8>) -> Result<()> {
+        serde_json::to_writer(out, value).map_err(|e| Error::Codec(e.to_string()))
+    }
+}
+
 /// Serializes JSON values for one local schema.
 pub struct JsonSerializer {
-    resolver: WriterResolver,
+    pipeline: Writing<JsonFormat>,
     local: RegisterSchemaRequest,
     title: Option<String>,
-    validators: BoundedCache<i32, Arc<Validator>>,
-    /// topic → (writer id, validator): the one lookup a steady-state event makes.
-    by_topic: BoundedCache<String, (i32, Arc<Validator>)>,
 }
 
 impl JsonSerializer {
@@ -73,7 +95,7 @@ impl JsonSerializer {
             .and_then(Value::as_str)
             .map(str::to_string);
         Ok(JsonSerializer {
-            resolver: WriterResolver::new(client, config),
+            pipeline: Writing::new(JsonFormat, client, config),
             local: RegisterSchemaRequest {
                 schema: Some(schema.to_string()),
                 schema_type: Some("JSON".into()),
@@ -81,40 +103,28 @@ impl JsonSerializer {
                 ..RegisterSchemaRequest::default()
             },
             title,
-            validators: BoundedCache::new(64, None),
-            by_topic: BoundedCache::new(1000, None),
         })
+    }
+
+    /// Adds a hook every event passes after validation, before encoding.
+    pub fn with_hook(mut self, hook: Arc<dyn Hook<Value>>) -> Self {
+        self.pipeline.add_hook(hook);
+        self
     }
 
     /// Validates and serializes a JSON value for `topic`.
     pub async fn serialize(&self, topic: &str, value: &Value) -> Result<Vec<u8>> {
-        let (id, validator) = match self.by_topic.get(topic) {
-            Some(found) => found,
-            None => {
-                let found = self.resolve_validator(topic).await?;
-                self.by_topic.insert(topic.to_string(), found.clone());
-                found
-            }
-        };
-        validate(&validator, value, || format!("id {id}"))?;
-        let mut out = frame(id, 64);
-        serde_json::to_writer(&mut out, value).map_err(|e| Error::Codec(e.to_string()))?;
-        Ok(out)
-    }
-
-    async fn resolve_validator(&self, topic: &str) -> Result<(i32, Arc<Validator>)> {
-        let config = self.resolver.config();
-        let subject =
-            config
-                .subject_name_strategy
-                .subject(topic, config.is_key, self.title.as_deref())?;
-        let writer = self.resolver.writer(&subject, &self.local).await?;
-        if let Some(validator) = self.validators.get(&writer.id) {
-            return Ok((writer.id, validator));
-        }
-        let validator = Arc::new(fetch_validator(self.resolver.client(), &writer.schema).await?);
-        self.validators.insert(writer.id, validator.clone());
-        Ok((writer.id, validator))
+        let target = self
+            .pipeline
+            .target(topic, "", async {
+                Ok(Local {
+                    key: String::new(),
+                    record_name: self.title.clone(),
+                    request: self.local.clone(),
+                })
+            })
+            .await?;
+        self.pipeline.write(topic, &target, value)
     }
 
     /// Validates and serializes a serde value for `topic`.
@@ -126,9 +136,8 @@ impl JsonSerializer {
 
 /// Deserializes JSON payloads, validating each.
 pub struct JsonDeserializer {
-    client: Client,
+    pipeline: Reading<Validator, Value>,
     reader: Option<Arc<Validator>>,
-    validators: BoundedCache<SchemaRef, Arc<Validator>>,
 }
 
 impl JsonDeserializer {
@@ -140,43 +149,37 @@ impl JsonDeserializer {
             None => None,
         };
         Ok(JsonDeserializer {
-            client,
+            pipeline: Reading::new(client),
             reader,
-            validators: BoundedCache::new(64, None),
         })
+    }
+
+    /// Adds a hook every event passes after decoding and validation.
+    pub fn with_hook(mut self, hook: Arc<dyn Hook<Value>>) -> Self {
+        self.pipeline.add_hook(hook);
+        self
     }
 
     /// Decodes and validates a framed payload.
     pub async fn deserialize(&self, bytes: &[u8]) -> Result<Value> {
-        let (id, validator, payload) = match &self.reader {
-            // The writer's schema must exist even when the reader's validates.
-            Some(reader) => {
-                let (id, payload) = covenant_core::wire::read_header(bytes)?;
-                writer_of(&self.client, id).await?;
-                (id, reader.clone(), payload)
-            }
-            None => {
-                prepared_for(
-                    &self.client,
-                    &self.validators,
-                    bytes,
-                    |registered| async move {
-                        Ok(Arc::new(fetch_validator(&self.client, &registered).await?))
-                    },
-                )
-                .await?
-            }
-        };
+        let client = self.pipeline.client();
+        // The writer's schema must exist (and is prepared) even when the reader's validates.
+        let (id, schema, writer, payload) = self
+            .pipeline
+            .writer(bytes, |registered| async move {
+                fetch_validator(client, &registered).await
+            })
+            .await?;
         let value: Value = serde_json::from_slice(payload).map_err(|e| {
             Error::Codec(format!(
                 "the payload written with schema {id} is not JSON: {e}"
             ))
         })?;
-        validate(&validator, &value, || match self.reader {
-            Some(_) => "the reader schema".to_string(),
-            None => format!("id {id}"),
-        })?;
-        Ok(value)
+        match &self.reader {
+            Some(reader) => validate(reader, &value, || "the reader schema".to_string())?,
+            None => validate(&writer, &value, || format!("id {id}"))?,
+        }
+        self.pipeline.finish(&schema, value)
     }
 
     /// Decodes and validates a framed payload into a serde type.

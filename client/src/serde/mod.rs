@@ -7,16 +7,19 @@
 
 pub mod avro;
 pub mod json;
+pub mod pipeline;
 pub mod protobuf;
 
-use std::collections::HashSet;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
+pub use pipeline::{Hook, HookContext};
 
-use covenant_core::api::{RegisterSchemaRequest, SchemaReference, SchemaString};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use covenant_core::api::{RegisterSchemaRequest, Schema, SchemaReference, SchemaString};
 use covenant_core::ids::VersionSpec;
-use covenant_core::wire::{self, SchemaRef};
+use covenant_core::references::{self, Found, ReferenceError};
+use covenant_core::wire::SchemaRef;
 
 use crate::cache::BoundedCache;
 use crate::error::{Error, Result};
@@ -68,6 +71,14 @@ pub struct SerializerConfig {
     pub subject_name_strategy: SubjectNameStrategy,
     /// Serializing keys rather than values.
     pub is_key: bool,
+    /// With `use_latest_version`, how long the latest version found is used before the
+    /// registry is asked again (Confluent's `latest.cache.ttl.sec`). `None` keeps it for the
+    /// serializer's life. Default 60 s, so a producer picks up a new version within a minute.
+    pub latest_cache_ttl: Option<Duration>,
+    /// Metadata registered with the local schema (auto-register and lookup).
+    pub metadata: Option<serde_json::Value>,
+    /// Rule set registered with the local schema (auto-register and lookup).
+    pub rule_set: Option<serde_json::Value>,
 }
 
 impl Default for SerializerConfig {
@@ -79,6 +90,9 @@ impl Default for SerializerConfig {
             normalize: false,
             subject_name_strategy: SubjectNameStrategy::TopicName,
             is_key: false,
+            latest_cache_ttl: Some(Duration::from_secs(60)),
+            metadata: None,
+            rule_set: None,
         }
     }
 }
@@ -87,12 +101,13 @@ impl Default for SerializerConfig {
 #[derive(Clone, Debug)]
 pub(crate) struct Writer {
     pub id: i32,
-    /// The registered schema (the local one unless `use_latest_version`/`use_schema_id`).
+    /// The registered schema (the local one unless `use_latest_version`/`use_schema_id`),
+    /// with the metadata and rule set the registry holds for it.
     pub schema: Arc<SchemaString>,
 }
 
 /// Decides, per subject and local schema, which registered schema a serializer writes with,
-/// and caches it.
+/// and caches it (under `use_latest_version`, for the latest cache's time to live).
 pub(crate) struct WriterResolver {
     client: Client,
     config: SerializerConfig,
@@ -102,10 +117,14 @@ pub(crate) struct WriterResolver {
 
 impl WriterResolver {
     pub fn new(client: Client, config: SerializerConfig) -> WriterResolver {
+        let ttl = config
+            .use_latest_version
+            .then_some(config.latest_cache_ttl)
+            .flatten();
         WriterResolver {
             client,
             config,
-            writers: BoundedCache::new(1000, None),
+            writers: BoundedCache::new(1000, ttl),
         }
     }
 
@@ -127,11 +146,27 @@ impl WriterResolver {
         if let Some(found) = self.writers.get(&key) {
             return Ok(found);
         }
+        let local = &RegisterSchemaRequest {
+            metadata: local
+                .metadata
+                .clone()
+                .or_else(|| self.config.metadata.clone()),
+            rule_set: local
+                .rule_set
+                .clone()
+                .or_else(|| self.config.rule_set.clone()),
+            ..local.clone()
+        };
         let writer = if let Some(id) = self.config.use_schema_id {
             let schema = self.client.schema_by_id(id, Some(subject)).await?;
             Writer { id, schema }
         } else if self.config.use_latest_version {
-            let latest = self.client.latest(subject).await?;
+            // Asked afresh each time this cache expires (the client's own latest cache would
+            // add its time to live on top).
+            let latest = self
+                .client
+                .version(subject, VersionSpec::Latest, false)
+                .await?;
             Writer {
                 id: latest.id,
                 schema: Arc::new(SchemaString::from(latest.as_ref())),
@@ -146,6 +181,8 @@ impl WriterResolver {
                     .lookup_id(subject, local, self.config.normalize)
                     .await?
             };
+            // What the registry holds: its canonical text, and the metadata and rules it
+            // stored (which may come from the subject's config, not only from the request).
             let schema = Arc::new(SchemaString {
                 schema_type: local.schema_type.clone().filter(|t| t != "AVRO"),
                 schema: response
@@ -154,8 +191,8 @@ impl WriterResolver {
                     .or_else(|| local.schema.clone())
                     .unwrap_or_default(),
                 references: local.references.clone().unwrap_or_default(),
-                metadata: None,
-                rule_set: None,
+                metadata: response.metadata.clone().or_else(|| local.metadata.clone()),
+                rule_set: response.rule_set.clone().or_else(|| local.rule_set.clone()),
                 max_id: None,
                 guid: response.guid.clone(),
             });
@@ -177,77 +214,59 @@ pub(crate) async fn writer_of(client: &Client, schema_ref: SchemaRef) -> Result<
     }
 }
 
-/// What a deserializer prepared for the schema a framed payload names: from `cache`, or
-/// built once by `build` from the registered schema. Returns it with the payload after the
-/// header.
-pub(crate) async fn prepared_for<'b, T, F, Fut>(
-    client: &Client,
-    cache: &BoundedCache<SchemaRef, T>,
-    bytes: &'b [u8],
-    build: F,
-) -> Result<(SchemaRef, T, &'b [u8])>
-where
-    T: Clone,
-    F: FnOnce(Arc<SchemaString>) -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    let (schema_ref, payload) = wire::read_header(bytes)?;
-    if let Some(found) = cache.get(&schema_ref) {
-        return Ok((schema_ref, found, payload));
-    }
-    let prepared = build(writer_of(client, schema_ref).await?).await?;
-    cache.insert(schema_ref, prepared.clone());
-    Ok((schema_ref, prepared, payload))
-}
-
-/// The texts of every schema `references` names, transitively, dependencies first.
+/// The texts of every schema `references` names, transitively, dependencies first, by the
+/// same rules the registry resolves them with (`covenant_core::references`): every version the
+/// closure reaches is fetched (cached by the client), then core orders them.
 pub(crate) async fn resolve_references(
     client: &Client,
     references: &[SchemaReference],
 ) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    collect(client, references.to_vec(), &mut seen, &mut out, 0).await?;
-    Ok(out)
-}
-
-type Collect<'a> = Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
-
-fn collect<'a>(
-    client: &'a Client,
-    references: Vec<SchemaReference>,
-    seen: &'a mut HashSet<(String, i32)>,
-    out: &'a mut Vec<(String, String)>,
-    depth: usize,
-) -> Collect<'a> {
-    Box::pin(async move {
-        if depth > 32 {
-            return Err(Error::Schema(
-                "references nest deeper than 32 levels".into(),
-            ));
+    /// A registry cannot make a closure larger than this.
+    const MAX_FETCHES: usize = 1000;
+    let mut fetched: HashMap<(String, i32), Arc<Schema>> = HashMap::new();
+    let mut pending: Vec<SchemaReference> = references.to_vec();
+    while let Some(reference) = pending.pop() {
+        let key = (reference.subject.clone(), reference.version);
+        if fetched.contains_key(&key) {
+            continue;
         }
-        for reference in references {
-            if !seen.insert((reference.subject.clone(), reference.version)) {
-                continue;
-            }
-            let version = if reference.version < 1 {
-                VersionSpec::Latest
-            } else {
-                VersionSpec::Number(reference.version)
-            };
-            let schema = client.version(&reference.subject, version, false).await?;
-            collect(client, schema.references.clone(), seen, out, depth + 1).await?;
-            out.push((reference.name.clone(), schema.schema.clone()));
+        if fetched.len() >= MAX_FETCHES {
+            return Err(Error::Schema(format!(
+                "the references reach more than {MAX_FETCHES} schemas"
+            )));
         }
-        Ok(())
+        let version = VersionSpec::of_reference(reference.version).map_err(|_| {
+            Error::Schema(
+                ReferenceError::InvalidVersion {
+                    name: reference.name.clone(),
+                    version: reference.version,
+                }
+                .to_string(),
+            )
+        })?;
+        let schema = client.version(&reference.subject, version, false).await?;
+        pending.extend(schema.references.iter().cloned());
+        fetched.insert(key, schema);
+    }
+    references::closure(&(), references, |_, reference, _| {
+        let schema = fetched
+            .get(&(reference.subject.clone(), reference.version))
+            .ok_or_else(|| {
+                Error::Schema(format!("reference `{}` was not fetched", reference.name))
+            })?;
+        Ok(Found {
+            key: (schema.subject.clone(), schema.version),
+            scope: (),
+            references: schema.references.clone(),
+            value: schema.schema.clone(),
+        })
     })
 }
 
-/// Frames a payload: the classic header, then the body.
-pub(crate) fn frame(id: i32, body_len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 + body_len);
-    wire::write_header(id, &mut out);
-    out
+impl From<ReferenceError> for Error {
+    fn from(error: ReferenceError) -> Self {
+        Error::Schema(error.to_string())
+    }
 }
 
 #[cfg(test)]

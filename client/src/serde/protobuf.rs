@@ -7,11 +7,12 @@ use std::sync::Arc;
 use covenant_core::api::{RegisterSchemaRequest, SchemaReference, SchemaString};
 use covenant_core::protobuf::{self, ProtobufSchema};
 use covenant_core::schema::ResolvedReference;
-use covenant_core::wire::{self, SchemaRef};
+use covenant_core::wire;
 use prost::Message;
 use prost_reflect::{DynamicMessage, FileDescriptor, ReflectMessage};
 
-use super::{frame, prepared_for, resolve_references, SerializerConfig, WriterResolver};
+use super::pipeline::{Format, Hook, Local, Reading, Step, Writing};
+use super::{resolve_references, SerializerConfig};
 use crate::cache::BoundedCache;
 use crate::error::{Error, Result};
 use crate::rest::Client;
@@ -26,38 +27,89 @@ async fn fetch_schema(client: &Client, registered: &SchemaString) -> Result<Prot
     Ok(ProtobufSchema::parse(&registered.schema, &resolved)?)
 }
 
+/// The writer's message a serializer frames events of one message type with.
+pub struct Framing {
+    /// The message index path of the type in the writer schema.
+    indexes: Arc<[i32]>,
+}
+
+/// The Protobuf steps of the pipeline. The local kind is the message's full name.
+pub(crate) struct ProtobufFormat;
+
+impl Format for ProtobufFormat {
+    type Value = DynamicMessage;
+    type Prepared = Framing;
+    const ENCODE_VALIDATES: bool = true;
+
+    fn prepare<'a>(
+        &'a self,
+        client: &'a Client,
+        id: i32,
+        schema: &'a SchemaString,
+        message: &'a str,
+    ) -> Step<'a, Framing> {
+        Box::pin(async move {
+            // The message must exist in the writer schema (which differs from the local one
+            // under use_latest_version or use_schema_id).
+            let compiled = fetch_schema(client, schema).await?;
+            let target = compiled
+                .pool()
+                .get_message_by_name(message)
+                .ok_or_else(|| Error::Validation {
+                    schema: format!("id {id}"),
+                    path: "/".into(),
+                    reason: format!("message {message} is not in the registered schema"),
+                })?;
+            Ok(Framing {
+                indexes: protobuf::message_indexes(&target).into(),
+            })
+        })
+    }
+
+    fn validate(&self, _: &Framing, _: i32, _: &DynamicMessage) -> Result<()> {
+        // A dynamic message always fits its own descriptor, and the framing was found by the
+        // message's full name.
+        Ok(())
+    }
+
+    fn encode(
+        &self,
+        framing: &Framing,
+        _: i32,
+        message: &DynamicMessage,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        wire::write_message_indexes(&framing.indexes, out);
+        message
+            .encode(out)
+            .map_err(|e| Error::Codec(format!("cannot encode the Protobuf message: {e}")))
+    }
+}
+
 /// Serializes Protobuf messages.
 pub struct ProtobufSerializer {
-    resolver: WriterResolver,
+    pipeline: Writing<ProtobufFormat>,
     /// File name → the references its registration carries.
     dependencies: BoundedCache<String, Vec<SchemaReference>>,
-    /// Writer id → the compiled writer schema (for `use_latest_version`/`use_schema_id`).
-    writers: BoundedCache<i32, Arc<ProtobufSchema>>,
-    /// "topic NUL message full name" → (writer id, message index path): the one lookup a
-    /// steady-state event makes.
-    by_message: BoundedCache<String, (i32, Arc<[i32]>)>,
-    /// The size of the last event, to allocate its successor in one go.
-    last_size: std::sync::atomic::AtomicUsize,
 }
 
 impl ProtobufSerializer {
     /// A serializer under `config`.
     pub fn new(client: Client, config: SerializerConfig) -> ProtobufSerializer {
         ProtobufSerializer {
-            resolver: WriterResolver::new(client, config),
+            pipeline: Writing::new(ProtobufFormat, client, config),
             dependencies: BoundedCache::new(256, None),
-            writers: BoundedCache::new(64, None),
-            by_message: BoundedCache::new(1000, None),
-            last_size: std::sync::atomic::AtomicUsize::new(64),
         }
     }
 
+    /// Adds a hook every event passes before encoding.
+    pub fn with_hook(mut self, hook: Arc<dyn Hook<DynamicMessage>>) -> Self {
+        self.pipeline.add_hook(hook);
+        self
+    }
+
     /// Registers the files `file` imports (depth first) and returns its references.
-    fn references<'a>(
-        &'a self,
-        file: &'a FileDescriptor,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<SchemaReference>>> + 'a>>
-    {
+    fn references<'a>(&'a self, file: &'a FileDescriptor) -> Step<'a, Vec<SchemaReference>> {
         Box::pin(async move {
             if let Some(found) = self.dependencies.get(&file.name().to_string()) {
                 return Ok(found);
@@ -74,8 +126,8 @@ impl ProtobufSerializer {
                     references: (!nested.is_empty()).then_some(nested),
                     ..RegisterSchemaRequest::default()
                 };
-                let config = self.resolver.config();
-                let client = self.resolver.client();
+                let config = self.pipeline.config();
+                let client = self.pipeline.client();
                 // Dependencies are subjects named after their import path.
                 let response = if config.auto_register {
                     client
@@ -100,76 +152,26 @@ impl ProtobufSerializer {
 
     /// Serializes a dynamic message for `topic`.
     pub async fn serialize(&self, topic: &str, message: &DynamicMessage) -> Result<Vec<u8>> {
-        use std::sync::atomic::Ordering;
         let descriptor = message.descriptor();
-        let key = format!("{topic}\0{}", descriptor.full_name());
-        let (id, indexes) = match self.by_message.get(&key) {
-            Some(found) => found,
-            None => {
-                let found = self.resolve_framing(topic, &descriptor).await?;
-                self.by_message.insert(key, found.clone());
-                found
-            }
-        };
-        let mut out = frame(id, self.last_size.load(Ordering::Relaxed));
-        wire::write_message_indexes(&indexes, &mut out);
-        message
-            .encode(&mut out)
-            .map_err(|e| Error::Codec(format!("cannot encode the Protobuf message: {e}")))?;
-        self.last_size.store(out.len(), Ordering::Relaxed);
-        Ok(out)
-    }
-
-    /// The writer id and message index path for `descriptor`'s messages on `topic`: registers
-    /// (or looks up) its file, and with `use_latest_version`/`use_schema_id` finds the message
-    /// in the registered schema.
-    async fn resolve_framing(
-        &self,
-        topic: &str,
-        descriptor: &prost_reflect::MessageDescriptor,
-    ) -> Result<(i32, Arc<[i32]>)> {
-        let file = descriptor.parent_file();
-        let config = self.resolver.config();
-        let subject = config.subject_name_strategy.subject(
-            topic,
-            config.is_key,
-            Some(descriptor.full_name()),
-        )?;
-        let references = self.references(&file).await?;
-        let local = RegisterSchemaRequest {
-            schema: Some(protobuf::print_descriptor(&file)),
-            schema_type: Some("PROTOBUF".into()),
-            references: (!references.is_empty()).then_some(references),
-            ..RegisterSchemaRequest::default()
-        };
-        let writer = self.resolver.writer(&subject, &local).await?;
-        let indexes = if config.use_latest_version || config.use_schema_id.is_some() {
-            // Writing with another registered version: the message must exist there.
-            let schema = match self.writers.get(&writer.id) {
-                Some(schema) => schema,
-                None => {
-                    let schema =
-                        Arc::new(fetch_schema(self.resolver.client(), &writer.schema).await?);
-                    self.writers.insert(writer.id, schema.clone());
-                    schema
-                }
-            };
-            let target = schema
-                .pool()
-                .get_message_by_name(descriptor.full_name())
-                .ok_or_else(|| Error::Validation {
-                    schema: format!("id {}", writer.id),
-                    path: "/".into(),
-                    reason: format!(
-                        "message {} is not in the registered schema",
-                        descriptor.full_name()
-                    ),
-                })?;
-            protobuf::message_indexes(&target)
-        } else {
-            protobuf::message_indexes(descriptor)
-        };
-        Ok((writer.id, indexes.into()))
+        let name = descriptor.full_name();
+        let target = self
+            .pipeline
+            .target(topic, name, async {
+                let file = descriptor.parent_file();
+                let references = self.references(&file).await?;
+                Ok(Local {
+                    key: name.to_string(),
+                    record_name: Some(name.to_string()),
+                    request: RegisterSchemaRequest {
+                        schema: Some(protobuf::print_descriptor(&file)),
+                        schema_type: Some("PROTOBUF".into()),
+                        references: (!references.is_empty()).then_some(references),
+                        ..RegisterSchemaRequest::default()
+                    },
+                })
+            })
+            .await?;
+        self.pipeline.write(topic, &target, message)
     }
 
     /// Serializes a generated message for `topic`.
@@ -185,24 +187,30 @@ impl ProtobufSerializer {
 
 /// Deserializes Protobuf payloads.
 pub struct ProtobufDeserializer {
-    client: Client,
-    schemas: BoundedCache<SchemaRef, Arc<ProtobufSchema>>,
+    pipeline: Reading<ProtobufSchema, DynamicMessage>,
 }
 
 impl ProtobufDeserializer {
     /// A deserializer.
     pub fn new(client: Client) -> ProtobufDeserializer {
         ProtobufDeserializer {
-            client,
-            schemas: BoundedCache::new(64, None),
+            pipeline: Reading::new(client),
         }
+    }
+
+    /// Adds a hook every event passes after decoding.
+    pub fn with_hook(mut self, hook: Arc<dyn Hook<DynamicMessage>>) -> Self {
+        self.pipeline.add_hook(hook);
+        self
     }
 
     /// Decodes a framed payload into a dynamic message of the writer's type.
     pub async fn deserialize(&self, bytes: &[u8]) -> Result<DynamicMessage> {
-        let (id, schema, payload) =
-            prepared_for(&self.client, &self.schemas, bytes, |registered| async move {
-                Ok(Arc::new(fetch_schema(&self.client, &registered).await?))
+        let client = self.pipeline.client();
+        let (id, registered, schema, payload) = self
+            .pipeline
+            .writer(bytes, |registered| async move {
+                fetch_schema(client, &registered).await
             })
             .await?;
         let (indexes, body) = wire::read_message_indexes(payload)?;
@@ -211,11 +219,12 @@ impl ProtobufDeserializer {
                 "schema {id} has no message at index path {indexes:?}"
             ))
         })?;
-        DynamicMessage::decode(descriptor, body).map_err(|e| {
+        let message = DynamicMessage::decode(descriptor, body).map_err(|e| {
             Error::Codec(format!(
                 "cannot decode the Protobuf payload written with schema {id}: {e}"
             ))
-        })
+        })?;
+        self.pipeline.finish(&registered, message)
     }
 
     /// Decodes a framed payload into a generated message (the reader's own type; fields it

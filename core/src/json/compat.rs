@@ -33,6 +33,34 @@ impl Policy {
             _ => Policy::Strict,
         }
     }
+
+    /// The name the API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Strict => "STRICT",
+            Policy::Lenient => "LENIENT",
+        }
+    }
+}
+
+impl std::str::FromStr for Policy {
+    type Err = crate::Error;
+
+    /// `STRICT` or `LENIENT`, in any case. Confluent's newer `LOGICAL` is refused rather than
+    /// run as something it is not.
+    fn from_str(raw: &str) -> crate::Result<Policy> {
+        match raw.to_ascii_uppercase().as_str() {
+            "STRICT" => Ok(Policy::Strict),
+            "LENIENT" => Ok(Policy::Lenient),
+            _ => Err(crate::Error::InvalidCompatibilityPolicy(raw.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A change between two JSON schemas, as Confluent's diff names it.

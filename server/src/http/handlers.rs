@@ -3,17 +3,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
-use covenant_core::api::{
-    ConfigUpdateRequest, ContextId, ModeBody, RegisterSchemaRequest, ServerVersion,
-};
-use covenant_core::ids::{ContextName, QualifiedSubject};
+use covenant_core::api::{ConfigUpdateRequest, ModeBody, RegisterSchemaRequest, ServerVersion};
+use covenant_core::ids::{ContextName, QualifiedSubject, SchemaId};
 use covenant_core::schema::supported_types;
 use serde_json::json;
 
-use super::params::{self, Params};
+use super::params::{self, caller, Params};
 use super::{bytes_response, json, AppState};
 use crate::error::{Error, Result};
-use crate::queries::{self, SubjectFilter};
+use crate::registry::query::SubjectFilter;
 
 type Data = web::Data<AppState>;
 type Reply = Result<HttpResponse>;
@@ -27,9 +25,7 @@ pub async fn root() -> HttpResponse {
 /// 200 once the node is in step with its log; 503 while it cannot reach it.
 pub async fn ready(data: Data) -> Reply {
     if data.registry.is_ready() {
-        Ok(json(
-            &json!({"ready": true, "head": data.registry.state().head()}),
-        ))
+        Ok(json(&json!({"ready": true, "head": data.registry.head()})))
     } else {
         Err(Error::NotReady(
             "not ready: the node cannot reach its log".into(),
@@ -84,96 +80,84 @@ fn id_context(req: &HttpRequest, params: &Params) -> Result<ContextName> {
     }
 }
 
-fn id_param(req: &HttpRequest) -> Result<i32> {
+/// The `{id}` segment: anything but an id in range names no schema.
+fn id_param(req: &HttpRequest) -> Result<SchemaId> {
     let raw = params::segment(req, "id").unwrap_or_default();
-    raw.parse().map_err(|_| Error::SchemaNotFound(raw))
+    raw.parse::<i64>()
+        .ok()
+        .and_then(SchemaId::new)
+        .ok_or(Error::SchemaNotFound(raw))
 }
 
 pub async fn schema_by_id(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let context = id_context(&req, &params)?;
-    let id = id_param(&req)?;
-    let state = data.registry.state();
-    let record = queries::schema_by_id(&state, &context, id)?;
-    let rendered = queries::render(&state, &context, record, params.get("format"))?;
-    let fetch_max_id = params.flag("fetchMaxId")?;
-    if rendered.is_none() && !fetch_max_id {
-        // The common case: the body prepared at registration.
-        return Ok(bytes_response(StatusCode::OK, record.id_body.clone()));
-    }
-    let mut body = record.schema_string();
-    if let Some(text) = rendered {
-        body.schema = text;
-    }
-    if fetch_max_id {
-        body.max_id = state.context(&context).map(|c| c.max_id);
-    }
-    Ok(json(&body))
+    let body = data.registry.schema_by_id(
+        &caller(&req),
+        &id_context(&req, &params)?,
+        id_param(&req)?,
+        params.get("format"),
+        params.flag("fetchMaxId")?,
+    )?;
+    Ok(bytes_response(StatusCode::OK, body))
 }
 
 pub async fn raw_schema_by_id(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let context = id_context(&req, &params)?;
-    let id = id_param(&req)?;
-    let state = data.registry.state();
-    let record = queries::schema_by_id(&state, &context, id)?;
-    let text = queries::render(&state, &context, record, params.get("format"))?
-        .unwrap_or_else(|| record.schema.clone());
+    let text = data.registry.raw_schema_by_id(
+        &caller(&req),
+        &id_context(&req, &params)?,
+        id_param(&req)?,
+        params.get("format"),
+    )?;
     Ok(bytes_response(StatusCode::OK, Bytes::from(text)))
 }
 
 pub async fn schema_id_subjects(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let context = id_context(&req, &params)?;
-    let id = id_param(&req)?;
-    let state = data.registry.state();
-    let subjects = queries::id_subjects(&state, &context, id, params.flag("deleted")?, None)?;
-    Ok(json(&params.page(subjects)?))
+    let subjects = data.registry.id_subjects(
+        &caller(&req),
+        &id_context(&req, &params)?,
+        id_param(&req)?,
+        params.flag("deleted")?,
+        params.page()?,
+    )?;
+    Ok(json(&subjects))
 }
 
 pub async fn schema_id_versions(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let context = id_context(&req, &params)?;
-    let id = id_param(&req)?;
-    let state = data.registry.state();
-    let versions = queries::id_versions(&state, &context, id, params.flag("deleted")?, None)?;
-    Ok(json(&params.page(versions)?))
+    let versions = data.registry.id_versions(
+        &caller(&req),
+        &id_context(&req, &params)?,
+        id_param(&req)?,
+        params.flag("deleted")?,
+        params.page()?,
+    )?;
+    Ok(json(&versions))
 }
 
 pub async fn schema_by_guid(req: HttpRequest, data: Data) -> Reply {
     let guid = params::segment(&req, "guid").unwrap_or_default();
-    let state = data.registry.state();
-    match state.schema_by_guid(&guid) {
-        Some((context, record)) if queries::schema_by_id(&state, context, record.id).is_ok() => {
-            Ok(bytes_response(StatusCode::OK, record.id_body.clone()))
-        }
-        _ => Err(Error::SchemaNotFound(guid)),
-    }
+    let body = data.registry.schema_by_guid(&caller(&req), &guid)?;
+    Ok(bytes_response(StatusCode::OK, body))
 }
 
 pub async fn schema_guid_ids(req: HttpRequest, data: Data) -> Reply {
     let guid = params::segment(&req, "guid").unwrap_or_default();
-    let state = data.registry.state();
-    match state.schema_by_guid(&guid) {
-        Some((context, record)) => Ok(json(&[ContextId {
-            context: context.to_string(),
-            id: record.id,
-        }])),
-        None => Err(Error::SchemaNotFound(guid)),
-    }
+    Ok(json(&data.registry.guid_ids(&caller(&req), &guid)?))
 }
 
 pub async fn list_schemas(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
     let filter = SubjectFilter::new(None, params.get("subjectPrefix"))?;
-    let state = data.registry.state();
-    let schemas = queries::list_schemas(
-        &state,
+    let schemas = data.registry.list_schemas(
+        &caller(&req),
         &filter,
         params.flag("deleted")?,
         params.flag("latestOnly")?,
+        params.page()?,
     );
-    Ok(json(&params.page(schemas)?))
+    Ok(json(&schemas))
 }
 
 // ----------------------------------------------------------------------------- subjects and versions
@@ -185,69 +169,58 @@ pub async fn list_subjects(req: HttpRequest, data: Data) -> Reply {
         None => None,
     };
     let filter = SubjectFilter::new(url_context, params.get("subjectPrefix"))?;
-    let state = data.registry.state();
-    let subjects = queries::list_subjects(
-        &state,
-        &filter,
-        params.flag("deleted")?,
-        params.flag("deletedOnly")?,
-    );
-    Ok(json(&params.page(subjects)?))
+    let subjects =
+        data.registry
+            .list_subjects(&caller(&req), &filter, params.deleted()?, params.page()?);
+    Ok(json(&subjects))
 }
 
 pub async fn list_versions(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let subject = params::subject(&req)?;
-    let state = data.registry.state();
-    let versions = queries::list_versions(
-        &state,
-        &subject,
-        params.flag("deleted")?,
-        params.flag("deletedOnly")?,
+    let versions = data.registry.list_versions(
+        &caller(&req),
+        &params::subject(&req)?,
+        params.deleted()?,
         params.flag("deletedAsNegative")?,
+        params.page()?,
     )?;
-    Ok(json(&params.page(versions)?))
+    Ok(json(&versions))
 }
 
 pub async fn get_version(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let subject = params::subject(&req)?;
-    let version = params::version(&req)?;
-    let state = data.registry.state();
-    let mut schema = queries::get_version(&state, &subject, version, params.flag("deleted")?)?;
-    if let Some(record) = state.schema(subject.context(), schema.id) {
-        if let Some(text) =
-            queries::render(&state, subject.context(), record, params.get("format"))?
-        {
-            schema.schema = text;
-        }
-    }
+    let schema = data.registry.get_version(
+        &caller(&req),
+        &params::subject(&req)?,
+        params::version(&req)?,
+        params.flag("deleted")?,
+        params.get("format"),
+    )?;
     Ok(json(&schema))
 }
 
 pub async fn raw_schema_by_version(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let subject = params::subject(&req)?;
-    let version = params::version(&req)?;
-    let state = data.registry.state();
-    let schema = queries::get_version(&state, &subject, version, params.flag("deleted")?)?;
-    let text = match state.schema(subject.context(), schema.id) {
-        Some(record) => queries::render(&state, subject.context(), record, params.get("format"))?,
-        None => None,
-    };
-    Ok(bytes_response(
-        StatusCode::OK,
-        Bytes::from(text.unwrap_or(schema.schema)),
-    ))
+    let text = data.registry.raw_schema_by_version(
+        &caller(&req),
+        &params::subject(&req)?,
+        params::version(&req)?,
+        params.flag("deleted")?,
+        params.get("format"),
+    )?;
+    Ok(bytes_response(StatusCode::OK, Bytes::from(text)))
 }
 
 pub async fn referenced_by(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let subject = params::subject(&req)?;
-    let version = params::version(&req)?;
-    let state = data.registry.state();
-    let (version, _) = state.version(&subject, version, params.flag("deleted")?)?;
-    Ok(json(&params.page(state.referenced_by(&subject, version))?))
+    let ids = data.registry.referenced_by(
+        &caller(&req),
+        &params::subject(&req)?,
+        params::version(&req)?,
+        params.flag("deleted")?,
+        params.page()?,
+    )?;
+    Ok(json(&ids))
 }
 
 pub async fn latest_with_metadata(req: HttpRequest, data: Data) -> Reply {
@@ -263,8 +236,12 @@ pub async fn latest_with_metadata(req: HttpRequest, data: Data) -> Reply {
         )));
     }
     let pairs: Vec<(&str, &str)> = keys.into_iter().zip(values).collect();
-    let state = data.registry.state();
-    let schema = queries::latest_with_metadata(&state, &subject, &pairs, params.flag("deleted")?)?;
+    let schema = data.registry.latest_with_metadata(
+        &caller(&req),
+        &subject,
+        &pairs,
+        params.flag("deleted")?,
+    )?;
     Ok(json(&schema))
 }
 
@@ -274,7 +251,12 @@ pub async fn register(req: HttpRequest, data: Data, payload: web::Payload) -> Re
     let request: RegisterSchemaRequest = params::json_body(payload, data.max_body_bytes).await?;
     let response = data
         .registry
-        .register(&subject, &request, params.opt_flag("normalize")?)
+        .register(
+            &caller(&req),
+            &subject,
+            &request,
+            params.opt_flag("normalize")?,
+        )
         .await?;
     Ok(json(&response))
 }
@@ -284,6 +266,7 @@ pub async fn lookup(req: HttpRequest, data: Data, payload: web::Payload) -> Repl
     let subject = params::subject(&req)?;
     let request: RegisterSchemaRequest = params::json_body(payload, data.max_body_bytes).await?;
     let schema = data.registry.lookup(
+        &caller(&req),
         &subject,
         &request,
         params.opt_flag("normalize")?,
@@ -294,21 +277,27 @@ pub async fn lookup(req: HttpRequest, data: Data, payload: web::Payload) -> Repl
 
 pub async fn delete_subject(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let subject = params::subject(&req)?;
     let versions = data
         .registry
-        .delete_subject(&subject, params.flag("permanent")?)
+        .delete_subject(
+            &caller(&req),
+            &params::subject(&req)?,
+            params.flag("permanent")?,
+        )
         .await?;
     Ok(json(&versions))
 }
 
 pub async fn delete_version(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let subject = params::subject(&req)?;
-    let version = params::version(&req)?;
     let deleted = data
         .registry
-        .delete_version(&subject, version, params.flag("permanent")?)
+        .delete_version(
+            &caller(&req),
+            &params::subject(&req)?,
+            params::version(&req)?,
+            params.flag("permanent")?,
+        )
         .await?;
     Ok(json(&deleted))
 }
@@ -325,6 +314,7 @@ async fn check(req: HttpRequest, data: Data, payload: web::Payload, with_version
     };
     let request: RegisterSchemaRequest = params::json_body(payload, data.max_body_bytes).await?;
     let response = data.registry.check_compatibility(
+        &caller(&req),
         &subject,
         version,
         &request,
@@ -346,32 +336,39 @@ pub async fn check_all(req: HttpRequest, data: Data, payload: web::Payload) -> R
 
 pub async fn get_config(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let scope = params::scope(&req)?;
-    let config = data
-        .registry
-        .get_config(&scope, params.flag("defaultToGlobal")?)?;
+    let config = data.registry.get_config(
+        &caller(&req),
+        &params::scope(&req)?,
+        params.flag("defaultToGlobal")?,
+    )?;
     Ok(json(&config))
 }
 
 pub async fn put_config(req: HttpRequest, data: Data, payload: web::Payload) -> Reply {
     let scope = params::scope(&req)?;
     let request: ConfigUpdateRequest = params::json_body(payload, data.max_body_bytes).await?;
-    let config = data.registry.set_config(&scope, &request).await?;
+    let config = data
+        .registry
+        .set_config(&caller(&req), &scope, &request)
+        .await?;
     Ok(json(&config))
 }
 
 pub async fn delete_config(req: HttpRequest, data: Data) -> Reply {
-    let scope = params::scope(&req)?;
-    let previous = data.registry.delete_config(&scope).await?;
+    let previous = data
+        .registry
+        .delete_config(&caller(&req), &params::scope(&req)?)
+        .await?;
     Ok(json(&previous))
 }
 
 pub async fn get_mode(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let scope = params::scope(&req)?;
-    let mode = data
-        .registry
-        .get_mode(&scope, params.flag("defaultToGlobal")?)?;
+    let mode = data.registry.get_mode(
+        &caller(&req),
+        &params::scope(&req)?,
+        params.flag("defaultToGlobal")?,
+    )?;
     Ok(json(&ModeBody {
         mode: mode.to_string(),
     }))
@@ -383,7 +380,7 @@ pub async fn put_mode(req: HttpRequest, data: Data, payload: web::Payload) -> Re
     let request: ModeBody = params::json_body(payload, data.max_body_bytes).await?;
     let mode = data
         .registry
-        .set_mode(&scope, &request.mode, params.flag("force")?)
+        .set_mode(&caller(&req), &scope, &request.mode, params.flag("force")?)
         .await?;
     Ok(json(&ModeBody {
         mode: mode.to_string(),
@@ -391,8 +388,10 @@ pub async fn put_mode(req: HttpRequest, data: Data, payload: web::Payload) -> Re
 }
 
 pub async fn delete_mode(req: HttpRequest, data: Data) -> Reply {
-    let scope = params::scope(&req)?;
-    let previous = data.registry.delete_mode(&scope).await?;
+    let previous = data
+        .registry
+        .delete_mode(&caller(&req), &params::scope(&req)?)
+        .await?;
     Ok(json(&ModeBody {
         mode: previous.to_string(),
     }))
@@ -402,17 +401,17 @@ pub async fn delete_mode(req: HttpRequest, data: Data) -> Reply {
 
 pub async fn list_contexts(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let state = data.registry.state();
-    let prefix = params.get("contextPrefix").unwrap_or("");
-    let contexts: Vec<String> = queries::contexts(&state)
-        .into_iter()
-        .filter(|c| c.starts_with(prefix))
-        .collect();
-    Ok(json(&params.page(contexts)?))
+    let contexts = data.registry.contexts(
+        &caller(&req),
+        params.get("contextPrefix").unwrap_or(""),
+        params.page()?,
+    )?;
+    Ok(json(&contexts))
 }
 
 pub async fn delete_context(req: HttpRequest, data: Data) -> Reply {
-    let context = params::context(&req)?;
-    data.registry.delete_context(&context).await?;
+    data.registry
+        .delete_context(&caller(&req), &params::context(&req)?)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,8 +4,10 @@ use actix_web::{web, HttpRequest};
 use covenant_core::ids::{ContextName, QualifiedSubject, VersionSpec};
 use serde::de::DeserializeOwned;
 
+use crate::access::Caller;
 use crate::error::{Error, Result};
-use crate::event::Scope;
+use crate::persist::Scope;
+use crate::registry::query::{Deleted, Page};
 
 /// The query string, decoded.
 pub struct Params(Vec<(String, String)>);
@@ -66,20 +68,29 @@ impl Params {
         }
     }
 
-    /// `offset` and `limit` (-1 or absent = no limit) applied to a list.
-    pub fn page<T>(&self, items: Vec<T>) -> Result<Vec<T>> {
+    /// `offset` and `limit` (-1 or absent = no limit).
+    pub fn page(&self) -> Result<Page> {
         let offset = self.int("offset")?.unwrap_or(0).max(0) as usize;
         let limit = match self.int("limit")? {
             None => None,
             Some(n) if n < 0 => None,
             Some(n) => Some(n as usize),
         };
-        let rest = items.into_iter().skip(offset);
-        Ok(match limit {
-            Some(limit) => rest.take(limit).collect(),
-            None => rest.collect(),
+        Ok(Page { offset, limit })
+    }
+
+    /// `deleted` and `deletedOnly`.
+    pub fn deleted(&self) -> Result<Deleted> {
+        Ok(Deleted {
+            include: self.flag("deleted")?,
+            only: self.flag("deletedOnly")?,
         })
     }
+}
+
+/// The caller of a request. Without authentication every caller is anonymous.
+pub fn caller(req: &HttpRequest) -> Caller {
+    Caller::anonymous(req.peer_addr().map(|address| address.ip()))
 }
 
 /// A path segment, percent-decoded (the router keeps `%2F` encoded so that it never splits a path).
@@ -121,18 +132,7 @@ pub fn scope(req: &HttpRequest) -> Result<Scope> {
         Some(raw) => QualifiedSubject::parse_in(&context, &raw)?,
         None => QualifiedSubject::new(context, ""),
     };
-    Ok(scope_of(&subject))
-}
-
-/// The scope of a (possibly context-only) subject.
-pub fn scope_of(subject: &QualifiedSubject) -> Scope {
-    if !subject.is_context_only() {
-        Scope::Subject(subject.qualified())
-    } else if subject.context().is_default() || subject.context().is_global() {
-        Scope::Global
-    } else {
-        Scope::Context(subject.context().as_str().to_string())
-    }
+    Ok(Scope::of(&subject))
 }
 
 /// Reads a JSON body of at most `limit` bytes.

@@ -1,15 +1,37 @@
-//! Read-only queries over the state, answering the list and lookup endpoints.
+//! Read-only queries over the state, answering the list and lookup endpoints. Pure functions of
+//! the state; the registry calls them under its one permission check.
 
 use std::sync::Arc;
 
-use covenant_core::api::{self, SubjectVersion};
-use covenant_core::ids::{ContextName, QualifiedSubject, VersionSpec, DEFAULT_CONTEXT};
+use covenant_core::ids::{
+    ContextName, QualifiedSubject, SchemaId, Version, VersionSpec, DEFAULT_CONTEXT,
+};
 
 use crate::error::{Error, Result};
-use crate::registry::schema_object;
-use crate::state::{SchemaRecord, State};
+use crate::state::{SchemaRecord, State, VersionState};
+
+/// `offset` and `limit` of a list request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Page {
+    /// Items to skip.
+    pub offset: usize,
+    /// Items to return at most; `None` for all.
+    pub limit: Option<usize>,
+}
+
+impl Page {
+    /// The items of `items` on this page.
+    pub fn of<T>(self, items: impl Iterator<Item = T>) -> Vec<T> {
+        let rest = items.skip(self.offset);
+        match self.limit {
+            Some(limit) => rest.take(limit).collect(),
+            None => rest.collect(),
+        }
+    }
+}
 
 /// Which contexts a `subjectPrefix` selects, and the name prefix inside them.
+#[derive(Clone, Debug)]
 pub struct SubjectFilter {
     context: Option<ContextName>,
     prefix: String,
@@ -43,82 +65,93 @@ impl SubjectFilter {
     }
 }
 
-/// `GET /subjects`: qualified names, sorted by context then name.
-pub fn list_subjects(
-    state: &State,
-    filter: &SubjectFilter,
-    deleted: bool,
-    deleted_only: bool,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for (context_name, context) in state.contexts() {
-        for (name, subject) in &context.subjects {
-            if !filter.admits(context_name, name) {
-                continue;
-            }
-            let live = subject.has_live_versions();
-            let soft_deleted = subject.versions.values().any(|v| v.deleted);
-            let listed = if deleted_only {
-                soft_deleted
-            } else if deleted {
-                subject.has_versions()
-            } else {
-                live
-            };
-            if listed {
-                out.push(QualifiedSubject::new(context_name.clone(), name.clone()).qualified());
-            }
-        }
-    }
-    out
+/// Which versions a list shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Deleted {
+    /// Include soft-deleted ones (`deleted=true`).
+    pub include: bool,
+    /// Only soft-deleted ones (`deletedOnly=true`).
+    pub only: bool,
 }
 
-/// `GET /subjects/{s}/versions`.
-pub fn list_versions(
+/// `GET /subjects`: subjects by context then name.
+pub fn subjects<'s>(
+    state: &'s State,
+    filter: &'s SubjectFilter,
+    deleted: Deleted,
+) -> impl Iterator<Item = QualifiedSubject> + 's {
+    state.contexts().flat_map(move |(context_name, context)| {
+        context.subjects.iter().filter_map(move |(name, subject)| {
+            if !filter.admits(context_name, name) {
+                return None;
+            }
+            let listed = if deleted.only {
+                subject.versions.values().any(|v| v.deleted)
+            } else if deleted.include {
+                subject.has_versions()
+            } else {
+                subject.has_live_versions()
+            };
+            listed.then(|| QualifiedSubject::new(context_name.clone(), name.clone()))
+        })
+    })
+}
+
+/// `GET /subjects/{s}/versions`: (version, soft-deleted).
+pub fn versions(
     state: &State,
     subject: &QualifiedSubject,
-    deleted: bool,
-    deleted_only: bool,
-    deleted_as_negative: bool,
-) -> Result<Vec<i32>> {
-    let subject_state = state.existing_subject(subject, deleted || deleted_only)?;
+    deleted: Deleted,
+) -> Result<Vec<(Version, bool)>> {
+    let subject_state = state.existing_subject(subject, deleted.include || deleted.only)?;
     Ok(subject_state
         .versions
         .iter()
         .filter(|(_, v)| {
-            if deleted_only {
+            if deleted.only {
                 v.deleted
             } else {
-                deleted || !v.deleted
+                deleted.include || !v.deleted
             }
         })
-        .map(|(n, v)| {
-            if deleted_as_negative && v.deleted {
-                -n
-            } else {
-                *n
-            }
-        })
+        .map(|(n, v)| (*n, v.deleted))
         .collect())
 }
 
+/// One version of a subject, with its schema.
+#[derive(Clone, Debug)]
+pub struct VersionView {
+    /// The subject.
+    pub subject: QualifiedSubject,
+    /// The version.
+    pub version: Version,
+    /// Its state.
+    pub entry: VersionState,
+    /// Its schema.
+    pub record: Arc<SchemaRecord>,
+}
+
 /// `GET /subjects/{s}/versions/{v}`.
-pub fn get_version(
+pub fn version(
     state: &State,
     subject: &QualifiedSubject,
     spec: VersionSpec,
     deleted: bool,
-) -> Result<api::Schema> {
+) -> Result<VersionView> {
     let (version, entry) = state.version(subject, spec, deleted)?;
-    let record = stored(state, subject.context(), entry.id)?;
-    Ok(schema_object(subject, version, &entry, record))
+    Ok(VersionView {
+        subject: subject.clone(),
+        version,
+        entry,
+        record: Arc::clone(state.stored(subject.context(), entry.id)?),
+    })
 }
 
 /// A schema by id that some stored version still uses.
 pub fn schema_by_id<'a>(
     state: &'a State,
     context: &ContextName,
-    id: i32,
+    id: SchemaId,
 ) -> Result<&'a Arc<SchemaRecord>> {
     let in_use = state.context(context).is_some_and(|c| c.is_in_use(id));
     match state.schema(context, id) {
@@ -127,29 +160,18 @@ pub fn schema_by_id<'a>(
     }
 }
 
-fn stored<'a>(state: &'a State, context: &ContextName, id: i32) -> Result<&'a Arc<SchemaRecord>> {
-    state
-        .schema(context, id)
-        .ok_or_else(|| Error::Internal(format!("schema {id} is missing from context {context}")))
-}
-
-/// `GET /schemas/ids/{id}/versions`.
+/// `GET /schemas/ids/{id}/versions`: the (subject, version) pairs using the id.
 pub fn id_versions(
     state: &State,
     context: &ContextName,
-    id: i32,
+    id: SchemaId,
     deleted: bool,
-    subject_filter: Option<&str>,
-) -> Result<Vec<SubjectVersion>> {
+) -> Result<Vec<(QualifiedSubject, Version)>> {
     schema_by_id(state, context, id)?;
     Ok(state
         .usages(context, id, deleted)
         .into_iter()
-        .map(|(subject, version, _)| SubjectVersion {
-            subject: subject.qualified(),
-            version,
-        })
-        .filter(|sv| subject_filter.is_none_or(|s| sv.subject == s))
+        .map(|(subject, version, _)| (subject, version))
         .collect())
 }
 
@@ -157,46 +179,46 @@ pub fn id_versions(
 pub fn id_subjects(
     state: &State,
     context: &ContextName,
-    id: i32,
+    id: SchemaId,
     deleted: bool,
-    subject_filter: Option<&str>,
-) -> Result<Vec<String>> {
-    let mut subjects: Vec<String> = id_versions(state, context, id, deleted, subject_filter)?
+) -> Result<Vec<QualifiedSubject>> {
+    let mut subjects: Vec<QualifiedSubject> = id_versions(state, context, id, deleted)?
         .into_iter()
-        .map(|sv| sv.subject)
+        .map(|(subject, _)| subject)
         .collect();
     subjects.dedup();
     Ok(subjects)
 }
 
 /// `GET /schemas`: versions of every admitted subject, by subject then version.
-pub fn list_schemas(
-    state: &State,
-    filter: &SubjectFilter,
+pub fn schemas<'s>(
+    state: &'s State,
+    filter: &'s SubjectFilter,
     deleted: bool,
     latest_only: bool,
-) -> Vec<api::Schema> {
-    let mut out = Vec::new();
-    for (context_name, context) in state.contexts() {
-        for (name, subject) in &context.subjects {
-            if !filter.admits(context_name, name) {
-                continue;
-            }
-            let qualified = QualifiedSubject::new(context_name.clone(), name.clone());
-            let versions: Vec<_> = subject.visible(deleted).collect();
-            let chosen = if latest_only {
-                &versions[versions.len().saturating_sub(1)..]
-            } else {
-                &versions[..]
-            };
-            for (version, entry) in chosen {
-                if let Some(record) = context.schemas.get(&entry.id) {
-                    out.push(schema_object(&qualified, *version, entry, record));
-                }
-            }
-        }
-    }
-    out
+) -> impl Iterator<Item = VersionView> + 's {
+    state.contexts().flat_map(move |(context_name, context)| {
+        context
+            .subjects
+            .iter()
+            .filter(move |(name, _)| filter.admits(context_name, name))
+            .flat_map(move |(name, subject)| {
+                let qualified = QualifiedSubject::new(context_name.clone(), name.clone());
+                let versions: Vec<(Version, &VersionState)> = if latest_only {
+                    subject.visible(deleted).next_back().into_iter().collect()
+                } else {
+                    subject.visible(deleted).collect()
+                };
+                versions.into_iter().filter_map(move |(version, entry)| {
+                    Some(VersionView {
+                        subject: qualified.clone(),
+                        version,
+                        entry: *entry,
+                        record: Arc::clone(context.schemas.get(&entry.id)?),
+                    })
+                })
+            })
+    })
 }
 
 /// The schema text in the `format` a request asks for, when the type knows that format.
@@ -216,7 +238,7 @@ pub fn render(
 pub fn contexts(state: &State) -> Vec<String> {
     let mut out = vec![DEFAULT_CONTEXT.to_string()];
     for (name, context) in state.contexts() {
-        if !name.is_default() && context.subjects.values().any(|s| s.has_versions()) {
+        if !name.is_default() && context.has_subjects() {
             out.push(name.to_string());
         }
     }
@@ -229,10 +251,10 @@ pub fn latest_with_metadata(
     subject: &QualifiedSubject,
     pairs: &[(&str, &str)],
     deleted: bool,
-) -> Result<api::Schema> {
+) -> Result<VersionView> {
     let subject_state = state.existing_subject(subject, deleted)?;
     for (version, entry) in subject_state.visible(deleted).rev() {
-        let record = stored(state, subject.context(), entry.id)?;
+        let record = state.stored(subject.context(), entry.id)?;
         let properties = record.metadata.as_ref().and_then(|m| m.get("properties"));
         let matches = pairs.iter().all(|(key, value)| {
             properties
@@ -241,7 +263,12 @@ pub fn latest_with_metadata(
                 .is_some_and(|v| v == *value)
         });
         if matches {
-            return Ok(schema_object(subject, version, entry, record));
+            return Ok(VersionView {
+                subject: subject.clone(),
+                version,
+                entry: *entry,
+                record: Arc::clone(record),
+            });
         }
     }
     Err(Error::SchemaNotFound(format!(

@@ -5,6 +5,7 @@
 //! there first the append fails with [`StoreError::Conflict`] and the writer catches up and
 //! re-validates. A successful append is durable before it returns.
 
+mod memory;
 mod postgres;
 mod sled_log;
 
@@ -13,8 +14,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::event::Record;
+use crate::persist::Record;
 
+pub use memory::MemoryLog;
 pub use postgres::PgLog;
 pub use sled_log::SledLog;
 
@@ -73,45 +75,67 @@ pub trait EventLog: Send + Sync + 'static {
         -> Result<(), StoreError>;
 }
 
-/// Opens the log a store URL names: `sled://PATH` or `postgres://USER@HOST/DB[?schema=NAME]`.
+/// How many snapshots of each format a store keeps: the newest, and the one before in case a
+/// node is still loading it.
+pub const SNAPSHOTS_KEPT: usize = 2;
+
+/// Opens the log a store URL names: `sled://PATH`, `postgres://USER@HOST/DB[?schema=NAME]` or
+/// `memory://` (nothing kept).
 pub async fn open(url: &str) -> Result<Arc<dyn EventLog>, StoreError> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         StoreError::Config(format!(
-            "store `{url}` is not a URL: expected sled://PATH or postgres://USER@HOST/DB"
+            "store `{url}` is not a URL: expected sled://PATH, postgres://USER@HOST/DB or memory://"
         ))
     })?;
     match scheme {
         "sled" => Ok(Arc::new(SledLog::open(rest)?)),
         "postgres" | "postgresql" => Ok(Arc::new(PgLog::open(url).await?)),
+        "memory" if rest.is_empty() => Ok(Arc::new(MemoryLog::new())),
+        "memory" => Err(StoreError::Config(format!(
+            "store `{url}`: memory:// takes no path"
+        ))),
         other => Err(StoreError::Config(format!(
-            "unknown store scheme `{other}` in `{url}`: expected sled://PATH or postgres://USER@HOST/DB"
+            "unknown store scheme `{other}` in `{url}`: expected sled://PATH, postgres://USER@HOST/DB or memory://"
         ))),
     }
 }
 
-pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(record)
-        .map_err(|e| StoreError::Backend(format!("cannot encode record: {e}")))
+/// Whether a store keeps nothing across restarts.
+pub fn is_ephemeral(url: &str) -> bool {
+    url.starts_with("memory://")
 }
 
-pub(crate) fn decode(offset: u64, bytes: &[u8]) -> Result<Record, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        offset,
-        reason: e.to_string(),
-    })
+/// Drops all but the newest [`SNAPSHOTS_KEPT`] snapshots of `format` from a map keyed by
+/// (format, offset); other formats are left alone.
+fn prune(snapshots: &mut std::collections::BTreeMap<(u32, u64), Vec<u8>>, format: u32) {
+    let old: Vec<(u32, u64)> = snapshots
+        .range((format, 0)..=(format, u64::MAX))
+        .rev()
+        .skip(SNAPSHOTS_KEPT)
+        .map(|(key, _)| *key)
+        .collect();
+    for key in old {
+        snapshots.remove(&key);
+    }
 }
+
+pub(crate) use crate::persist::{decode, encode};
 
 #[cfg(test)]
 pub(crate) mod suite {
     //! The storage test suite, written once and run against every backend.
 
     use super::*;
-    use crate::event::{Event, Scope};
+    use crate::persist::{Event, Scope, StoredConfig};
 
-    fn mode(mode: &str) -> Record {
-        Record::now(Event::ModeSet {
+    /// A distinct record per label.
+    fn mode(label: &str) -> Record {
+        Record::now(Event::ConfigSet {
             scope: Scope::Global,
-            mode: mode.to_string(),
+            config: StoredConfig {
+                compatibility_group: Some(label.to_string()),
+                ..StoredConfig::default()
+            },
         })
     }
 
@@ -166,6 +190,31 @@ pub(crate) mod suite {
         assert_eq!(
             log.load_snapshot(2).await.expect("load"),
             Some((30, b"other format".to_vec()))
+        );
+    }
+
+    /// Snapshots are kept per format: a build writing format 2 does not prune the format 1
+    /// snapshots an older build sharing the store still reads, and two formats at one offset
+    /// are both kept.
+    pub async fn prunes_snapshots_per_format(log: &dyn EventLog) {
+        log.save_snapshot(100, 7, b"seven at 100")
+            .await
+            .expect("save");
+        log.save_snapshot(100, 8, b"eight at 100")
+            .await
+            .expect("save");
+        for offset in [200, 300, 400] {
+            log.save_snapshot(offset, 8, format!("eight at {offset}").as_bytes())
+                .await
+                .expect("save");
+        }
+        assert_eq!(
+            log.load_snapshot(7).await.expect("load"),
+            Some((100, b"seven at 100".to_vec()))
+        );
+        assert_eq!(
+            log.load_snapshot(8).await.expect("load"),
+            Some((400, b"eight at 400".to_vec()))
         );
     }
 

@@ -20,7 +20,7 @@ use tokio::sync::{Mutex, Notify};
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
 
 use super::{decode, encode, EventLog, StoreError};
-use crate::event::Record;
+use crate::persist::Record;
 
 /// Schema migrations, applied in order; each runs once.
 const MIGRATIONS: &[&str] = &[
@@ -40,6 +40,10 @@ const MIGRATIONS: &[&str] = &[
     // 2: records as the exact text that was appended. JSONB reorders object keys (and
     // normalises numbers), so metadata read back differed from what the writing node held.
     "ALTER TABLE {schema}.log ALTER COLUMN record TYPE TEXT USING record::text;",
+    // 3: snapshots keyed by (format, position), as on every backend, so that builds writing
+    // different formats into one database neither collide nor prune each other's.
+    "ALTER TABLE {schema}.snapshots DROP CONSTRAINT snapshots_pkey;
+     ALTER TABLE {schema}.snapshots ADD PRIMARY KEY (format, position);",
 ];
 
 /// A log in a PostgreSQL schema.
@@ -424,18 +428,19 @@ impl EventLog for PgLog {
         self.with_client(move |client| {
             Box::pin(async move {
                 let position = offset as i64;
+                let format = format as i32;
                 client
                     .execute(
-                        &format!("INSERT INTO {snapshots} (position, format, state) VALUES ($1, $2, $3) ON CONFLICT (position) DO NOTHING"),
-                        &[&position, &(format as i32), &state],
+                        &format!("INSERT INTO {snapshots} (position, format, state) VALUES ($1, $2, $3) ON CONFLICT (format, position) DO NOTHING"),
+                        &[&position, &format, &state],
                     )
                     .await
                     .map_err(|e| backend("cannot store a snapshot", e))?;
-                // Two are kept: the newest, and the one before in case a reader is loading it.
+                // Per format, the newest are kept (the one before in case a reader is loading it).
                 client
                     .execute(
-                        &format!("DELETE FROM {snapshots} WHERE position < (SELECT min(position) FROM (SELECT position FROM {snapshots} ORDER BY position DESC LIMIT 2) newest)"),
-                        &[],
+                        &format!("DELETE FROM {snapshots} WHERE format = $1 AND position < (SELECT min(position) FROM (SELECT position FROM {snapshots} WHERE format = $1 ORDER BY position DESC LIMIT $2) newest)"),
+                        &[&format, &(super::SNAPSHOTS_KEPT as i64)],
                     )
                     .await
                     .map_err(|e| backend("cannot prune snapshots", e))?;
@@ -507,6 +512,7 @@ mod tests {
         if let Some(log) = fresh().await {
             suite::keeps_its_cluster_id(&log).await;
             suite::keeps_the_latest_snapshots(&log).await;
+            suite::prunes_snapshots_per_format(&log).await;
         }
     }
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use super::{decode, encode, EventLog, StoreError};
-use crate::event::Record;
+use crate::persist::Record;
 
 /// A log in a sled database directory.
 pub struct SledLog {
@@ -157,14 +157,14 @@ impl EventLog for SledLog {
         self.snapshots
             .insert(&key, state)
             .map_err(|e| backend("cannot store a snapshot", e))?;
-        // Keep the newest two of the format.
+        // Keep the newest of the format.
         let keys: Vec<sled::IVec> = self
             .snapshots
             .scan_prefix(format.to_be_bytes())
             .keys()
             .filter_map(|k| k.ok())
             .collect();
-        for old in keys.iter().rev().skip(2) {
+        for old in keys.iter().rev().skip(super::SNAPSHOTS_KEPT) {
             let _ = self.snapshots.remove(old);
         }
         self.db
@@ -200,9 +200,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn keeps_the_latest_snapshots() {
+    async fn keeps_the_latest_snapshots_per_format() {
         let (_dir, log) = temp();
         suite::keeps_the_latest_snapshots(&log).await;
+        suite::prunes_snapshots_per_format(&log).await;
     }
 
     #[tokio::test]

@@ -1,0 +1,291 @@
+//! The one serializer pipeline every format runs through.
+//!
+//! Writing: resolve the writer schema for the topic (subject name strategy, then auto-register,
+//! lookup, use-latest or a fixed id) → prepare what encoding with it needs (once per writer) →
+//! validate the value → run the write hooks (where data-contract rules plug in) → encode and
+//! frame. Reading: read the frame → fetch the writer schema (once per id or GUID) → prepare the
+//! decoder → decode → run the read hooks. A format supplies only its own steps
+//! (`Format`); caching, time to live and the order of steps live here, once.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use covenant_core::api::{RegisterSchemaRequest, SchemaString};
+use covenant_core::wire::{self, SchemaRef};
+
+use super::{writer_of, SerializerConfig, WriterResolver};
+use crate::cache::BoundedCache;
+use crate::error::Result;
+use crate::rest::Client;
+
+/// A boxed future, for the async steps of a format.
+pub(crate) type Step<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// What one event is written with: the schema id, the registered schema (with its metadata
+/// and rule set) and what the format prepared for it.
+pub struct Target<P> {
+    /// The writer schema's id.
+    pub id: i32,
+    /// The subject the schema is registered under.
+    pub subject: Arc<str>,
+    /// The registered writer schema, metadata and rule set included.
+    pub schema: Arc<SchemaString>,
+    /// What the format prepared for encoding with it.
+    pub prepared: Arc<P>,
+}
+
+impl<P> Clone for Target<P> {
+    fn clone(&self) -> Self {
+        Target {
+            id: self.id,
+            subject: Arc::clone(&self.subject),
+            schema: Arc::clone(&self.schema),
+            prepared: Arc::clone(&self.prepared),
+        }
+    }
+}
+
+/// The local schema a serializer writes for one kind of value: a key telling kinds apart
+/// (empty for formats with one local schema; the message name for Protobuf), the type's full
+/// name for the record subject strategies, and the registration request.
+pub(crate) struct Local {
+    pub key: String,
+    pub record_name: Option<String>,
+    pub request: RegisterSchemaRequest,
+}
+
+/// Where an event is in the pipeline, for hooks.
+pub struct HookContext<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The subject of the writer schema (`None` when reading: only the id is known).
+    pub subject: Option<&'a str>,
+    /// The writer schema, with its metadata and rule set.
+    pub schema: &'a SchemaString,
+    /// Whether the event is a record key.
+    pub is_key: bool,
+}
+
+/// A step every event passes: on write after validation and before encoding, on read after
+/// decoding. Data-contract rules (conditions, transforms, encryption) run here.
+pub trait Hook<V>: Send + Sync {
+    /// Called for each event written; may change the value or refuse it.
+    fn on_write(&self, context: &HookContext<'_>, value: &mut V) -> Result<()>;
+    /// Called for each event read; may change the value or refuse it.
+    fn on_read(&self, context: &HookContext<'_>, value: &mut V) -> Result<()>;
+}
+
+/// A format's own steps.
+pub(crate) trait Format: Send + Sync + 'static {
+    /// The values it writes.
+    type Value: Clone + Send + Sync;
+    /// What encoding with one writer schema (and one local kind) needs, prepared once.
+    type Prepared: Send + Sync + 'static;
+    /// Whether [`Format::encode`] refuses a value that does not fit, so that a separate
+    /// validation pass is needed only when a hook runs between the two.
+    const ENCODE_VALIDATES: bool;
+    /// Prepares encoding with a registered writer schema for the local kind `local_key`.
+    fn prepare<'a>(
+        &'a self,
+        client: &'a Client,
+        id: i32,
+        schema: &'a SchemaString,
+        local_key: &'a str,
+    ) -> Step<'a, Self::Prepared>;
+    /// Checks that `value` fits the writer schema.
+    fn validate(&self, prepared: &Self::Prepared, id: i32, value: &Self::Value) -> Result<()>;
+    /// Appends the encoding of `value` (already validated) to `out`.
+    fn encode(
+        &self,
+        prepared: &Self::Prepared,
+        id: i32,
+        value: &Self::Value,
+        out: &mut Vec<u8>,
+    ) -> Result<()>;
+}
+
+/// The write half of the pipeline for one format.
+pub(crate) struct Writing<F: Format> {
+    pub format: F,
+    resolver: WriterResolver,
+    /// (writer id, local key) → prepared.
+    prepared: BoundedCache<(i32, String), Arc<F::Prepared>>,
+    /// (topic, local key) → target: the one lookup a steady-state event makes. Under
+    /// `use_latest_version` entries expire with the latest cache, so a new version is picked up.
+    by_topic: BoundedCache<(String, String), Target<F::Prepared>>,
+    hooks: Vec<Arc<dyn Hook<F::Value>>>,
+    /// The size of the last event, to allocate its successor in one go.
+    last_size: AtomicUsize,
+}
+
+impl<F: Format> Writing<F> {
+    pub fn new(format: F, client: Client, config: SerializerConfig) -> Writing<F> {
+        let ttl = config
+            .use_latest_version
+            .then_some(config.latest_cache_ttl)
+            .flatten();
+        Writing {
+            format,
+            by_topic: BoundedCache::new(1000, ttl),
+            resolver: WriterResolver::new(client, config),
+            prepared: BoundedCache::new(256, None),
+            hooks: Vec::new(),
+            last_size: AtomicUsize::new(64),
+        }
+    }
+
+    pub fn config(&self) -> &SerializerConfig {
+        self.resolver.config()
+    }
+
+    pub fn client(&self) -> &Client {
+        self.resolver.client()
+    }
+
+    pub fn add_hook(&mut self, hook: Arc<dyn Hook<F::Value>>) {
+        self.hooks.push(hook);
+    }
+
+    /// The target for `topic`: from the per-topic cache, or resolved (writer, then prepared).
+    /// `local` builds the local schema; it runs only on a cache miss.
+    pub async fn target<L>(
+        &self,
+        topic: &str,
+        local_key: &str,
+        local: L,
+    ) -> Result<Target<F::Prepared>>
+    where
+        L: Future<Output = Result<Local>>,
+    {
+        let key = (topic.to_string(), local_key.to_string());
+        if let Some(found) = self.by_topic.get(&key) {
+            return Ok(found);
+        }
+        let local = local.await?;
+        let config = self.config();
+        let subject = config.subject_name_strategy.subject(
+            topic,
+            config.is_key,
+            local.record_name.as_deref(),
+        )?;
+        let writer = self.resolver.writer(&subject, &local.request).await?;
+        let prepared_key = (writer.id, local.key.clone());
+        let prepared = match self.prepared.get(&prepared_key) {
+            Some(prepared) => prepared,
+            None => {
+                let prepared = Arc::new(
+                    self.format
+                        .prepare(self.client(), writer.id, &writer.schema, &local.key)
+                        .await?,
+                );
+                self.prepared.insert(prepared_key, Arc::clone(&prepared));
+                prepared
+            }
+        };
+        let target = Target {
+            id: writer.id,
+            subject: subject.into(),
+            schema: writer.schema,
+            prepared,
+        };
+        self.by_topic.insert(key, target.clone());
+        Ok(target)
+    }
+
+    /// Validates, runs the hooks and encodes one event for `target`.
+    pub fn write(
+        &self,
+        topic: &str,
+        target: &Target<F::Prepared>,
+        value: &F::Value,
+    ) -> Result<Vec<u8>> {
+        if !F::ENCODE_VALIDATES || !self.hooks.is_empty() {
+            self.format.validate(&target.prepared, target.id, value)?;
+        }
+        let mut out = Vec::with_capacity(5 + self.last_size.load(Ordering::Relaxed));
+        wire::write_header(target.id, &mut out);
+        if self.hooks.is_empty() {
+            self.format
+                .encode(&target.prepared, target.id, value, &mut out)?;
+        } else {
+            let mut value = value.clone();
+            let context = HookContext {
+                topic,
+                subject: Some(&target.subject),
+                schema: &target.schema,
+                is_key: self.config().is_key,
+            };
+            for hook in &self.hooks {
+                hook.on_write(&context, &mut value)?;
+            }
+            self.format
+                .encode(&target.prepared, target.id, &value, &mut out)?;
+        }
+        self.last_size.store(out.len(), Ordering::Relaxed);
+        Ok(out)
+    }
+}
+
+/// The read half of the pipeline: the writer schema of each framed payload, prepared once per
+/// id or GUID, and the read hooks.
+pub(crate) struct Reading<P, V> {
+    client: Client,
+    prepared: BoundedCache<SchemaRef, (Arc<SchemaString>, Arc<P>)>,
+    hooks: Vec<Arc<dyn Hook<V>>>,
+}
+
+impl<P: Send + Sync, V> Reading<P, V> {
+    pub fn new(client: Client) -> Reading<P, V> {
+        Reading {
+            client,
+            prepared: BoundedCache::new(64, None),
+            hooks: Vec::new(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn add_hook(&mut self, hook: Arc<dyn Hook<V>>) {
+        self.hooks.push(hook);
+    }
+
+    /// The writer schema a framed payload names and what was prepared for it (built once by
+    /// `build`), with the payload after the header.
+    pub async fn writer<'b, B, Fut>(
+        &self,
+        bytes: &'b [u8],
+        build: B,
+    ) -> Result<(SchemaRef, Arc<SchemaString>, Arc<P>, &'b [u8])>
+    where
+        B: FnOnce(Arc<SchemaString>) -> Fut,
+        Fut: Future<Output = Result<P>>,
+    {
+        let (schema_ref, payload) = wire::read_header(bytes)?;
+        if let Some((schema, prepared)) = self.prepared.get(&schema_ref) {
+            return Ok((schema_ref, schema, prepared, payload));
+        }
+        let schema = writer_of(&self.client, schema_ref).await?;
+        let prepared = Arc::new(build(Arc::clone(&schema)).await?);
+        self.prepared
+            .insert(schema_ref, (Arc::clone(&schema), Arc::clone(&prepared)));
+        Ok((schema_ref, schema, prepared, payload))
+    }
+
+    /// Runs the read hooks on a decoded value.
+    pub fn finish(&self, schema: &SchemaString, mut value: V) -> Result<V> {
+        let context = HookContext {
+            topic: "",
+            subject: None,
+            schema,
+            is_key: false,
+        };
+        for hook in &self.hooks {
+            hook.on_read(&context, &mut value)?;
+        }
+        Ok(value)
+    }
+}

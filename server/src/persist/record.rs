@@ -1,0 +1,487 @@
+//! The log's records: every change to the registry is one [`Record`], and the registry's state
+//! is their fold (see [`crate::state`]). The log is also the audit trail.
+//!
+//! Format 1 (`fixtures/storage/v1.jsonl`, `fixtures/storage/v1-full.jsonl`) is what the first
+//! releases wrote; its bytes are kept exactly.
+
+use covenant_core::ids::{
+    CompatibilityLevel, ContextName, Mode, QualifiedSubject, SchemaId, Version,
+};
+use covenant_core::json::Policy;
+use covenant_core::schema::SchemaType;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::serde_as::{number, opt_text, text};
+use crate::store::StoreError;
+
+/// The newest record format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One entry of the log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// Format version of this record.
+    pub v: u32,
+    /// When the change was accepted, in milliseconds since the epoch.
+    pub ts: i64,
+    /// Who made the change, once authentication exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// What changed.
+    pub event: Event,
+}
+
+impl Record {
+    /// A record of `event` stamped with the current time.
+    pub fn now(event: Event) -> Record {
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Record {
+            v: FORMAT_VERSION,
+            ts,
+            actor: None,
+            event,
+        }
+    }
+}
+
+/// Where a config or mode applies.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "StoredScope", into = "StoredScope")]
+pub enum Scope {
+    /// Above every context (`/config`, `:.__GLOBAL:`, and the default context itself).
+    Global,
+    /// A whole context (`:.ctx:`).
+    Context(ContextName),
+    /// One subject (`orders-value`, `:.ctx:orders-value`).
+    Subject(QualifiedSubject),
+}
+
+/// A scope as stored: `{"kind":"global"}`, `{"kind":"context","name":".ctx"}`,
+/// `{"kind":"subject","name":":.ctx:s"}`.
+#[derive(Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    content = "name",
+    rename_all = "snake_case",
+    deny_unknown_fields
+)]
+enum StoredScope {
+    Global,
+    Context(String),
+    Subject(String),
+}
+
+impl TryFrom<StoredScope> for Scope {
+    type Error = covenant_core::Error;
+
+    fn try_from(stored: StoredScope) -> Result<Scope, Self::Error> {
+        Ok(match stored {
+            StoredScope::Global => Scope::Global,
+            StoredScope::Context(name) => Scope::Context(name.parse()?),
+            StoredScope::Subject(name) => Scope::Subject(name.parse()?),
+        })
+    }
+}
+
+impl From<Scope> for StoredScope {
+    fn from(scope: Scope) -> StoredScope {
+        match scope {
+            Scope::Global => StoredScope::Global,
+            Scope::Context(name) => StoredScope::Context(name.as_str().to_string()),
+            Scope::Subject(subject) => StoredScope::Subject(subject.qualified()),
+        }
+    }
+}
+
+impl Scope {
+    /// The scope of a (possibly context-only) subject: the subject, its context, or global for
+    /// the default and `.__GLOBAL` contexts.
+    pub fn of(subject: &QualifiedSubject) -> Scope {
+        if !subject.is_context_only() {
+            Scope::Subject(subject.clone())
+        } else if subject.context().is_default() || subject.context().is_global() {
+            Scope::Global
+        } else {
+            Scope::Context(subject.context().clone())
+        }
+    }
+
+    /// The scopes a subject's settings resolve through, nearest first: subject, context
+    /// (outside the default context), global.
+    pub fn chain(subject: &QualifiedSubject) -> Vec<Scope> {
+        let mut chain = Vec::with_capacity(3);
+        if !subject.is_context_only() {
+            chain.push(Scope::Subject(subject.clone()));
+        }
+        if !subject.context().is_default() && !subject.context().is_global() {
+            chain.push(Scope::Context(subject.context().clone()));
+        }
+        chain.push(Scope::Global);
+        chain
+    }
+
+    /// The subject whose settings resolve like this scope's (`:.ctx:` for a context).
+    pub fn subject(&self) -> QualifiedSubject {
+        match self {
+            Scope::Global => QualifiedSubject::new(ContextName::default_context(), ""),
+            Scope::Context(context) => QualifiedSubject::new(context.clone(), ""),
+            Scope::Subject(subject) => subject.clone(),
+        }
+    }
+
+    /// The name errors use: the subject, `:.ctx:` for a context, empty for global.
+    pub fn name(&self) -> String {
+        match self {
+            Scope::Global => String::new(),
+            Scope::Context(context) => format!(":{context}:"),
+            Scope::Subject(subject) => subject.qualified(),
+        }
+    }
+}
+
+/// A config as stored: the level and the other keys, each optional.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StoredConfig {
+    /// The compatibility level.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_text")]
+    pub compatibility: Option<CompatibilityLevel>,
+    /// Normalize schemas before comparing them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<bool>,
+    /// Validate field names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate_fields: Option<bool>,
+    /// Validate rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate_rules: Option<bool>,
+    /// Compare only versions with the same value of this metadata property.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatibility_group: Option<String>,
+    /// STRICT or LENIENT (JSON Schema).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_text")]
+    pub compatibility_policy: Option<Policy>,
+    /// Metadata new versions start from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_metadata: Option<Value>,
+    /// Metadata that overrides what new versions carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_metadata: Option<Value>,
+    /// Rules new versions start from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_rule_set: Option<Value>,
+    /// Rules that override what new versions carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_rule_set: Option<Value>,
+    /// Another subject this one is an alias of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+}
+
+impl StoredConfig {
+    /// Takes each key this config lacks from `lower` (a subject's config over its context's,
+    /// an update over the stored config).
+    pub fn fill_from(&mut self, lower: &StoredConfig) {
+        fn fill<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
+            if slot.is_none() {
+                slot.clone_from(value);
+            }
+        }
+        fill(&mut self.compatibility, &lower.compatibility);
+        fill(&mut self.normalize, &lower.normalize);
+        fill(&mut self.validate_fields, &lower.validate_fields);
+        fill(&mut self.validate_rules, &lower.validate_rules);
+        fill(&mut self.compatibility_group, &lower.compatibility_group);
+        fill(&mut self.compatibility_policy, &lower.compatibility_policy);
+        fill(&mut self.default_metadata, &lower.default_metadata);
+        fill(&mut self.override_metadata, &lower.override_metadata);
+        fill(&mut self.default_rule_set, &lower.default_rule_set);
+        fill(&mut self.override_rule_set, &lower.override_rule_set);
+        fill(&mut self.alias, &lower.alias);
+    }
+}
+
+/// A reference as stored: the name the schema uses, the subject as the request named it
+/// (resolved in the schema's context), and the version.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredReference {
+    /// Avro full name, Protobuf import path or JSON Schema `$ref` URL.
+    pub name: String,
+    /// The referenced subject.
+    pub subject: String,
+    /// The referenced version.
+    pub version: i32,
+}
+
+/// A schema version registered under a subject.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaRegistered {
+    /// The subject.
+    #[serde(with = "text")]
+    pub subject: QualifiedSubject,
+    /// The new version.
+    #[serde(with = "number")]
+    pub version: Version,
+    /// The schema id in the subject's context.
+    #[serde(with = "number")]
+    pub id: SchemaId,
+    /// The schema's GUID.
+    pub guid: Uuid,
+    /// The format.
+    #[serde(with = "text")]
+    pub schema_type: SchemaType,
+    /// The canonical schema text.
+    pub schema: String,
+    /// References to other subjects' versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<StoredReference>,
+    /// Metadata, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    /// Rule set, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_set: Option<Value>,
+}
+
+/// Everything that can change in a registry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    /// A new version of a subject.
+    SchemaRegistered(SchemaRegistered),
+    /// One version soft-deleted, or (permanent) removed.
+    VersionDeleted {
+        /// The subject.
+        #[serde(with = "text")]
+        subject: QualifiedSubject,
+        /// The version.
+        #[serde(with = "number")]
+        version: Version,
+        /// Removed for good rather than soft-deleted.
+        permanent: bool,
+    },
+    /// All versions of a subject soft-deleted, or (permanent) all soft-deleted ones removed.
+    SubjectDeleted {
+        /// The subject.
+        #[serde(with = "text")]
+        subject: QualifiedSubject,
+        /// Removed for good rather than soft-deleted.
+        permanent: bool,
+    },
+    /// A config set: the scope's whole config after the change.
+    ConfigSet {
+        /// Where it applies.
+        scope: Scope,
+        /// The config after the change.
+        config: StoredConfig,
+    },
+    /// A config removed.
+    ConfigDeleted {
+        /// Where it applied.
+        scope: Scope,
+    },
+    /// A mode set.
+    ModeSet {
+        /// Where it applies.
+        scope: Scope,
+        /// The mode.
+        #[serde(with = "text")]
+        mode: Mode,
+    },
+    /// A mode removed.
+    ModeDeleted {
+        /// Where it applied.
+        scope: Scope,
+    },
+}
+
+/// The bytes a record is stored as.
+pub fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(record)
+        .map_err(|e| StoreError::Backend(format!("cannot encode a record: {e}")))
+}
+
+/// Reads the record stored at `offset`. A record from a newer format, or one whose content this
+/// build does not understand, is an error naming the offset and what is wrong.
+pub fn decode(offset: u64, bytes: &[u8]) -> Result<Record, StoreError> {
+    match serde_json::from_slice::<Record>(bytes) {
+        Ok(record) if record.v == 0 || record.v > FORMAT_VERSION => Err(newer(offset, record.v)),
+        Ok(record) => Ok(record),
+        Err(error) => {
+            // Say "newer format" rather than "unknown field" when that is the reason.
+            #[derive(Deserialize)]
+            struct Header {
+                v: u32,
+            }
+            match serde_json::from_slice::<Header>(bytes) {
+                Ok(header) if header.v > FORMAT_VERSION => Err(newer(offset, header.v)),
+                _ => Err(StoreError::Corrupt {
+                    offset,
+                    reason: format!("the record cannot be read: {error}"),
+                }),
+            }
+        }
+    }
+}
+
+fn newer(offset: u64, v: u32) -> StoreError {
+    StoreError::Corrupt {
+        offset,
+        reason: format!(
+            "the record has format version {v}, and this build reads versions 1 to {FORMAT_VERSION}: upgrade Covenant to read this log"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter(|line| !line.trim().is_empty())
+            .collect()
+    }
+
+    /// Format 1, pinned: every record a released build wrote still reads, and what this build
+    /// writes for the same record is byte for byte what the first release wrote.
+    #[test]
+    fn reads_and_writes_the_pinned_v1_logs() {
+        for fixture in [
+            include_str!("../../../fixtures/storage/v1.jsonl"),
+            include_str!("../../../fixtures/storage/v1-full.jsonl"),
+        ] {
+            for (offset, line) in lines(fixture).into_iter().enumerate() {
+                let record = decode(offset as u64, line.as_bytes()).expect("a v1 record reads");
+                assert_eq!(record.v, 1);
+                let written = String::from_utf8(encode(&record).expect("encodes")).expect("utf-8");
+                // The hand-written fixture spells one empty reference list out; released builds
+                // never wrote it (they omit empty lists).
+                let expected = line.replace(",\"references\":[]", "");
+                assert_eq!(written, expected, "record {offset}");
+            }
+        }
+        let full = lines(include_str!("../../../fixtures/storage/v1-full.jsonl"));
+        let kinds: std::collections::BTreeSet<String> = full
+            .iter()
+            .map(|line| {
+                let value: Value = serde_json::from_str(line).expect("json");
+                value["event"]["type"].as_str().expect("a type").to_string()
+            })
+            .collect();
+        assert_eq!(
+            kinds.into_iter().collect::<Vec<_>>(),
+            [
+                "config_deleted",
+                "config_set",
+                "mode_deleted",
+                "mode_set",
+                "schema_registered",
+                "subject_deleted",
+                "version_deleted"
+            ],
+            "the full fixture has every event kind"
+        );
+    }
+
+    fn corrupt(line: &str) -> String {
+        match decode(7, line.as_bytes()) {
+            Err(StoreError::Corrupt { offset, reason }) => {
+                assert_eq!(offset, 7);
+                reason
+            }
+            other => panic!("expected a corrupt-record error for {line}, got {other:?}"),
+        }
+    }
+
+    /// Replay never guesses: each unreadable record is an error that says what is wrong.
+    #[test]
+    fn unreadable_records_are_errors_naming_the_problem() {
+        let registered = |schema_type: &str| {
+            format!(
+                r#"{{"v":1,"ts":1,"event":{{"type":"schema_registered","subject":"s","version":1,"id":1,"guid":"0f8a4b4e-6f0e-4c43-9d3c-8a1d6f3b2a10","schema_type":"{schema_type}","schema":"\"int\""}}}}"#
+            )
+        };
+        assert!(decode(0, registered("AVRO").as_bytes()).is_ok());
+        let cases = [
+            (registered("XML"), "XML"),
+            (
+                r#"{"v":1,"ts":1,"event":{"type":"mode_set","scope":{"kind":"global"},"mode":"WRITEONLY"}}"#.to_string(),
+                "WRITEONLY",
+            ),
+            (
+                r#"{"v":1,"ts":1,"event":{"type":"config_set","scope":{"kind":"global"},"config":{"compatibility":"SIDEWAYS"}}}"#.to_string(),
+                "SIDEWAYS",
+            ),
+            (
+                r#"{"v":1,"ts":1,"event":{"type":"config_set","scope":{"kind":"global"},"config":{"compatibilityPolicy":"LOGICAL"}}}"#.to_string(),
+                "LOGICAL",
+            ),
+            (
+                r#"{"v":1,"ts":1,"event":{"type":"schema_exploded","subject":"s"}}"#.to_string(),
+                "schema_exploded",
+            ),
+            (
+                r#"{"v":1,"ts":1,"event":{"type":"version_deleted","subject":"s\u0001","version":1,"permanent":false}}"#.to_string(),
+                "control characters",
+            ),
+            (
+                r#"{"v":1,"ts":1,"event":{"type":"version_deleted","subject":"s","version":0,"permanent":false}}"#.to_string(),
+                "version",
+            ),
+            (
+                r#"{"v":1,"ts":1,"event":{"type":"mode_set","scope":{"kind":"galaxy"},"mode":"READONLY"}}"#.to_string(),
+                "galaxy",
+            ),
+            (
+                r#"{"v":1,"ts":1,"event":{"type":"mode_deleted","scope":{"kind":"global"},"extra":1}}"#.to_string(),
+                "extra",
+            ),
+            (r#"{"v":1,"ts":1,"event":{"type":"mode_deleted""#.to_string(), "EOF"),
+            ("not json".to_string(), "expected"),
+        ];
+        for (line, needle) in cases {
+            let reason = corrupt(&line);
+            assert!(reason.contains(needle), "{line}: {reason}");
+        }
+        for newer in [
+            r#"{"v":9,"ts":1,"event":{"type":"mode_deleted","scope":{"kind":"global"}}}"#,
+            r#"{"v":9,"ts":1,"chain":"x","event":{"type":"quantum_entangled"}}"#,
+        ] {
+            let reason = corrupt(newer);
+            assert!(reason.contains("format version 9"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn scopes_resolve_subject_context_global() {
+        let subject = QualifiedSubject::parse(":.ctx:s").expect("valid");
+        assert_eq!(
+            Scope::chain(&subject),
+            vec![
+                Scope::Subject(subject.clone()),
+                Scope::Context(ContextName::parse(".ctx").expect("valid")),
+                Scope::Global
+            ]
+        );
+        let plain = QualifiedSubject::parse("s").expect("valid");
+        assert_eq!(
+            Scope::chain(&plain),
+            vec![Scope::Subject(plain.clone()), Scope::Global]
+        );
+        let json = serde_json::to_string(&Scope::Subject(subject)).expect("json");
+        assert_eq!(json, r#"{"kind":"subject","name":":.ctx:s"}"#);
+        assert_eq!(
+            serde_json::to_string(&Scope::Global).expect("json"),
+            r#"{"kind":"global"}"#
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! The engine under the registry: the log, the state folded from it, and the loop that keeps
+//! them in step. It opens (snapshot, then tail), follows the log, catches up, commits planned
+//! writes and stores snapshots; it knows nothing of the operations themselves.
+//!
+//! A write is planned against the state at the log head, then its event is appended at exactly
+//! that offset. If another writer appended first (a shared log), the engine catches up and plans
+//! again, so no decision is ever made against a history it has not seen.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{RwLock, RwLockReadGuard};
+
+use crate::error::{Error, Result};
+use crate::persist::snapshot::{self, Snapshot};
+use crate::persist::Record;
+use crate::plan::Decision;
+use crate::settings::Settings;
+use crate::state::State;
+use crate::store::{EventLog, StoreError};
+
+/// How many records a catch-up reads at a time.
+const CATCH_UP_BATCH: usize = 1000;
+
+/// The log and its fold.
+pub struct Engine {
+    log: Arc<dyn EventLog>,
+    state: RwLock<State>,
+    writer: tokio::sync::Mutex<()>,
+    settings: Settings,
+    cluster_id: String,
+    /// Whether the last catch-up with the log succeeded.
+    in_sync: AtomicBool,
+    /// The offset of the last snapshot stored or loaded.
+    last_snapshot: AtomicU64,
+}
+
+impl Engine {
+    /// Opens a log: loads the newest snapshot, then replays the tail into memory.
+    pub async fn open(log: Arc<dyn EventLog>, settings: Settings) -> Result<Engine> {
+        let cluster_id = log.cluster_id().await?;
+        let (state, last_snapshot) = match log.load_snapshot(snapshot::FORMAT).await? {
+            Some((offset, bytes)) => {
+                match Snapshot::read(offset, &bytes).and_then(State::from_snapshot) {
+                    Ok(state) => {
+                        tracing::info!(offset, "starting from the snapshot at offset {offset}");
+                        (state, offset)
+                    }
+                    Err(reason) => {
+                        tracing::warn!(
+                            offset,
+                            %reason,
+                            "ignoring the snapshot at offset {offset}; replaying the whole log"
+                        );
+                        (State::default(), 0)
+                    }
+                }
+            }
+            None => (State::default(), 0),
+        };
+        let engine = Engine {
+            log,
+            state: RwLock::new(state),
+            writer: tokio::sync::Mutex::new(()),
+            settings,
+            cluster_id,
+            in_sync: AtomicBool::new(false),
+            last_snapshot: AtomicU64::new(last_snapshot),
+        };
+        engine.catch_up().await?;
+        Ok(engine)
+    }
+
+    /// Keeps the state in step with the log: wakes on the store's notifications (or polls),
+    /// catches up, and stores snapshots as the log grows. Runs until the process ends.
+    pub async fn follow(&self) {
+        loop {
+            self.log.changed(self.settings.poll_interval).await;
+            if let Err(error) = self.catch_up().await {
+                tracing::warn!(%error, "cannot catch up with the log; reads are served from memory");
+                continue;
+            }
+            if let Err(error) = self.snapshot_if_due().await {
+                tracing::warn!(%error, "cannot store a snapshot");
+            }
+        }
+    }
+
+    /// Stores a snapshot when the log has grown by the configured interval since the last one.
+    pub async fn snapshot_if_due(&self) -> Result<()> {
+        let head = self.state.read().head();
+        if head < self.last_snapshot.load(Ordering::Relaxed) + self.settings.snapshot_interval {
+            return Ok(());
+        }
+        let snapshot = self.state.read().to_snapshot();
+        let offset = snapshot.head;
+        let bytes = snapshot.to_bytes();
+        self.log
+            .save_snapshot(offset, snapshot::FORMAT, &bytes)
+            .await?;
+        self.last_snapshot.store(offset, Ordering::Relaxed);
+        tracing::info!(offset, bytes = bytes.len(), "snapshot stored");
+        Ok(())
+    }
+
+    /// Whether the node is in step with its log (readiness).
+    pub fn is_ready(&self) -> bool {
+        self.in_sync.load(Ordering::Relaxed)
+    }
+
+    /// The state, for reading. Hold the guard briefly.
+    pub fn state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read()
+    }
+
+    /// The registry's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The stable id of this registry's data.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    /// The store, for logs.
+    pub fn store_description(&self) -> String {
+        self.log.describe()
+    }
+
+    /// Applies every record past the state's head. Returns how many were applied.
+    pub async fn catch_up(&self) -> Result<usize> {
+        let result = self.read_tail().await;
+        self.in_sync.store(result.is_ok(), Ordering::Relaxed);
+        result
+    }
+
+    async fn read_tail(&self) -> Result<usize> {
+        let mut applied = 0;
+        loop {
+            let head = self.state.read().head();
+            let batch = self.log.read(head, CATCH_UP_BATCH).await?;
+            if batch.is_empty() {
+                return Ok(applied);
+            }
+            let mut state = self.state.write();
+            for (offset, record) in &batch {
+                if *offset != state.head() {
+                    // Another task applied these meanwhile.
+                    continue;
+                }
+                state.apply(*offset, record);
+                applied += 1;
+            }
+        }
+    }
+
+    /// Runs a write: plan against the head, append, apply; re-plan if the log moved.
+    pub async fn commit<T>(
+        &self,
+        mut plan: impl FnMut(&State) -> Result<Decision<T>>,
+    ) -> Result<T> {
+        let _writer = self.writer.lock().await;
+        loop {
+            self.catch_up().await?;
+            let (offset, decision) = {
+                let state = self.state.read();
+                (state.head(), plan(&state)?)
+            };
+            let (event, answer) = match decision {
+                Decision::Answer(answer) => return Ok(answer),
+                Decision::Append(event, answer) => (event, answer),
+            };
+            let record = Record::now(*event);
+            match self.log.append(offset, &record).await {
+                Ok(()) => {
+                    let mut state = self.state.write();
+                    // The follower may have read this record back from a shared log already.
+                    if state.head() == offset {
+                        state.apply(offset, &record);
+                    }
+                    return Ok(answer);
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(error) => return Err(Error::from(error)),
+            }
+        }
+    }
+}

@@ -1,0 +1,906 @@
+//! The registry: every operation of the API, each behind the one permission check.
+//!
+//! Handlers call one method here per request, passing the [`Caller`]. Each method first asks
+//! `Registry::authorize` (the only enforcement point), then runs a pure planner
+//! ([`crate::plan`]) through the engine for a write, or a pure query ([`query`]) over
+//! the state for a read, and shapes the REST answer. Nothing outside this module reaches the
+//! state.
+
+mod engine;
+pub mod query;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use covenant_core::api::{
+    self, CompatibilityCheckResponse, CompatibilityFinding, ConfigUpdateRequest, ContextId,
+    RegisterSchemaRequest, RegisterSchemaResponse, SchemaReference, SubjectVersion,
+};
+use covenant_core::compat::{self, Incompatibility};
+use covenant_core::ids::{
+    CompatibilityLevel, ContextName, Mode, QualifiedSubject, SchemaId, Version, VersionSpec,
+};
+use covenant_core::schema::{ParseOptions, SchemaType};
+use uuid::Uuid;
+
+use crate::access::{Authorizer, Caller, Open, Operation, Resource};
+use crate::error::{Error, Result};
+use crate::persist::{Scope, StoredConfig, StoredReference};
+use crate::plan::{self, register::Register};
+use crate::settings::Settings;
+use crate::state::State;
+use crate::store::EventLog;
+use engine::Engine;
+use query::{Deleted, Page, SubjectFilter, VersionView};
+
+/// The registry: the engine, and who may do what.
+pub struct Registry {
+    engine: Engine,
+    authorizer: Box<dyn Authorizer>,
+}
+
+impl Registry {
+    /// Opens a registry on a log: loads the newest snapshot, then replays the tail into memory.
+    /// Every caller may do everything (no authentication configured).
+    pub async fn open(log: Arc<dyn EventLog>, settings: Settings) -> Result<Registry> {
+        Ok(Registry {
+            engine: Engine::open(log, settings).await?,
+            authorizer: Box::new(Open),
+        })
+    }
+
+    /// Keeps the state in step with the log for the life of the server.
+    pub async fn follow(self: Arc<Self>) {
+        self.engine.follow().await
+    }
+
+    /// The one permission check: may `caller` do `operation` on `resource`?
+    fn authorize(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        resource: Resource<'_>,
+    ) -> Result<()> {
+        if self.authorizer.permits(caller, operation, resource) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden {
+                operation,
+                resource: describe(resource),
+            })
+        }
+    }
+
+    /// Whether `caller` may read `subject` (lists show only those).
+    fn may_read(&self, caller: &Caller, subject: &QualifiedSubject) -> bool {
+        self.authorizer.is_open()
+            || self
+                .authorizer
+                .permits(caller, Operation::Read, Resource::Subject(subject))
+    }
+
+    // ----------------------------------------------------------------------------- node
+
+    /// Whether the node is in step with its log (readiness).
+    pub fn is_ready(&self) -> bool {
+        self.engine.is_ready()
+    }
+
+    /// The log offset the state has reached.
+    pub fn head(&self) -> u64 {
+        self.engine.state().head()
+    }
+
+    /// The stable id of this registry's data.
+    pub fn cluster_id(&self) -> &str {
+        self.engine.cluster_id()
+    }
+
+    /// The store, for logs.
+    pub fn store_description(&self) -> String {
+        self.engine.store_description()
+    }
+
+    /// Catches up with the log now (tests and tools).
+    pub async fn catch_up(&self) -> Result<usize> {
+        self.engine.catch_up().await
+    }
+
+    /// Stores a snapshot if one is due.
+    pub async fn snapshot_if_due(&self) -> Result<()> {
+        self.engine.snapshot_if_due().await
+    }
+
+    fn settings(&self) -> &Settings {
+        self.engine.settings()
+    }
+
+    // ----------------------------------------------------------------------------- schemas
+
+    /// `GET /schemas/ids/{id}`: the body, prepared at registration in the common case.
+    pub fn schema_by_id(
+        &self,
+        caller: &Caller,
+        context: &ContextName,
+        id: SchemaId,
+        format: Option<&str>,
+        fetch_max_id: bool,
+    ) -> Result<Bytes> {
+        let state = self.engine.state();
+        let record = self.readable_schema(caller, &state, context, id)?;
+        let rendered = query::render(&state, context, record, format)?;
+        if rendered.is_none() && !fetch_max_id {
+            return Ok(record.id_body.clone());
+        }
+        let mut body = record.schema_string();
+        if let Some(text) = rendered {
+            body.schema = text;
+        }
+        if fetch_max_id {
+            body.max_id = state
+                .context(context)
+                .and_then(|c| c.max_id)
+                .map(SchemaId::get);
+        }
+        Ok(json_bytes(&body))
+    }
+
+    /// `GET /schemas/ids/{id}/schema`: the schema text alone.
+    pub fn raw_schema_by_id(
+        &self,
+        caller: &Caller,
+        context: &ContextName,
+        id: SchemaId,
+        format: Option<&str>,
+    ) -> Result<String> {
+        let state = self.engine.state();
+        let record = self.readable_schema(caller, &state, context, id)?;
+        Ok(
+            query::render(&state, context, record, format)?
+                .unwrap_or_else(|| record.schema.clone()),
+        )
+    }
+
+    /// A schema by id that some stored version uses and that the caller may read through one
+    /// of the subjects using it.
+    fn readable_schema<'s>(
+        &self,
+        caller: &Caller,
+        state: &'s State,
+        context: &ContextName,
+        id: SchemaId,
+    ) -> Result<&'s Arc<crate::state::SchemaRecord>> {
+        let record = query::schema_by_id(state, context, id)?;
+        let readable = self.authorizer.is_open()
+            || state
+                .usages(context, id, true)
+                .iter()
+                .any(|(subject, _, _)| self.may_read(caller, subject));
+        if readable {
+            Ok(record)
+        } else {
+            Err(Error::SchemaNotFound(id.to_string()))
+        }
+    }
+
+    /// `GET /schemas/ids/{id}/subjects`.
+    pub fn id_subjects(
+        &self,
+        caller: &Caller,
+        context: &ContextName,
+        id: SchemaId,
+        deleted: bool,
+        page: Page,
+    ) -> Result<Vec<String>> {
+        let state = self.engine.state();
+        self.readable_schema(caller, &state, context, id)?;
+        let subjects = query::id_subjects(&state, context, id, deleted)?;
+        Ok(page.of(subjects
+            .into_iter()
+            .filter(|s| self.may_read(caller, s))
+            .map(|s| s.qualified())))
+    }
+
+    /// `GET /schemas/ids/{id}/versions`.
+    pub fn id_versions(
+        &self,
+        caller: &Caller,
+        context: &ContextName,
+        id: SchemaId,
+        deleted: bool,
+        page: Page,
+    ) -> Result<Vec<SubjectVersion>> {
+        let state = self.engine.state();
+        self.readable_schema(caller, &state, context, id)?;
+        let versions = query::id_versions(&state, context, id, deleted)?;
+        Ok(page.of(versions
+            .into_iter()
+            .filter(|(s, _)| self.may_read(caller, s))
+            .map(|(subject, version)| SubjectVersion {
+                subject: subject.qualified(),
+                version: version.get(),
+            })))
+    }
+
+    /// `GET /schemas/guids/{guid}`.
+    pub fn schema_by_guid(&self, caller: &Caller, guid: &str) -> Result<Bytes> {
+        let state = self.engine.state();
+        let not_found = || Error::SchemaNotFound(guid.to_string());
+        let guid_value = Uuid::parse_str(guid).map_err(|_| not_found())?;
+        let (context, record) = state.schema_by_guid(&guid_value).ok_or_else(not_found)?;
+        let record = self
+            .readable_schema(caller, &state, context, record.id)
+            .map_err(|_| not_found())?;
+        Ok(record.id_body.clone())
+    }
+
+    /// `GET /schemas/guids/{guid}/ids`.
+    pub fn guid_ids(&self, caller: &Caller, guid: &str) -> Result<Vec<ContextId>> {
+        let state = self.engine.state();
+        let not_found = || Error::SchemaNotFound(guid.to_string());
+        let guid_value = Uuid::parse_str(guid).map_err(|_| not_found())?;
+        let (context, record) = state.schema_by_guid(&guid_value).ok_or_else(not_found)?;
+        let readable = state
+            .usages(context, record.id, true)
+            .iter()
+            .any(|(subject, _, _)| self.may_read(caller, subject))
+            || !state
+                .context(context)
+                .is_some_and(|c| c.is_in_use(record.id));
+        if !readable {
+            return Err(not_found());
+        }
+        Ok(vec![ContextId {
+            context: context.to_string(),
+            id: record.id.get(),
+        }])
+    }
+
+    /// `GET /schemas`.
+    pub fn list_schemas(
+        &self,
+        caller: &Caller,
+        filter: &SubjectFilter,
+        deleted: bool,
+        latest_only: bool,
+        page: Page,
+    ) -> Vec<api::Schema> {
+        let state = self.engine.state();
+        page.of(query::schemas(&state, filter, deleted, latest_only)
+            .filter(|view| self.may_read(caller, &view.subject))
+            .map(|view| schema_object(&view)))
+    }
+
+    // ----------------------------------------------------------------------------- subjects and versions
+
+    /// `GET /subjects`.
+    pub fn list_subjects(
+        &self,
+        caller: &Caller,
+        filter: &SubjectFilter,
+        deleted: Deleted,
+        page: Page,
+    ) -> Vec<String> {
+        let state = self.engine.state();
+        page.of(query::subjects(&state, filter, deleted)
+            .filter(|s| self.may_read(caller, s))
+            .map(|s| s.qualified()))
+    }
+
+    /// `GET /subjects/{s}/versions`; with `negative`, soft-deleted versions are negated.
+    pub fn list_versions(
+        &self,
+        caller: &Caller,
+        subject: &QualifiedSubject,
+        deleted: Deleted,
+        negative: bool,
+        page: Page,
+    ) -> Result<Vec<i32>> {
+        self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
+        let state = self.engine.state();
+        let versions = query::versions(&state, subject, deleted)?;
+        Ok(page.of(versions.into_iter().map(|(version, soft_deleted)| {
+            if negative && soft_deleted {
+                -version.get()
+            } else {
+                version.get()
+            }
+        })))
+    }
+
+    /// `GET /subjects/{s}/versions/{v}`.
+    pub fn get_version(
+        &self,
+        caller: &Caller,
+        subject: &QualifiedSubject,
+        spec: VersionSpec,
+        deleted: bool,
+        format: Option<&str>,
+    ) -> Result<api::Schema> {
+        self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
+        let state = self.engine.state();
+        let view = query::version(&state, subject, spec, deleted)?;
+        let mut schema = schema_object(&view);
+        if let Some(text) = query::render(&state, subject.context(), &view.record, format)? {
+            schema.schema = text;
+        }
+        Ok(schema)
+    }
+
+    /// `GET /subjects/{s}/versions/{v}/schema`.
+    pub fn raw_schema_by_version(
+        &self,
+        caller: &Caller,
+        subject: &QualifiedSubject,
+        spec: VersionSpec,
+        deleted: bool,
+        format: Option<&str>,
+    ) -> Result<String> {
+        self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
+        let state = self.engine.state();
+        let view = query::version(&state, subject, spec, deleted)?;
+        Ok(
+            query::render(&state, subject.context(), &view.record, format)?
+                .unwrap_or_else(|| view.record.schema.clone()),
+        )
+    }
+
+    /// `GET /subjects/{s}/versions/{v}/referencedby`: ids of the schemas referencing it.
+    pub fn referenced_by(
+        &self,
+        caller: &Caller,
+        subject: &QualifiedSubject,
+        spec: VersionSpec,
+        deleted: bool,
+        page: Page,
+    ) -> Result<Vec<i32>> {
+        self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
+        let state = self.engine.state();
+        let (version, _) = state.version(subject, spec, deleted)?;
+        Ok(page.of(state
+            .referenced_by(subject, version)
+            .into_iter()
+            .map(SchemaId::get)))
+    }
+
+    /// `GET /subjects/{s}/metadata`.
+    pub fn latest_with_metadata(
+        &self,
+        caller: &Caller,
+        subject: &QualifiedSubject,
+        pairs: &[(&str, &str)],
+        deleted: bool,
+    ) -> Result<api::Schema> {
+        self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
+        let state = self.engine.state();
+        let view = query::latest_with_metadata(&state, subject, pairs, deleted)?;
+        Ok(schema_object(&view))
+    }
+
+    /// `POST /subjects/{s}`: is this schema registered under the subject?
+    pub fn lookup(
+        &self,
+        caller: &Caller,
+        subject: &QualifiedSubject,
+        request: &RegisterSchemaRequest,
+        normalize: Option<bool>,
+        include_deleted: bool,
+    ) -> Result<api::Schema> {
+        self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
+        let state = self.engine.state();
+        let subject_state = state.existing_subject(subject, include_deleted)?;
+        let candidate = Candidate::read(request, self.settings())?;
+        let config = state.effective_config(subject);
+        let normalize = normalize.or(config.normalize).unwrap_or(false);
+        let parsed = state.parse(
+            subject.context(),
+            candidate.schema_type,
+            candidate.text,
+            &candidate.references,
+            ParseOptions {
+                normalize,
+                strict: false,
+            },
+        )?;
+        let input = candidate.input(subject, request, None);
+        let found = subject_state
+            .visible(include_deleted)
+            .rev()
+            .find_map(|(version, entry)| {
+                let record = state.schema(subject.context(), entry.id)?;
+                plan::register::same_schema(record, &input, parsed.canonical()).then(|| {
+                    schema_object(&VersionView {
+                        subject: subject.clone(),
+                        version,
+                        entry: *entry,
+                        record: Arc::clone(record),
+                    })
+                })
+            });
+        found.ok_or_else(|| Error::SchemaNotInSubject(subject.qualified()))
+    }
+
+    /// `POST /compatibility/subjects/{s}/versions[/{v}]`.
+    pub fn check_compatibility(
+        &self,
+        caller: &Caller,
+        subject: &QualifiedSubject,
+        version: Option<VersionSpec>,
+        request: &RegisterSchemaRequest,
+        normalize: Option<bool>,
+        verbose: bool,
+    ) -> Result<CompatibilityCheckResponse> {
+        self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
+        let state = self.engine.state();
+        let config = state.effective_config(subject);
+        let level = plan::level(&config, self.settings());
+        let compatible = || CompatibilityCheckResponse {
+            is_compatible: true,
+            messages: verbose.then(Vec::new),
+            findings: verbose.then(Vec::new),
+        };
+        // A named version must exist; `latest` of a subject with no versions is compatible.
+        let against = match version {
+            None => None,
+            Some(VersionSpec::Latest) => match state.version(subject, VersionSpec::Latest, false) {
+                Ok(found) => Some(found),
+                Err(_) => return Ok(compatible()),
+            },
+            Some(spec) => Some(state.version(subject, spec, false)?),
+        };
+        let candidate = Candidate::read(request, self.settings())?;
+        let normalize = normalize.or(config.normalize).unwrap_or(false);
+        let parsed = match state.parse(
+            subject.context(),
+            candidate.schema_type,
+            candidate.text,
+            &candidate.references,
+            ParseOptions {
+                normalize,
+                strict: true,
+            },
+        ) {
+            Ok(parsed) => parsed,
+            Err(error) if verbose => {
+                return Ok(CompatibilityCheckResponse {
+                    is_compatible: false,
+                    messages: Some(vec![error.to_string()]),
+                    findings: Some(Vec::new()),
+                })
+            }
+            Err(error) => return Err(error),
+        };
+        let problems = match against {
+            Some((version, entry)) => {
+                let record = state.stored(subject.context(), entry.id)?;
+                let old = state.parsed(subject.context(), record)?;
+                compat::check_version(
+                    level,
+                    plan::register::policy(&config),
+                    &parsed,
+                    &old,
+                    version,
+                )
+            }
+            // What a registration would check.
+            None => plan::register::check_history(
+                &state,
+                subject,
+                &parsed,
+                level,
+                &config,
+                request.metadata.as_ref(),
+            )?,
+        };
+        if problems.is_empty() {
+            return Ok(compatible());
+        }
+        let mut messages: Vec<String> = problems.iter().map(Incompatibility::message).collect();
+        messages.push(plan::register::summary(level));
+        Ok(CompatibilityCheckResponse {
+            is_compatible: false,
+            messages: verbose.then_some(messages),
+            findings: verbose.then(|| problems.iter().map(finding).collect()),
+        })
+    }
+
+    /// `POST /subjects/{s}/versions`.
+    pub async fn register(
+        &self,
+        caller: &Caller,
+        subject: &QualifiedSubject,
+        request: &RegisterSchemaRequest,
+        normalize: Option<bool>,
+    ) -> Result<RegisterSchemaResponse> {
+        let operation = if request.id.is_some() {
+            Operation::Import
+        } else {
+            Operation::Write
+        };
+        self.authorize(caller, operation, Resource::Subject(subject))?;
+        plan::require_subject(subject)?;
+        let candidate = Candidate::read(request, self.settings())?;
+        let input = candidate.input(subject, request, normalize);
+        let settings = self.settings();
+        let registered = self
+            .engine
+            .commit(|state| plan::register::register(state, settings, &input))
+            .await?;
+        Ok(RegisterSchemaResponse {
+            id: registered.id.get(),
+            version: Some(registered.version.get()),
+            guid: Some(registered.guid.to_string()),
+            schema_type: registered.schema_type.member(),
+            references: api_references(&registered.references),
+            metadata: registered.metadata,
+            rule_set: registered.rule_set,
+            schema: Some(registered.schema),
+            ts: registered.ts,
+        })
+    }
+
+    // ----------------------------------------------------------------------------- deletes
+
+    /// `DELETE /subjects/{s}`: the versions deleted.
+    pub async fn delete_subject(
+        &self,
+        caller: &Caller,
+        subject: &QualifiedSubject,
+        permanent: bool,
+    ) -> Result<Vec<i32>> {
+        self.authorize(caller, Operation::Delete, Resource::Subject(subject))?;
+        let versions = self
+            .engine
+            .commit(|state| plan::delete::subject(state, subject, permanent))
+            .await?;
+        Ok(versions.into_iter().map(Version::get).collect())
+    }
+
+    /// `DELETE /subjects/{s}/versions/{v}`: the version deleted.
+    pub async fn delete_version(
+        &self,
+        caller: &Caller,
+        subject: &QualifiedSubject,
+        spec: VersionSpec,
+        permanent: bool,
+    ) -> Result<i32> {
+        self.authorize(caller, Operation::Delete, Resource::Subject(subject))?;
+        let version = self
+            .engine
+            .commit(|state| plan::delete::version(state, subject, spec, permanent))
+            .await?;
+        Ok(version.get())
+    }
+
+    // ----------------------------------------------------------------------------- config
+
+    /// `GET /config[/{s}]`.
+    pub fn get_config(
+        &self,
+        caller: &Caller,
+        scope: &Scope,
+        default_to_global: bool,
+    ) -> Result<api::Config> {
+        self.authorize(caller, Operation::Read, Resource::Scope(scope))?;
+        let state = self.engine.state();
+        let default_level = self.settings().default_compatibility;
+        let own = state.settings(scope).and_then(|s| s.config.clone());
+        let config = match (scope, own) {
+            (Scope::Global, own) => {
+                let mut config = own.unwrap_or_default();
+                config.compatibility.get_or_insert(default_level);
+                config
+            }
+            (_, Some(own)) if !default_to_global => own,
+            (_, _) if default_to_global => {
+                let mut config = state.effective_config(&scope.subject());
+                config.compatibility.get_or_insert(default_level);
+                config
+            }
+            (_, _) => return Err(Error::NoSubjectConfig(scope.name())),
+        };
+        let update = config_update(config);
+        Ok(api::Config {
+            compatibility_level: update.compatibility,
+            settings: update.settings,
+        })
+    }
+
+    /// `PUT /config[/{s}]`: the config after the change, in request shape.
+    pub async fn set_config(
+        &self,
+        caller: &Caller,
+        scope: &Scope,
+        request: &ConfigUpdateRequest,
+    ) -> Result<ConfigUpdateRequest> {
+        self.authorize(caller, Operation::Config, Resource::Scope(scope))?;
+        let update = stored_config(request)?;
+        let config = self
+            .engine
+            .commit(|state| plan::config::set(state, scope, &update))
+            .await?;
+        Ok(config_update(config))
+    }
+
+    /// `DELETE /config[/{s}]`: the config that was removed.
+    pub async fn delete_config(&self, caller: &Caller, scope: &Scope) -> Result<api::Config> {
+        self.authorize(caller, Operation::Config, Resource::Scope(scope))?;
+        let settings = self.settings();
+        let previous = self
+            .engine
+            .commit(|state| plan::config::delete(state, settings, scope))
+            .await?;
+        let update = config_update(previous);
+        Ok(api::Config {
+            compatibility_level: update.compatibility,
+            settings: update.settings,
+        })
+    }
+
+    // ----------------------------------------------------------------------------- mode
+
+    /// `GET /mode[/{s}]`.
+    pub fn get_mode(
+        &self,
+        caller: &Caller,
+        scope: &Scope,
+        default_to_global: bool,
+    ) -> Result<Mode> {
+        self.authorize(caller, Operation::Read, Resource::Scope(scope))?;
+        let state = self.engine.state();
+        let own = state.settings(scope).and_then(|s| s.mode);
+        match (scope, own) {
+            (Scope::Global, own) => Ok(own.unwrap_or(Mode::ReadWrite)),
+            (_, Some(mode)) => Ok(mode),
+            (_, None) if default_to_global => Ok(state.effective_mode(&scope.subject())),
+            (_, None) => Err(Error::NoSubjectMode(scope.name())),
+        }
+    }
+
+    /// `PUT /mode[/{s}]`.
+    pub async fn set_mode(
+        &self,
+        caller: &Caller,
+        scope: &Scope,
+        mode: &str,
+        force: bool,
+    ) -> Result<Mode> {
+        self.authorize(caller, Operation::Mode, Resource::Scope(scope))?;
+        let mode: Mode = mode.parse()?;
+        self.engine
+            .commit(|state| plan::mode::set(state, scope, mode, force))
+            .await
+    }
+
+    /// `DELETE /mode[/{s}]`: the mode that was removed.
+    pub async fn delete_mode(&self, caller: &Caller, scope: &Scope) -> Result<Mode> {
+        self.authorize(caller, Operation::Mode, Resource::Scope(scope))?;
+        self.engine
+            .commit(|state| plan::mode::delete(state, scope))
+            .await
+    }
+
+    // ----------------------------------------------------------------------------- contexts
+
+    /// `GET /contexts`: the default context and every context with subjects.
+    pub fn contexts(&self, caller: &Caller, prefix: &str, page: Page) -> Result<Vec<String>> {
+        self.authorize(caller, Operation::Read, Resource::Registry)?;
+        let state = self.engine.state();
+        Ok(page.of(query::contexts(&state)
+            .into_iter()
+            .filter(|c| c.starts_with(prefix))))
+    }
+
+    /// `DELETE /contexts/{ctx}`: removes an empty context's config and mode.
+    pub async fn delete_context(&self, caller: &Caller, context: &ContextName) -> Result<()> {
+        self.authorize(caller, Operation::Admin, Resource::Context(context))?;
+        while self
+            .engine
+            .commit(|state| plan::context::delete(state, context))
+            .await?
+        {}
+        Ok(())
+    }
+}
+
+/// A schema as a request gives it, read once at the edge.
+struct Candidate<'r> {
+    schema_type: SchemaType,
+    text: &'r str,
+    references: Vec<StoredReference>,
+}
+
+impl<'r> Candidate<'r> {
+    fn read(request: &'r RegisterSchemaRequest, settings: &Settings) -> Result<Candidate<'r>> {
+        let text = request
+            .schema
+            .as_deref()
+            .ok_or_else(|| Error::InvalidSchema("the request has no \"schema\"".into()))?;
+        if text.trim().is_empty() {
+            return Err(Error::InvalidSchema("Empty schema".into()));
+        }
+        if text.len() > settings.max_schema_bytes {
+            return Err(Error::SchemaTooLarge {
+                size: text.len(),
+                limit: settings.max_schema_bytes,
+            });
+        }
+        let schema_type = SchemaType::from_request(request.schema_type.as_deref())?;
+        let references = request
+            .references
+            .iter()
+            .flatten()
+            .map(|r| StoredReference {
+                name: r.name.clone(),
+                subject: r.subject.clone(),
+                version: r.version,
+            })
+            .collect();
+        Ok(Candidate {
+            schema_type,
+            text,
+            references,
+        })
+    }
+
+    fn input<'a>(
+        &'a self,
+        subject: &'a QualifiedSubject,
+        request: &'a RegisterSchemaRequest,
+        normalize: Option<bool>,
+    ) -> Register<'a> {
+        Register {
+            subject,
+            schema_type: self.schema_type,
+            text: self.text,
+            references: &self.references,
+            metadata: request.metadata.as_ref(),
+            rule_set: request.rule_set.as_ref(),
+            id: request.id,
+            version: request.version,
+            normalize,
+            guid: Uuid::new_v4(),
+        }
+    }
+}
+
+/// The stored form of a config update: the level and the policy are validated here.
+fn stored_config(request: &ConfigUpdateRequest) -> Result<StoredConfig> {
+    let settings = &request.settings;
+    Ok(StoredConfig {
+        compatibility: request
+            .compatibility
+            .as_deref()
+            .map(str::parse::<CompatibilityLevel>)
+            .transpose()?,
+        normalize: settings.normalize,
+        validate_fields: settings.validate_fields,
+        validate_rules: settings.validate_rules,
+        compatibility_group: settings.compatibility_group.clone(),
+        compatibility_policy: settings
+            .compatibility_policy
+            .as_deref()
+            .map(str::parse)
+            .transpose()?,
+        default_metadata: settings.default_metadata.clone(),
+        override_metadata: settings.override_metadata.clone(),
+        default_rule_set: settings.default_rule_set.clone(),
+        override_rule_set: settings.override_rule_set.clone(),
+        alias: settings.alias.clone(),
+    })
+}
+
+/// A stored config in the REST shape of `PUT /config`.
+fn config_update(config: StoredConfig) -> ConfigUpdateRequest {
+    ConfigUpdateRequest {
+        compatibility: config.compatibility.map(|l| l.to_string()),
+        settings: api::ConfigSettings {
+            normalize: config.normalize,
+            validate_fields: config.validate_fields,
+            validate_rules: config.validate_rules,
+            compatibility_group: config.compatibility_group,
+            compatibility_policy: config.compatibility_policy.map(|p| p.to_string()),
+            default_metadata: config.default_metadata,
+            override_metadata: config.override_metadata,
+            default_rule_set: config.default_rule_set,
+            override_rule_set: config.override_rule_set,
+            alias: config.alias,
+        },
+    }
+}
+
+/// Stored references in the REST shape.
+fn api_references(references: &[StoredReference]) -> Vec<SchemaReference> {
+    references
+        .iter()
+        .map(|r| SchemaReference {
+            name: r.name.clone(),
+            subject: r.subject.clone(),
+            version: r.version,
+        })
+        .collect()
+}
+
+/// The Schema object of one version.
+fn schema_object(view: &VersionView) -> api::Schema {
+    let record = &view.record;
+    api::Schema {
+        subject: view.subject.qualified(),
+        version: view.version.get(),
+        id: record.id.get(),
+        guid: Some(record.guid.to_string()),
+        schema_type: record.schema_type.member(),
+        references: record.api_references(),
+        metadata: record.metadata.clone(),
+        rule_set: record.rule_set.clone(),
+        schema: record.schema.clone(),
+        ts: Some(view.entry.ts),
+        deleted: view.entry.deleted.then_some(true),
+    }
+}
+
+/// A finding in the REST shape of the verbose compatibility response.
+fn finding(problem: &Incompatibility) -> CompatibilityFinding {
+    CompatibilityFinding {
+        kind: problem.kind.clone(),
+        path: problem.path.clone(),
+        description: problem.description.clone(),
+        additional_info: (!problem.additional_info.is_empty())
+            .then(|| problem.additional_info.clone()),
+        old_fragment: problem.old_fragment.clone(),
+        new_fragment: problem.new_fragment.clone(),
+        version: problem.version.map(Version::get),
+        hint: problem.hint.clone(),
+    }
+}
+
+/// What a resource is called in a permission error.
+fn describe(resource: Resource<'_>) -> String {
+    match resource {
+        Resource::Subject(subject) => format!("subject '{}'", subject.qualified()),
+        Resource::Scope(Scope::Global) => "the global config and mode".to_string(),
+        Resource::Scope(scope) => format!("the config and mode of '{}'", scope.name()),
+        Resource::Context(context) => format!("context '{context}'"),
+        Resource::Registry => "the registry".to_string(),
+    }
+}
+
+fn json_bytes<T: serde::Serialize>(value: &T) -> Bytes {
+    Bytes::from(serde_json::to_vec(value).expect("a response body always serializes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryLog;
+
+    /// A log with a record this build cannot read does not open: the error names the offset
+    /// and the problem, and nothing is guessed.
+    #[tokio::test]
+    async fn replay_stops_at_an_unreadable_record() {
+        let good = br#"{"v":1,"ts":1,"event":{"type":"mode_set","scope":{"kind":"global"},"mode":"READONLY"}}"#;
+        let cases: [(&[u8], &str); 4] = [
+            (br#"{"v":1,"ts":2,"event":{"type":"mode_set","scope":{"kind":"global"},"mode":"WRITEONLY"}}"#, "WRITEONLY"),
+            (br#"{"v":1,"ts":2,"event":{"type":"schema_registered","subject":"s","version":1,"id":1,"guid":"0f8a4b4e-6f0e-4c43-9d3c-8a1d6f3b2a10","schema_type":"XML","schema":"x"}}"#, "XML"),
+            (br#"{"v":1,"ts":2,"event":{"type":"subject_deleted","subject":"bad\u0001","permanent":false}}"#, "control characters"),
+            (br#"{"v":7,"ts":2,"event":{"type":"subject_deleted","subject":"s","permanent":false}}"#, "format version 7"),
+        ];
+        for (bad, needle) in cases {
+            let log = Arc::new(MemoryLog::with_records(vec![good.to_vec(), bad.to_vec()]));
+            let error = match Registry::open(log, Settings::default()).await {
+                Ok(_) => panic!("a log with {needle} opened"),
+                Err(error) => error.to_string(),
+            };
+            assert!(error.contains("offset 1"), "{error}");
+            assert!(error.contains(needle), "{error}");
+        }
+        let log = Arc::new(MemoryLog::with_records(vec![good.to_vec()]));
+        let registry = Registry::open(log, Settings::default())
+            .await
+            .expect("opens");
+        let mode = registry
+            .get_mode(&Caller::default(), &Scope::Global, false)
+            .expect("mode");
+        assert_eq!(mode, Mode::ReadOnly);
+    }
+}
