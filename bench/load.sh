@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
 # Load benchmark of the registry against a trivial actix-web handler, measured in the same run.
 #
-#   bench/load.sh [--duration SECONDS] [--connections N] [--store URL]
+#   bench/load.sh [--duration SECONDS] [--connections N] [--store URL] [--compare BINARY]
 #
 # Prints requests/s, p50 and p99 for: the baseline handler, GET /schemas/ids/{id}, GET latest
 # version, compatibility checks and registrations, with each throughput as a ratio of the
-# baseline's. Needs wrk (installed from Debian's packages if missing).
+# baseline's. With --compare, another `covenant` binary (an earlier build, say) is measured in
+# the same run, row by row beside this build, each on a fresh embedded store of its own.
+# Needs wrk (installed from Debian's packages if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=10
 connections=32
 store=""
+compare=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration="$2"; shift 2 ;;
     --connections) connections="$2"; shift 2 ;;
     --store) store="$2"; shift 2 ;;
+    --compare) compare="$2"; shift 2 ;;
     *) echo "bench/load.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -46,9 +50,15 @@ start() { # name command... ; prints the URL
 registry=$(RUST_LOG=warn start registry ./target/release/covenant serve --listen 127.0.0.1:0 --store "$store")
 baseline=$(start baseline ./target/release/examples/baseline 127.0.0.1:0)
 [ -n "$registry" ] && [ -n "$baseline" ] || { echo "a server did not start" >&2; cat "$work"/*.err >&2; exit 1; }
+before=""
+if [ -n "$compare" ]; then
+  before=$(RUST_LOG=warn start before "$compare" serve --listen 127.0.0.1:0 --store "sled://$work/before-data")
+  [ -n "$before" ] || { echo "the --compare binary did not start" >&2; cat "$work/before.err" >&2; exit 1; }
+fi
 
 # Seed: 10 subjects with 10 versions each (100 schemas).
-python3 - "$registry" <<'PY'
+seed() {
+python3 - "$1" <<'PY'
 import json, sys, urllib.request
 url = sys.argv[1]
 def call(method, path, body):
@@ -63,6 +73,9 @@ for s in range(10):
              {"schema": json.dumps({"type": "record", "name": f"Bench{s}", "fields": fields})})
 call("PUT", "/config/bench-load", {"compatibility": "NONE"})
 PY
+}
+seed "$registry"
+[ -z "$before" ] || seed "$before"
 
 candidate=$(python3 -c 'import json; print(json.dumps({"schema": json.dumps({"type":"record","name":"Bench3","fields":[{"name":"id","type":"long"}]+[{"name":f"f{i}","type":"string","default":""} for i in range(10)]})}))')
 
@@ -77,16 +90,26 @@ run() { # label url [wrk args...]
   printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$rps" "$p50" "$p99" "${errors:-0}"
 }
 
-echo "covenant load benchmark: ${connections} connections, ${duration}s per endpoint, $(nproc) cores, store $store"
+each() { # label path [wrk args...]: the row for each registry measured, earlier build first
+  local label=$1 path=$2; shift 2
+  if [ -n "$before" ]; then
+    run "$label [before]" "$before$path" "$@"
+    run "$label [after]" "$registry$path" "$@"
+  else
+    run "$label" "$registry$path" "$@"
+  fi
+}
+
+echo "covenant load benchmark: ${connections} connections, ${duration}s per endpoint, $(nproc) cores, store $store${compare:+, compared with $compare}"
 {
   run "baseline (trivial actix handler)" "$baseline/"
-  run "GET /schemas/ids/{id}" "$registry/schemas/ids/42"
-  run "GET /subjects/{s}/versions/latest" "$registry/subjects/bench-3/versions/latest"
-  BODY="$candidate" run "POST compatibility check" "$registry/compatibility/subjects/bench-3/versions/latest" -s bench/post.lua
-  run "POST register (new schema each)" "$registry/subjects/bench-load/versions" -s bench/register.lua
+  each "GET /schemas/ids/{id}" "/schemas/ids/42"
+  each "GET /subjects/{s}/versions/latest" "/subjects/bench-3/versions/latest"
+  BODY="$candidate" each "POST compatibility check" "/compatibility/subjects/bench-3/versions/latest" -s bench/post.lua
+  each "POST register (new schema each)" "/subjects/bench-load/versions" -s bench/register.lua
 } | tee "$work/results.tsv" >/dev/null
 
 awk -F'\t' '
   NR == 1 { base = $2 }
-  { printf "%-38s %10.0f req/s  %6.2fx baseline  p50 %-9s p99 %-9s non-2xx %s\n", $1, $2, $2 / base, $3, $4, $5 }
+  { printf "%-48s %10.0f req/s  %6.2fx baseline  p50 %-9s p99 %-9s non-2xx %s\n", $1, $2, $2 / base, $3, $4, $5 }
 ' "$work/results.tsv"
