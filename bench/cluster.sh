@@ -66,7 +66,7 @@ lookup_on() { # label URL
 suffix() { case "$database" in *\?*) echo "&schema=covenant_bench_$1_$$" ;; *) echo "?schema=covenant_bench_$1_$$" ;; esac; }
 
 echo "covenant cluster benchmark: ${connections} connections, ${duration}s per measurement, $(nproc) cores"
-embedded=$(start "sled://$work/embedded")
+embedded=$(start "file://$work/embedded")
 seed "$embedded"
 pg1=$(start "$database$(suffix one)")
 seed "$pg1"

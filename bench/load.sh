@@ -46,7 +46,7 @@ start() { # name command... ; prints the URL
   sed -n 's/^listening on //p' "$work/$name.out" | head -n 1
 }
 
-[ -n "$store" ] || store="sled://$work/data"
+[ -n "$store" ] || store="file://$work/data"
 registry=$(RUST_LOG=warn start registry ./target/release/covenant serve --listen 127.0.0.1:0 --store "$store")
 baseline=$(start baseline ./target/release/examples/baseline 127.0.0.1:0)
 [ -n "$registry" ] && [ -n "$baseline" ] || { echo "a server did not start" >&2; cat "$work"/*.err >&2; exit 1; }

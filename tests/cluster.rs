@@ -385,7 +385,7 @@ fn a_registry_moves_from_the_embedded_store_to_postgres_and_back_with_its_ids() 
     let Some(database) = database() else { return };
     let dir = tempfile::tempdir().expect("dir");
     let embedded = Server::spawn(
-        &format!("sled://{}", dir.path().join("a").display()),
+        &format!("file://{}", dir.path().join("a").display()),
         &Options::default(),
         dir.path(),
     );
@@ -410,7 +410,7 @@ fn a_registry_moves_from_the_embedded_store_to_postgres_and_back_with_its_ids() 
     );
 
     let back = Server::spawn(
-        &format!("sled://{}", dir.path().join("b").display()),
+        &format!("file://{}", dir.path().join("b").display()),
         &Options::default(),
         dir.path(),
     );
@@ -526,4 +526,112 @@ fn losing_the_database_fails_writes_keeps_reads_and_recovers() {
     });
     let (status, body) = server.register("outage-2", r#""long""#);
     assert_eq!(status, 200, "{body}");
+}
+
+/// Runs SQL against the test database (the tamper test's "attacker").
+fn sql(base: &str, statement: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(base, tokio_postgres::NoTls)
+            .await
+            .expect("connects");
+        tokio::spawn(connection);
+        client
+            .batch_execute(statement)
+            .await
+            .expect("the statement runs");
+    });
+}
+
+fn log_verify(store: &str) -> (i32, String) {
+    let output = std::process::Command::new(common::binary())
+        .args(["log", "verify", "--store", store])
+        .output()
+        .expect("covenant log verify runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+/// Issue 10: on PostgreSQL the log is a hash chain with a durable head kept in the same
+/// transaction as each append, so a record edited or deleted in the database is found by
+/// `covenant log verify` and by a node reading the log; nothing is served as if it were intact.
+#[test]
+fn records_edited_or_deleted_in_the_database_are_found() {
+    let Some(base) = database() else { return };
+    let store = unique_store(&base);
+    let schema = store
+        .rsplit("schema=")
+        .next()
+        .expect("a schema")
+        .to_string();
+    let dir = tempfile::tempdir().expect("dir");
+    {
+        let mut server = node(&store, dir.path(), &[]);
+        server.put("/config", &json!({"compatibility": "NONE"}));
+        for n in 0..5 {
+            server.register_ok("tamper", &record("T", &[(&format!("f{n}"), "int", None)]));
+        }
+        assert!(server.terminate().success());
+    }
+    let (code, report) = log_verify(&store);
+    assert_eq!(code, 0, "{report}");
+    assert!(report.contains("6 records verified"), "{report}");
+
+    // An edit in the middle breaks the chain at the record after it.
+    sql(&base, &format!("CREATE TABLE {schema}.saved AS SELECT * FROM {schema}.log; UPDATE {schema}.log SET record = replace(record, '\"ts\":', '\"ts\":1') WHERE position = 2"));
+    let (code, report) = log_verify(&store);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains("record 3") && report.contains("chain is broken"),
+        "{report}"
+    );
+    let refused = Server::try_spawn(&store, &Options::default(), dir.path())
+        .err()
+        .expect("a node refuses the edited log");
+    assert!(
+        refused.contains("offset 3") && refused.contains("chain is broken"),
+        "{refused}"
+    );
+
+    // An edit of the last record is found against the durable head.
+    sql(&base, &format!("UPDATE {schema}.log l SET record = s.record FROM {schema}.saved s WHERE l.position = s.position; UPDATE {schema}.log SET record = replace(record, '\"ts\":', '\"ts\":1') WHERE position = 5"));
+    let (code, report) = log_verify(&store);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains("durable head"), "{report}");
+    let refused = Server::try_spawn(&store, &Options::default(), dir.path())
+        .err()
+        .expect("a node refuses the edited log");
+    assert!(
+        refused.contains("does not match its durable head"),
+        "{refused}"
+    );
+
+    // A deleted tail is found: the head vouches for more records than there are.
+    sql(&base, &format!("UPDATE {schema}.log l SET record = s.record FROM {schema}.saved s WHERE l.position = s.position; DELETE FROM {schema}.log WHERE position = 5"));
+    let (code, report) = log_verify(&store);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains("missing"), "{report}");
+    let refused = Server::try_spawn(&store, &Options::default(), dir.path())
+        .err()
+        .expect("a node refuses the shortened log");
+    assert!(refused.contains("missing"), "{refused}");
+
+    // Put back, the log verifies and serves again.
+    sql(
+        &base,
+        &format!("INSERT INTO {schema}.log SELECT * FROM {schema}.saved WHERE position = 5"),
+    );
+    let (code, report) = log_verify(&store);
+    assert_eq!(code, 0, "{report}");
+    let server = node(&store, dir.path(), &[]);
+    assert_eq!(
+        server.get("/subjects/tamper/versions").1,
+        json!([1, 2, 3, 4, 5])
+    );
 }

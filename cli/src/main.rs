@@ -5,6 +5,7 @@
 mod check;
 mod diff;
 mod error;
+mod log;
 mod manifest;
 mod ops;
 mod registry;
@@ -50,6 +51,8 @@ enum Command {
     Export(transfer::ExportArgs),
     /// Import an export into a registry, keeping ids and versions.
     Import(transfer::ImportArgs),
+    /// Verify a store's log (hash chain and durable head), or repair a file store's head.
+    Log(log::LogArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
             Command::Delete(args) => ops::delete(args).await,
             Command::Export(args) => transfer::export(args).await,
             Command::Import(args) => transfer::import(args).await,
+            Command::Log(args) => log::run(args).await,
         }
     });
     match result {

@@ -13,7 +13,7 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8081].
     #[arg(long)]
     listen: Option<String>,
-    /// Where the log lives: sled://PATH [default: sled://./covenant-data].
+    /// Where the log lives: file://PATH, postgres://USER@HOST/DB or memory:// [default: file://./covenant-data].
     #[arg(long)]
     store: Option<String>,
     /// A TOML config file (also COVENANT_CONFIG).

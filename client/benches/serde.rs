@@ -38,7 +38,7 @@ fn value(n: usize) -> Value {
                     0 => Value::Long(n as i64 * 31 + i as i64),
                     1 => Value::String(format!("value-{n}-{i}")),
                     2 => Value::Double(n as f64 * 0.5),
-                    3 => Value::Boolean(n % 2 == 0),
+                    3 => Value::Boolean(n.is_multiple_of(2)),
                     _ => Value::Int(i),
                 };
                 (format!("f{i}"), field)

@@ -4,7 +4,7 @@
 //! | key (TOML) | variable | default | meaning |
 //! | --- | --- | --- | --- |
 //! | `listen` | `COVENANT_LISTEN` | `127.0.0.1:8081` | address to bind; port 0 picks a free port |
-//! | `store` | `COVENANT_STORE` | `sled://./covenant-data` | the log's store URL |
+//! | `store` | `COVENANT_STORE` | `file://./covenant-data` | the log's store URL |
 //! | `default_compatibility` | `COVENANT_DEFAULT_COMPATIBILITY` | `BACKWARD` | level when none is configured |
 //! | `incompatible_error_code` | `COVENANT_INCOMPATIBLE_ERROR_CODE` | `409` | `409` (deployed clients) or `40901` (Confluent since late 2025) |
 //! | `max_body_bytes` | `COVENANT_MAX_BODY_BYTES` | `16777216` | largest request body (413 beyond) |
@@ -23,7 +23,7 @@ use crate::settings::Settings;
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
 /// The default store.
-pub const DEFAULT_STORE: &str = "sled://./covenant-data";
+pub const DEFAULT_STORE: &str = "file://./covenant-data";
 
 /// Configuration as given, every key optional.
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -212,6 +212,7 @@ impl From<StoreError> for Error {
             StoreError::Backend(_) | StoreError::Config(_) => {
                 Error::Store("the store is unavailable; the write was not applied".into())
             }
+            StoreError::Damaged(message) => Error::Store(message),
             StoreError::Corrupt { offset, reason } => Error::Store(format!(
                 "the log is unreadable at offset {offset}: {reason}"
             )),

@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::persist::snapshot::{self, Snapshot, StoredVersion};
-use crate::persist::{Event, Record, SchemaRegistered, Scope, StoredConfig, StoredReference};
+use crate::persist::{
+    Event, Record, RecordHash, SchemaRegistered, Scope, StoredConfig, StoredReference,
+};
 
 /// Config and mode set at one scope.
 #[derive(Clone, Debug, Default)]
@@ -253,6 +255,8 @@ impl ContextState {
 #[derive(Debug, Default)]
 pub struct State {
     head: u64,
+    /// The hash of the record at `head - 1`: what the next record must chain to.
+    tip: RecordHash,
     global: ScopeSettings,
     contexts: BTreeMap<ContextName, ContextState>,
     guids: HashMap<Uuid, (ContextName, SchemaId)>,
@@ -264,10 +268,17 @@ impl State {
         self.head
     }
 
-    /// Applies the record at `offset` (which must be the head).
-    pub fn apply(&mut self, offset: u64, record: &Record) {
+    /// The hash of the last record applied ([`RecordHash::GENESIS`] before the first).
+    pub fn tip(&self) -> RecordHash {
+        self.tip
+    }
+
+    /// Applies the record at `offset` (which must be the head), whose stored bytes hash to
+    /// `hash`.
+    pub fn apply(&mut self, offset: u64, record: &Record, hash: RecordHash) {
         debug_assert_eq!(offset, self.head, "records are applied in log order");
         self.head = offset + 1;
+        self.tip = hash;
         match &record.event {
             Event::SchemaRegistered(registered) => self.apply_registered(registered, record.ts),
             Event::VersionDeleted {
@@ -657,6 +668,7 @@ impl State {
         Snapshot {
             format: snapshot::FORMAT,
             head: self.head,
+            tip: Some(self.tip),
             global: settings_out(&self.global),
             contexts,
         }
@@ -668,6 +680,7 @@ impl State {
     pub fn from_snapshot(snapshot: Snapshot) -> std::result::Result<State, String> {
         let mut state = State {
             head: snapshot.head,
+            tip: snapshot.tip.unwrap_or_default(),
             global: settings_in(snapshot.global),
             ..State::default()
         };
@@ -809,20 +822,20 @@ impl From<ReferenceError> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::persist::decode;
+    use crate::persist::Stored;
 
-    fn records(text: &str) -> Vec<Record> {
+    fn records(text: &str) -> Vec<Stored> {
         text.lines()
             .filter(|l| !l.trim().is_empty())
             .enumerate()
-            .map(|(offset, line)| decode(offset as u64, line.as_bytes()).expect("record"))
+            .map(|(offset, line)| Stored::read(offset as u64, line.as_bytes()).expect("record"))
             .collect()
     }
 
-    fn replay(records: &[Record]) -> State {
+    fn replay(records: &[Stored]) -> State {
         let mut state = State::default();
-        for (offset, record) in records.iter().enumerate() {
-            state.apply(offset as u64, record);
+        for stored in records {
+            state.apply(stored.offset, &stored.record, stored.hash);
         }
         state
     }
@@ -885,8 +898,8 @@ mod tests {
                     Snapshot::read(cut as u64, &bytes).expect("a snapshot of this format"),
                 )
                 .expect("restores");
-                for (offset, record) in records.iter().enumerate().skip(cut) {
-                    restored.apply(offset as u64, record);
+                for stored in records.iter().skip(cut) {
+                    restored.apply(stored.offset, &stored.record, stored.hash);
                 }
                 assert_eq!(document(&restored), expected, "cut at {cut}");
             }
@@ -900,8 +913,33 @@ mod tests {
         let records = records(include_str!("../../fixtures/storage/v1-full.jsonl"));
         let pinned = include_str!("../../fixtures/storage/snapshot-v1.json").trim_end();
         let snapshot = Snapshot::read(records.len() as u64, pinned.as_bytes()).expect("reads");
+        assert_eq!(snapshot.format, 1);
         let state = State::from_snapshot(snapshot).expect("restores");
         let replayed = replay(&records);
+        // Format 1 did not keep the chain's tip; everything else is the same state.
+        let without_tip = |state: &State| {
+            let mut document = document(state);
+            document["format"] = Value::Null;
+            document.as_object_mut().expect("object").remove("tip");
+            document
+        };
+        assert_eq!(without_tip(&state), without_tip(&replayed));
+        // This build writes format 2: the same document with the tip.
+        let written = document(&replayed);
+        assert_eq!(written["format"], 2);
+        assert_eq!(written["tip"], replayed.tip().to_string());
+    }
+
+    /// Format 2 snapshots, pinned: the one this build stores for `v2.jsonl` is read back into
+    /// the state a replay gives, tip included, and written byte for byte.
+    #[test]
+    fn reads_and_writes_the_pinned_v2_snapshot() {
+        let records = records(include_str!("../../fixtures/storage/v2.jsonl"));
+        let pinned = include_str!("../../fixtures/storage/snapshot-v2.json").trim_end();
+        let snapshot = Snapshot::read(records.len() as u64, pinned.as_bytes()).expect("reads");
+        let state = State::from_snapshot(snapshot).expect("restores");
+        let replayed = replay(&records);
+        assert_eq!(state.tip(), replayed.tip());
         assert_eq!(document(&state), document(&replayed));
         assert_eq!(
             String::from_utf8(replayed.to_snapshot().to_bytes()).expect("utf-8"),
@@ -917,10 +955,14 @@ mod tests {
             .expect_err("wrong offset")
             .contains("offset"));
         let text = String::from_utf8(bytes).expect("utf-8");
-        let newer = text.replacen("\"format\":1", "\"format\":2", 1);
+        let newer = text.replacen("\"format\":2", "\"format\":3", 1);
         assert!(Snapshot::read(8, newer.as_bytes())
             .expect_err("newer")
-            .contains("format 2"));
+            .contains("format 3"));
+        let no_tip = text.replacen(&format!(",\"tip\":\"{}\"", state.tip()), "", 1);
+        assert!(Snapshot::read(8, no_tip.as_bytes())
+            .expect_err("format 2 without a tip")
+            .contains("tip"));
         let bad_mode = text.replacen("\"contexts\":[", "\"contexts\":[{\"name\":\".x\",\"settings\":{\"mode\":\"SIDEWAYS\"},\"max_id\":0,\"schemas\":[],\"subjects\":[]},", 1);
         assert!(Snapshot::read(8, bad_mode.as_bytes())
             .expect_err("bad mode")

@@ -48,7 +48,7 @@ pub fn test_store(dir: &Path) -> String {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
         postgres_schema(&base, "covenant_bb")
     } else {
-        format!("sled://{}", dir.join("data").display())
+        format!("file://{}", dir.join("data").display())
     }
 }
 
@@ -87,6 +87,14 @@ impl Server {
 
     /// A registry on a given store, with its log in `log_dir`.
     pub fn spawn(store: &str, options: &Options, log_dir: &Path) -> Server {
+        match Server::try_spawn(store, options, log_dir) {
+            Ok(server) => server,
+            Err(log) => panic!("the server did not start; log:\n{log}"),
+        }
+    }
+
+    /// A registry on a given store, or what it logged when it would not start.
+    pub fn try_spawn(store: &str, options: &Options, log_dir: &Path) -> Result<Server, String> {
         let log = log_dir.join(format!(
             "server-{}.log",
             std::process::id() as u64 * 1000 + rand_suffix()
@@ -118,13 +126,13 @@ impl Server {
             Some(url) => url.to_string(),
             None => {
                 let _ = child.wait();
-                panic!(
-                    "the server did not start (first line {first:?}); log:\n{}",
+                return Err(format!(
+                    "(first line {first:?})\n{}",
                     std::fs::read_to_string(&log).unwrap_or_default()
-                );
+                ));
             }
         };
-        Server {
+        Ok(Server {
             child: Some(child),
             url,
             store: store.to_string(),
@@ -134,7 +142,7 @@ impl Server {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("http client"),
-        }
+        })
     }
 
     /// Sends SIGKILL and waits for the process.

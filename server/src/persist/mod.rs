@@ -8,11 +8,13 @@
 //! never guessed at. Every format version ever written is pinned by a fixture under
 //! `fixtures/storage/`.
 
+pub mod hash;
 pub mod record;
 mod serde_as;
 pub mod snapshot;
 
+pub use hash::RecordHash;
 pub use record::{
-    decode, encode, Event, Record, SchemaRegistered, Scope, StoredConfig, StoredReference,
+    decode, encode, Event, Record, SchemaRegistered, Scope, Stored, StoredConfig, StoredReference,
     FORMAT_VERSION,
 };

@@ -2,7 +2,9 @@
 //! is their fold (see [`crate::state`]). The log is also the audit trail.
 //!
 //! Format 1 (`fixtures/storage/v1.jsonl`, `fixtures/storage/v1-full.jsonl`) is what the first
-//! releases wrote; its bytes are kept exactly.
+//! releases wrote; its bytes are kept exactly. Format 2 (`fixtures/storage/v2.jsonl`) adds
+//! `prev`, the hash of the record before, so that the log is a hash chain: a record that was
+//! changed, lost or reordered breaks the chain at the first record after it.
 
 use covenant_core::ids::{
     CompatibilityLevel, ContextName, Mode, QualifiedSubject, SchemaId, Version,
@@ -13,11 +15,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::hash::RecordHash;
 use super::serde_as::{number, opt_text, text};
 use crate::store::StoreError;
 
 /// The newest record format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One entry of the log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +30,10 @@ pub struct Record {
     pub v: u32,
     /// When the change was accepted, in milliseconds since the epoch.
     pub ts: i64,
+    /// The hash of the record before (format 2 on; the first record chains to
+    /// [`RecordHash::GENESIS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<RecordHash>,
     /// Who made the change, once authentication exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
@@ -35,8 +42,9 @@ pub struct Record {
 }
 
 impl Record {
-    /// A record of `event` stamped with the current time.
-    pub fn now(event: Event) -> Record {
+    /// A record of `event` following the record whose hash is `prev`, stamped with the
+    /// current time.
+    pub fn new(event: Event, prev: RecordHash) -> Record {
         let ts = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -44,8 +52,44 @@ impl Record {
         Record {
             v: FORMAT_VERSION,
             ts,
+            prev: Some(prev),
             actor: None,
             event,
+        }
+    }
+}
+
+/// A record as read back from a log: its offset, the record, and the hash of its bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stored {
+    /// Where it is in the log.
+    pub offset: u64,
+    /// The record.
+    pub record: Record,
+    /// The SHA-256 of its stored bytes.
+    pub hash: RecordHash,
+}
+
+impl Stored {
+    /// Reads the record stored at `offset` as `bytes`.
+    pub fn read(offset: u64, bytes: &[u8]) -> Result<Stored, StoreError> {
+        Ok(Stored {
+            offset,
+            record: decode(offset, bytes)?,
+            hash: RecordHash::of(bytes),
+        })
+    }
+
+    /// Checks that this record follows the record whose hash is `tip`.
+    pub fn check_link(&self, tip: RecordHash) -> Result<(), StoreError> {
+        match self.record.prev {
+            Some(prev) if prev != tip => Err(StoreError::Corrupt {
+                offset: self.offset,
+                reason: format!(
+                    "the hash chain is broken: the record says the record before it hashes to {prev}, but that record hashes to {tip} (a record was changed, lost or put in the wrong place)"
+                ),
+            }),
+            _ => Ok(()),
         }
     }
 }
@@ -314,6 +358,14 @@ pub fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
 pub fn decode(offset: u64, bytes: &[u8]) -> Result<Record, StoreError> {
     match serde_json::from_slice::<Record>(bytes) {
         Ok(record) if record.v == 0 || record.v > FORMAT_VERSION => Err(newer(offset, record.v)),
+        Ok(record) if record.v == 1 && record.prev.is_some() => Err(StoreError::Corrupt {
+            offset,
+            reason: "a format 1 record carries no `prev`".into(),
+        }),
+        Ok(record) if record.v >= 2 && record.prev.is_none() => Err(StoreError::Corrupt {
+            offset,
+            reason: format!("a format {} record must carry `prev`", record.v),
+        }),
         Ok(record) => Ok(record),
         Err(error) => {
             // Say "newer format" rather than "unknown field" when that is the reason.
@@ -349,6 +401,57 @@ mod tests {
         text.lines()
             .filter(|line| !line.trim().is_empty())
             .collect()
+    }
+
+    /// Format 2, pinned: a chained log this build wrote reads back, each record links to the
+    /// one before, and re-encoding gives the same bytes.
+    #[test]
+    fn reads_and_writes_the_pinned_v2_log() {
+        let mut tip = RecordHash::GENESIS;
+        for (offset, line) in lines(include_str!("../../../fixtures/storage/v2.jsonl"))
+            .into_iter()
+            .enumerate()
+        {
+            let stored = Stored::read(offset as u64, line.as_bytes()).expect("a v2 record reads");
+            assert_eq!(stored.record.v, 2);
+            stored.check_link(tip).expect("chained");
+            tip = stored.hash;
+            let written =
+                String::from_utf8(encode(&stored.record).expect("encodes")).expect("utf-8");
+            assert_eq!(written, line, "record {offset}");
+        }
+    }
+
+    #[test]
+    fn a_broken_link_names_the_record() {
+        let line = r#"{"v":2,"ts":1,"prev":"0000000000000000000000000000000000000000000000000000000000000000","event":{"type":"mode_deleted","scope":{"kind":"global"}}}"#;
+        let stored = Stored::read(3, line.as_bytes()).expect("reads");
+        stored
+            .check_link(RecordHash::GENESIS)
+            .expect("links to genesis");
+        match stored.check_link(RecordHash::of(b"another")) {
+            Err(StoreError::Corrupt { offset: 3, reason }) => {
+                assert!(reason.contains("hash chain is broken"), "{reason}")
+            }
+            other => panic!("expected a broken chain, got {other:?}"),
+        }
+        for (bad, needle) in [
+            (
+                r#"{"v":2,"ts":1,"event":{"type":"mode_deleted","scope":{"kind":"global"}}}"#,
+                "must carry `prev`",
+            ),
+            (
+                r#"{"v":1,"ts":1,"prev":"0000000000000000000000000000000000000000000000000000000000000000","event":{"type":"mode_deleted","scope":{"kind":"global"}}}"#,
+                "no `prev`",
+            ),
+            (
+                r#"{"v":2,"ts":1,"prev":"beef","event":{"type":"mode_deleted","scope":{"kind":"global"}}}"#,
+                "record hash",
+            ),
+        ] {
+            let reason = corrupt(bad);
+            assert!(reason.contains(needle), "{bad}: {reason}");
+        }
     }
 
     /// Format 1, pinned: every record a released build wrote still reads, and what this build

@@ -1,5 +1,7 @@
 //! The snapshot format: the folded state at one offset, so that a node starts from it and reads
-//! only the log's tail. Format 1 is pinned by `fixtures/storage/snapshot-v1.json`.
+//! only the log's tail. Format 1 is pinned by `fixtures/storage/snapshot-v1.json`; format 2
+//! (`snapshot-v2.json`) adds `tip`, the hash of the last record folded in, so that the tail read
+//! after it is checked against the chain.
 
 use covenant_core::ids::{Mode, SchemaId, Version};
 use covenant_core::schema::SchemaType;
@@ -7,11 +9,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::hash::RecordHash;
 use super::record::{StoredConfig, StoredReference};
 use super::serde_as::{number, opt_text, text};
 
-/// The snapshot format this build writes and reads.
-pub const FORMAT: u32 = 1;
+/// The snapshot format this build writes and starts from.
+pub const FORMAT: u32 = 2;
+
+/// The formats this build reads.
+pub const READS: [u32; 2] = [1, 2];
 
 /// The whole state at one offset.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -21,6 +27,9 @@ pub struct Snapshot {
     pub format: u32,
     /// Every record before this offset is folded in.
     pub head: u64,
+    /// The hash of the record at `head - 1` (format 2 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tip: Option<RecordHash>,
     /// Config and mode above every context.
     pub global: Settings,
     /// Every context, in name order.
@@ -115,8 +124,17 @@ impl Snapshot {
     /// of this format taken at that offset, which means it is ignored and the log replayed.
     pub fn read(offset: u64, bytes: &[u8]) -> Result<Snapshot, String> {
         let snapshot: Snapshot = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        if snapshot.format != FORMAT {
-            return Err(format!("it has format {}, not {FORMAT}", snapshot.format));
+        if !READS.contains(&snapshot.format) {
+            return Err(format!(
+                "it has format {}, and this build reads formats {READS:?}",
+                snapshot.format
+            ));
+        }
+        if snapshot.format >= 2 && snapshot.tip.is_none() {
+            return Err(format!(
+                "a format {} snapshot must carry `tip`",
+                snapshot.format
+            ));
         }
         if snapshot.head != offset {
             return Err(format!(

@@ -67,7 +67,10 @@ impl World {
         let decision = decision?;
         if let Some(event) = decision.event() {
             let offset = self.state.head();
-            self.state.apply(offset, &Record::now(event.clone()));
+            let record = Record::new(event.clone(), self.state.tip());
+            let hash =
+                crate::persist::RecordHash::of(&crate::persist::encode(&record).expect("encodes"));
+            self.state.apply(offset, &record, hash);
         }
         Ok(decision.answer().clone())
     }

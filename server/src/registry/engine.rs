@@ -67,8 +67,46 @@ impl Engine {
             in_sync: AtomicBool::new(false),
             last_snapshot: AtomicU64::new(last_snapshot),
         };
+        let head = engine.log.durable_head().await?;
         engine.catch_up().await?;
+        engine.check_durable_head(head).await?;
         Ok(engine)
+    }
+
+    /// Refuses to serve a log that holds fewer records than its durable head vouches for, or
+    /// whose record at the head is not the one that was acknowledged.
+    async fn check_durable_head(&self, head: crate::store::DurableHead) -> Result<()> {
+        let (records, tip) = {
+            let state = self.state.read();
+            (state.head(), state.tip())
+        };
+        let describe = self.log.describe();
+        if records < head.records {
+            return Err(Error::Store(format!(
+                "the log {describe} holds {records} records, but its durable head vouches for {}: records {records} to {} are missing. The registry will not serve a shorter history; restore the store from a backup, or run `covenant log verify --store URL` for details",
+                head.records,
+                head.records - 1
+            )));
+        }
+        let at_head = if records == head.records {
+            Some(tip)
+        } else if head.records == 0 {
+            None
+        } else {
+            self.log
+                .read(head.records - 1, 1)
+                .await?
+                .first()
+                .map(|stored| stored.hash)
+        };
+        match at_head {
+            Some(hash) if head.records > 0 && hash != head.hash => Err(Error::Store(format!(
+                "the log {describe} does not match its durable head: record {} hashes to {hash}, but {} was acknowledged there, so the record was changed. Restore the store from a backup, or run `covenant log verify --store URL`",
+                head.records - 1,
+                head.hash
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Keeps the state in step with the log: wakes on the store's notifications (or polls),
@@ -144,12 +182,13 @@ impl Engine {
                 return Ok(applied);
             }
             let mut state = self.state.write();
-            for (offset, record) in &batch {
-                if *offset != state.head() {
+            for stored in &batch {
+                if stored.offset != state.head() {
                     // Another task applied these meanwhile.
                     continue;
                 }
-                state.apply(*offset, record);
+                stored.check_link(state.tip())?;
+                state.apply(stored.offset, &stored.record, stored.hash);
                 applied += 1;
             }
         }
@@ -163,21 +202,21 @@ impl Engine {
         let _writer = self.writer.lock().await;
         loop {
             self.catch_up().await?;
-            let (offset, decision) = {
+            let (offset, tip, decision) = {
                 let state = self.state.read();
-                (state.head(), plan(&state)?)
+                (state.head(), state.tip(), plan(&state)?)
             };
             let (event, answer) = match decision {
                 Decision::Answer(answer) => return Ok(answer),
                 Decision::Append(event, answer) => (event, answer),
             };
-            let record = Record::now(*event);
+            let record = Record::new(*event, tip);
             match self.log.append(offset, &record).await {
-                Ok(()) => {
+                Ok(hash) => {
                     let mut state = self.state.write();
                     // The follower may have read this record back from a shared log already.
                     if state.head() == offset {
-                        state.apply(offset, &record);
+                        state.apply(offset, &record, hash);
                     }
                     return Ok(answer);
                 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use super::{decode, encode, EventLog, StoreError};
-use crate::persist::Record;
+use super::{encode, DurableHead, EventLog, StoreError};
+use crate::persist::{Record, RecordHash, Stored};
 
 /// The records (as the bytes a durable log would store) and the snapshots.
 #[derive(Default)]
@@ -43,7 +43,7 @@ impl MemoryLog {
 
 #[async_trait]
 impl EventLog for MemoryLog {
-    async fn append(&self, offset: u64, record: &Record) -> Result<(), StoreError> {
+    async fn append(&self, offset: u64, record: &Record) -> Result<RecordHash, StoreError> {
         let bytes = encode(record)?;
         let mut inner = self.inner.lock();
         let head = inner.records.len() as u64;
@@ -53,11 +53,12 @@ impl EventLog for MemoryLog {
                 head,
             });
         }
+        let hash = RecordHash::of(&bytes);
         inner.records.push(bytes);
-        Ok(())
+        Ok(hash)
     }
 
-    async fn read(&self, from: u64, limit: usize) -> Result<Vec<(u64, Record)>, StoreError> {
+    async fn read(&self, from: u64, limit: usize) -> Result<Vec<Stored>, StoreError> {
         let inner = self.inner.lock();
         let start = usize::try_from(from).unwrap_or(usize::MAX);
         inner
@@ -66,8 +67,19 @@ impl EventLog for MemoryLog {
             .enumerate()
             .skip(start)
             .take(limit)
-            .map(|(offset, bytes)| Ok((offset as u64, decode(offset as u64, bytes)?)))
+            .map(|(offset, bytes)| Stored::read(offset as u64, bytes))
             .collect()
+    }
+
+    async fn durable_head(&self) -> Result<DurableHead, StoreError> {
+        let inner = self.inner.lock();
+        Ok(DurableHead {
+            records: inner.records.len() as u64,
+            hash: inner
+                .records
+                .last()
+                .map_or(RecordHash::GENESIS, |bytes| RecordHash::of(bytes)),
+        })
     }
 
     async fn cluster_id(&self) -> Result<String, StoreError> {

@@ -3,8 +3,12 @@
 //! A log is a totally ordered sequence of [`Record`]s at offsets 0, 1, 2, ... An append names
 //! the offset it expects to write at (the head it validated against); if another writer got
 //! there first the append fails with [`StoreError::Conflict`] and the writer catches up and
-//! re-validates. A successful append is durable before it returns.
+//! re-validates. A successful append is durable before it returns, and so is the log's
+//! *durable head* (how many records there are, and the hash of the last), kept where a damaged
+//! or truncated tail cannot take it along: a store that holds fewer records than its head
+//! vouches for refuses to open rather than serve a shorter history.
 
+mod file;
 mod memory;
 mod postgres;
 mod sled_log;
@@ -14,11 +18,28 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::persist::Record;
+use crate::persist::{Record, RecordHash, Stored};
 
+pub use file::FileLog;
 pub use memory::MemoryLog;
 pub use postgres::PgLog;
-pub use sled_log::SledLog;
+
+/// How many records a log holds that were durably appended, and the hash of the last one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurableHead {
+    /// The number of records (the offset of the next one).
+    pub records: u64,
+    /// The hash of the record at `records - 1` ([`RecordHash::GENESIS`] for an empty log).
+    pub hash: RecordHash,
+}
+
+impl DurableHead {
+    /// The head of an empty log.
+    pub const EMPTY: DurableHead = DurableHead {
+        records: 0,
+        hash: RecordHash::GENESIS,
+    };
+}
 
 /// A failure of the log.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +63,9 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The store is damaged in a way that loses acknowledged records; it will not be served.
+    #[error("{0}")]
+    Damaged(String),
     /// The store URL is not understood.
     #[error("{0}")]
     Config(String),
@@ -50,11 +74,15 @@ pub enum StoreError {
 /// The durable, totally ordered log of contract events.
 #[async_trait]
 pub trait EventLog: Send + Sync + 'static {
-    /// Appends `record` at `offset`, which must be the current head. Durable on return.
-    async fn append(&self, offset: u64, record: &Record) -> Result<(), StoreError>;
+    /// Appends `record` at `offset`, which must be the current head. Durable on return, with
+    /// the durable head moved past it. Returns the hash of the bytes stored.
+    async fn append(&self, offset: u64, record: &Record) -> Result<RecordHash, StoreError>;
 
-    /// Up to `limit` records from `from` (inclusive), in order, with their offsets.
-    async fn read(&self, from: u64, limit: usize) -> Result<Vec<(u64, Record)>, StoreError>;
+    /// Up to `limit` records from `from` (inclusive), in order, with their offsets and hashes.
+    async fn read(&self, from: u64, limit: usize) -> Result<Vec<Stored>, StoreError>;
+
+    /// The durable head, as the store keeps it apart from the records.
+    async fn durable_head(&self) -> Result<DurableHead, StoreError>;
 
     /// A stable identifier of this registry's data, created with the store.
     async fn cluster_id(&self) -> Result<String, StoreError>;
@@ -79,23 +107,153 @@ pub trait EventLog: Send + Sync + 'static {
 /// node is still loading it.
 pub const SNAPSHOTS_KEPT: usize = 2;
 
-/// Opens the log a store URL names: `sled://PATH`, `postgres://USER@HOST/DB[?schema=NAME]` or
-/// `memory://` (nothing kept).
+/// Opens the log a store URL names: `file://PATH` (embedded; `sled://PATH` is the name earlier
+/// releases used, and a sled database found there is migrated), `postgres://USER@HOST/DB[?schema=NAME]`
+/// or `memory://` (nothing kept).
 pub async fn open(url: &str) -> Result<Arc<dyn EventLog>, StoreError> {
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         StoreError::Config(format!(
-            "store `{url}` is not a URL: expected sled://PATH, postgres://USER@HOST/DB or memory://"
+            "store `{url}` is not a URL: expected file://PATH, postgres://USER@HOST/DB or memory://"
         ))
     })?;
     match scheme {
-        "sled" => Ok(Arc::new(SledLog::open(rest)?)),
+        "file" | "sled" => Ok(Arc::new(file::open_migrating(rest)?)),
         "postgres" | "postgresql" => Ok(Arc::new(PgLog::open(url).await?)),
         "memory" if rest.is_empty() => Ok(Arc::new(MemoryLog::new())),
         "memory" => Err(StoreError::Config(format!(
             "store `{url}`: memory:// takes no path"
         ))),
         other => Err(StoreError::Config(format!(
-            "unknown store scheme `{other}` in `{url}`: expected sled://PATH, postgres://USER@HOST/DB or memory://"
+            "unknown store scheme `{other}` in `{url}`: expected file://PATH, postgres://USER@HOST/DB or memory://"
+        ))),
+    }
+}
+
+/// What `covenant log verify` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verification {
+    /// Records that read and chain correctly, from offset 0.
+    pub good: u64,
+    /// The first record of format 2 or later (from there on every record is chained).
+    pub chained_from: Option<u64>,
+    /// The durable head the store keeps.
+    pub head: DurableHead,
+    /// The first problem, if any: where, and what.
+    pub problem: Option<String>,
+}
+
+/// Walks a whole log: every record must read, link to the record before it, and the log must
+/// end where its durable head says. Reads only; a file store is read while a server may hold it.
+pub async fn verify(url: &str) -> Result<Verification, StoreError> {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    match scheme {
+        "file" | "sled" => file::verify(std::path::Path::new(rest)),
+        "postgres" | "postgresql" => {
+            let log = PgLog::open(url).await?;
+            let head = log.durable_head().await?;
+            let mut check = ChainCheck::new(head);
+            let mut from = 0;
+            loop {
+                let batch = match log.read(from, 1000).await {
+                    Ok(batch) => batch,
+                    Err(error) => {
+                        check.fail(from, error.to_string());
+                        break;
+                    }
+                };
+                if batch.is_empty() {
+                    break;
+                }
+                from += batch.len() as u64;
+                if !batch.into_iter().all(|stored| check.next(stored)) {
+                    break;
+                }
+            }
+            Ok(check.finish())
+        }
+        _ => Err(StoreError::Config(format!(
+            "`covenant log verify` works on file:// and postgres:// stores, not `{url}`"
+        ))),
+    }
+}
+
+/// The checks of [`verify`], record by record.
+pub(crate) struct ChainCheck {
+    head: DurableHead,
+    tip: RecordHash,
+    good: u64,
+    chained_from: Option<u64>,
+    problem: Option<String>,
+}
+
+impl ChainCheck {
+    pub(crate) fn new(head: DurableHead) -> ChainCheck {
+        ChainCheck {
+            head,
+            tip: RecordHash::GENESIS,
+            good: 0,
+            chained_from: None,
+            problem: None,
+        }
+    }
+
+    /// Checks the next record; false once a problem is found.
+    pub(crate) fn next(&mut self, stored: Stored) -> bool {
+        if let Err(error) = stored.check_link(self.tip) {
+            self.fail(stored.offset, error.to_string());
+            return false;
+        }
+        if stored.record.v >= 2 && self.chained_from.is_none() {
+            self.chained_from = Some(stored.offset);
+        }
+        self.tip = stored.hash;
+        self.good += 1;
+        true
+    }
+
+    pub(crate) fn fail(&mut self, offset: u64, reason: String) {
+        self.problem = Some(format!("record {offset}: {reason}"));
+    }
+
+    pub(crate) fn finish(mut self) -> Verification {
+        if self.problem.is_none() {
+            if self.good < self.head.records {
+                self.problem = Some(format!(
+                    "the log ends after {} records, but its durable head vouches for {}: records {} to {} are missing",
+                    self.good,
+                    self.head.records,
+                    self.good,
+                    self.head.records - 1
+                ));
+            } else if self.head.records > 0
+                && self.good == self.head.records
+                && self.tip != self.head.hash
+            {
+                self.problem = Some(format!(
+                    "record {} hashes to {}, but the durable head recorded {} when it was acknowledged",
+                    self.good - 1,
+                    self.tip,
+                    self.head.hash
+                ));
+            }
+        }
+        Verification {
+            good: self.good,
+            chained_from: self.chained_from,
+            head: self.head,
+            problem: self.problem,
+        }
+    }
+}
+
+/// Rebuilds the durable head of a file store from its log after verifying the whole chain (for
+/// a head that is lost or damaged while the log is known to be complete). The store must not
+/// be in use.
+pub fn repair(url: &str) -> Result<DurableHead, StoreError> {
+    match url.split_once("://") {
+        Some(("file" | "sled", path)) => file::repair(std::path::Path::new(path)),
+        _ => Err(StoreError::Config(format!(
+            "`covenant log repair` works on file:// stores, not `{url}`: a PostgreSQL log keeps its head in the same transaction as every record"
         ))),
     }
 }
@@ -119,54 +277,81 @@ fn prune(snapshots: &mut std::collections::BTreeMap<(u32, u64), Vec<u8>>, format
     }
 }
 
-pub(crate) use crate::persist::{decode, encode};
+pub(crate) use crate::persist::encode;
 
 #[cfg(test)]
 pub(crate) mod suite {
     //! The storage test suite, written once and run against every backend.
 
     use super::*;
-    use crate::persist::{Event, Scope, StoredConfig};
+    use crate::persist::{Event, RecordHash, Scope, StoredConfig};
 
-    /// A distinct record per label.
-    fn mode(label: &str) -> Record {
-        Record::now(Event::ConfigSet {
-            scope: Scope::Global,
-            config: StoredConfig {
-                compatibility_group: Some(label.to_string()),
-                ..StoredConfig::default()
+    /// A distinct record per label, chained to `prev`.
+    fn mode(label: &str, prev: RecordHash) -> Record {
+        Record::new(
+            Event::ConfigSet {
+                scope: Scope::Global,
+                config: StoredConfig {
+                    compatibility_group: Some(label.to_string()),
+                    ..StoredConfig::default()
+                },
             },
-        })
+            prev,
+        )
     }
 
     pub async fn appends_in_order_and_reads_back(log: &dyn EventLog) {
-        for offset in 0..5 {
-            log.append(offset, &mode(&format!("M{offset}")))
-                .await
-                .expect("append");
+        let start = log.durable_head().await.expect("head");
+        let mut tip = start.hash;
+        let mut written = Vec::new();
+        for index in 0..5 {
+            let record = mode(&format!("M{index}"), tip);
+            let offset = start.records + index;
+            let hash = log.append(offset, &record).await.expect("append");
+            assert_eq!(hash, RecordHash::of(&encode(&record).expect("encodes")));
+            assert_eq!(
+                log.durable_head().await.expect("head"),
+                DurableHead {
+                    records: offset + 1,
+                    hash
+                }
+            );
+            tip = hash;
+            written.push((record, hash));
         }
-        let all = log.read(0, 100).await.expect("read");
+        let all = log.read(start.records, 100).await.expect("read");
         assert_eq!(all.len(), 5);
-        for (index, (offset, record)) in all.iter().enumerate() {
-            assert_eq!(*offset, index as u64);
-            assert_eq!(record.event, mode(&format!("M{index}")).event);
+        let mut tip = start.hash;
+        for (index, stored) in all.iter().enumerate() {
+            assert_eq!(stored.offset, start.records + index as u64);
+            assert_eq!(stored.record.event, written[index].0.event);
+            assert_eq!(stored.hash, written[index].1);
+            stored.check_link(tip).expect("chained");
+            tip = stored.hash;
         }
-        let tail = log.read(3, 1).await.expect("read");
+        let tail = log.read(start.records + 3, 1).await.expect("read");
         assert_eq!(tail.len(), 1);
-        assert_eq!(tail[0].0, 3);
-        assert!(log.read(5, 10).await.expect("read").is_empty());
+        assert_eq!(tail[0].offset, start.records + 3);
+        assert!(log
+            .read(start.records + 5, 10)
+            .await
+            .expect("read")
+            .is_empty());
     }
 
     pub async fn refuses_an_append_at_a_stale_offset(log: &dyn EventLog) {
-        log.append(0, &mode("A")).await.expect("append");
-        match log.append(0, &mode("B")).await {
+        let first = log
+            .append(0, &mode("A", RecordHash::GENESIS))
+            .await
+            .expect("append");
+        match log.append(0, &mode("B", RecordHash::GENESIS)).await {
             Err(StoreError::Conflict {
                 expected: 0,
                 head: 1,
             }) => {}
             other => panic!("expected a conflict, got {other:?}"),
         }
-        match log.append(5, &mode("C")).await {
+        match log.append(5, &mode("C", first)).await {
             Err(StoreError::Conflict {
                 expected: 5,
                 head: 1,
@@ -174,6 +359,7 @@ pub(crate) mod suite {
             other => panic!("expected a conflict, got {other:?}"),
         }
         assert_eq!(log.read(0, 10).await.expect("read").len(), 1);
+        assert_eq!(log.durable_head().await.expect("head").records, 1);
     }
 
     pub async fn keeps_the_latest_snapshots(log: &dyn EventLog) {

@@ -19,8 +19,8 @@ use futures_util::StreamExt;
 use tokio::sync::{Mutex, Notify};
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
 
-use super::{decode, encode, EventLog, StoreError};
-use crate::persist::Record;
+use super::{encode, DurableHead, EventLog, StoreError};
+use crate::persist::{Record, RecordHash, Stored};
 
 /// Schema migrations, applied in order; each runs once.
 const MIGRATIONS: &[&str] = &[
@@ -44,7 +44,33 @@ const MIGRATIONS: &[&str] = &[
     // different formats into one database neither collide nor prune each other's.
     "ALTER TABLE {schema}.snapshots DROP CONSTRAINT snapshots_pkey;
      ALTER TABLE {schema}.snapshots ADD PRIMARY KEY (format, position);",
+    // 4: the durable head (records and the hash of the last one), moved in the same transaction
+    // as every append, so that a log whose tail was deleted or changed in the database does not
+    // open. An existing log vouches for what it holds when the migration runs.
+    "INSERT INTO {schema}.meta (key, value)
+     SELECT 'head', (max(position) + 1)::text || ':' || encode(sha256(convert_to(
+         (SELECT record FROM {schema}.log ORDER BY position DESC LIMIT 1), 'UTF8')), 'hex')
+     FROM {schema}.log HAVING count(*) > 0
+     ON CONFLICT (key) DO NOTHING;",
 ];
+
+/// The durable head as the meta table keeps it: `records:hash`.
+fn head_value(head: DurableHead) -> String {
+    format!("{}:{}", head.records, head.hash)
+}
+
+fn parse_head(value: &str) -> Result<DurableHead, StoreError> {
+    let damaged = || {
+        StoreError::Damaged(format!(
+            "the durable head in the meta table is unreadable (`{value}`): nothing vouches for how many records the log should hold"
+        ))
+    };
+    let (records, hash) = value.split_once(':').ok_or_else(damaged)?;
+    Ok(DurableHead {
+        records: records.parse().map_err(|_| damaged())?,
+        hash: hash.parse().map_err(|_| damaged())?,
+    })
+}
 
 /// A log in a PostgreSQL schema.
 pub struct PgLog {
@@ -279,10 +305,15 @@ fn host_of(url: &str) -> String {
 
 #[async_trait]
 impl EventLog for PgLog {
-    async fn append(&self, offset: u64, record: &Record) -> Result<(), StoreError> {
+    async fn append(&self, offset: u64, record: &Record) -> Result<RecordHash, StoreError> {
         let text = String::from_utf8(encode(record)?)
             .map_err(|e| backend("cannot encode the record", e))?;
-        let (log, channel) = (self.table("log"), self.channel());
+        let hash = RecordHash::of(text.as_bytes());
+        let head = head_value(DurableHead {
+            records: offset + 1,
+            hash,
+        });
+        let (log, meta, channel) = (self.table("log"), self.table("meta"), self.channel());
         let position = offset as i64;
         let inserted = self
             .with_client(move |client| {
@@ -307,6 +338,16 @@ impl EventLog for PgLog {
                     if inserted == 1 {
                         transaction
                             .execute(
+                                &format!(
+                                    "INSERT INTO {meta} (key, value) VALUES ('head', $1)
+                                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+                                ),
+                                &[&head],
+                            )
+                            .await
+                            .map_err(|e| backend("cannot move the durable head", e))?;
+                        transaction
+                            .execute(
                                 "SELECT pg_notify($1, $2)",
                                 &[&channel, &position.to_string()],
                             )
@@ -322,7 +363,7 @@ impl EventLog for PgLog {
             })
             .await?;
         if inserted {
-            return Ok(());
+            return Ok(hash);
         }
         let log = self.table("log");
         let head = self
@@ -345,7 +386,7 @@ impl EventLog for PgLog {
         })
     }
 
-    async fn read(&self, from: u64, limit: usize) -> Result<Vec<(u64, Record)>, StoreError> {
+    async fn read(&self, from: u64, limit: usize) -> Result<Vec<Stored>, StoreError> {
         let log = self.table("log");
         let rows = self
             .with_client(move |client| {
@@ -370,9 +411,28 @@ impl EventLog for PgLog {
                 });
             }
             let text: String = row.get(1);
-            out.push((offset, decode(offset, text.as_bytes())?));
+            out.push(Stored::read(offset, text.as_bytes())?);
         }
         Ok(out)
+    }
+
+    async fn durable_head(&self) -> Result<DurableHead, StoreError> {
+        let meta = self.table("meta");
+        let value: Option<String> = self
+            .with_client(move |client| {
+                Box::pin(async move {
+                    let row = client
+                        .query_opt(&format!("SELECT value FROM {meta} WHERE key = 'head'"), &[])
+                        .await
+                        .map_err(|e| backend("cannot read the durable head", e))?;
+                    Ok(row.map(|row| row.get(0)))
+                })
+            })
+            .await?;
+        match value {
+            None => Ok(DurableHead::EMPTY),
+            Some(value) => parse_head(&value),
+        }
     }
 
     async fn cluster_id(&self) -> Result<String, StoreError> {
