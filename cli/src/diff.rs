@@ -68,6 +68,7 @@ pub(crate) fn parse(
         ParseOptions {
             normalize: false,
             strict: false,
+            max_elements: None,
         },
     )
     .map_err(|e| CliError(format!("{origin}: {e}")))

@@ -28,7 +28,7 @@ pub struct ServeArgs {
     /// Largest request body in bytes [default: 16777216].
     #[arg(long)]
     max_body_bytes: Option<usize>,
-    /// Largest schema text in bytes [default: 8388608].
+    /// Largest schema text in bytes [default: 1048576].
     #[arg(long)]
     max_schema_bytes: Option<usize>,
     /// HTTP worker threads [default: CPU cores].
@@ -40,6 +40,22 @@ pub struct ServeArgs {
     /// How often a node polls a shared log besides its notifications, in ms [default: 1000].
     #[arg(long)]
     poll_interval_ms: Option<u64>,
+    /// How long a request body may take to arrive, in ms (408 beyond) [default: 5000].
+    #[arg(long)]
+    body_timeout_ms: Option<u64>,
+    /// Open connections at most [default: 10000].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Open connections at most from one address; 0 for no limit [default: 256].
+    #[arg(long)]
+    max_connections_per_source: Option<usize>,
+    /// Comparison steps one compatibility check may take (422 beyond) [default: 20000000].
+    #[arg(long)]
+    max_check_work: Option<u64>,
+    /// Largest schema in elements: JSON values of an Avro or JSON Schema document, 8 per
+    /// Protobuf declaration (42209 beyond) [default: 50000].
+    #[arg(long)]
+    max_schema_elements: Option<usize>,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -81,6 +97,11 @@ fn build_config(args: ServeArgs) -> Result<covenant_server::Config, String> {
         workers: args.workers,
         snapshot_interval: args.snapshot_interval,
         poll_interval_ms: args.poll_interval_ms,
+        body_timeout_ms: args.body_timeout_ms,
+        max_connections: args.max_connections,
+        max_connections_per_source: args.max_connections_per_source,
+        max_check_work: args.max_check_work,
+        max_schema_elements: args.max_schema_elements,
     };
     file.overlay(env)
         .overlay(flags)

@@ -7,14 +7,85 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Reading request members as Confluent's Jackson binding reads them: a string member also takes
+/// a number or a boolean (as its text), an integer member a number with a fraction (truncated) or
+/// a numeric string, and `null` is absent.
+pub mod lenient {
+    use serde::de::{Deserializer, Error};
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    fn string_of<E: Error>(value: Value) -> Result<Option<String>, E> {
+        match value {
+            Value::Null => Ok(None),
+            Value::String(text) => Ok(Some(text)),
+            Value::Number(number) => Ok(Some(number.to_string())),
+            Value::Bool(flag) => Ok(Some(flag.to_string())),
+            Value::Array(_) => Err(E::custom("expected a string, found an array")),
+            Value::Object(_) => Err(E::custom("expected a string, found an object")),
+        }
+    }
+
+    fn int_of<E: Error>(value: Value) -> Result<Option<i32>, E> {
+        let number = match value {
+            Value::Null => return Ok(None),
+            Value::Number(number) => number,
+            Value::String(text) => text
+                .trim()
+                .parse::<serde_json::Number>()
+                .map_err(|_| E::custom(format!("`{text}` is not an integer")))?,
+            Value::Bool(_) => return Err(E::custom("expected an integer, found a boolean")),
+            Value::Array(_) => return Err(E::custom("expected an integer, found an array")),
+            Value::Object(_) => return Err(E::custom("expected an integer, found an object")),
+        };
+        let whole = match (number.as_i64(), number.as_f64()) {
+            (Some(whole), _) => whole,
+            (None, Some(float)) if float.is_finite() && float.abs() < 1e18 => float.trunc() as i64,
+            _ => i64::MAX,
+        };
+        i32::try_from(whole).map(Some).map_err(|_| {
+            E::custom(format!(
+                "numeric value ({number}) out of range of int (-2147483648 - 2147483647)"
+            ))
+        })
+    }
+
+    /// An optional string member.
+    pub fn opt_string<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<String>, D::Error> {
+        string_of(Value::deserialize(deserializer)?)
+    }
+
+    /// A required string member.
+    pub fn string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+        string_of(Value::deserialize(deserializer)?)?
+            .ok_or_else(|| D::Error::custom("expected a string, found null"))
+    }
+
+    /// An optional integer member (in `int` range).
+    pub fn opt_int<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+        Ok(int_of(Value::deserialize(deserializer)?)?.map(i64::from))
+    }
+
+    /// A required integer member (in `int` range).
+    pub fn int<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+        int_of(Value::deserialize(deserializer)?)?
+            .ok_or_else(|| D::Error::custom("expected an integer, found null"))
+    }
+}
+
 /// A reference from one schema to a version of another subject.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SchemaReference {
     /// Avro full name, Protobuf import path or JSON Schema `$ref` URL.
+    #[serde(deserialize_with = "lenient::string")]
     pub name: String,
     /// The referenced subject.
+    #[serde(deserialize_with = "lenient::string")]
     pub subject: String,
     /// The referenced version.
+    #[serde(deserialize_with = "lenient::int")]
     pub version: i32,
 }
 
@@ -23,10 +94,18 @@ pub struct SchemaReference {
 #[serde(rename_all = "camelCase")]
 pub struct RegisterSchemaRequest {
     /// The schema text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_string"
+    )]
     pub schema: Option<String>,
     /// `AVRO` (default), `JSON` or `PROTOBUF`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_string"
+    )]
     pub schema_type: Option<String>,
     /// References to other subjects' versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,10 +117,18 @@ pub struct RegisterSchemaRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_set: Option<Value>,
     /// Explicit id (IMPORT mode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_int"
+    )]
     pub id: Option<i64>,
-    /// Explicit version (IMPORT mode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Explicit version: in IMPORT mode any, otherwise the next version.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_int"
+    )]
     pub version: Option<i64>,
 }
 

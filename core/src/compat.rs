@@ -9,6 +9,53 @@ use crate::json::{self, Policy};
 use crate::protobuf;
 use crate::schema::{ParsedSchema, SchemaModel};
 
+/// How much work a compatibility check may do, in comparison steps: a check stops early when
+/// it runs out, and the caller reports that instead of a verdict. Checks are near-linear in
+/// the sizes of the schemas, so only pathological inputs (thousands of `anyOf` branches against
+/// thousands) come near a sensible limit.
+#[derive(Debug)]
+pub struct Budget {
+    limit: u64,
+    used: std::cell::Cell<u64>,
+}
+
+impl Budget {
+    /// A budget of `limit` steps.
+    pub fn new(limit: u64) -> Budget {
+        Budget {
+            limit,
+            used: std::cell::Cell::new(0),
+        }
+    }
+
+    /// No limit (offline checks of files the user owns).
+    pub fn unlimited() -> Budget {
+        Budget::new(u64::MAX)
+    }
+
+    /// Spends `steps`; false once the budget is exhausted.
+    pub fn spend(&self, steps: u64) -> bool {
+        let used = self.used.get().saturating_add(steps);
+        self.used.set(used);
+        used <= self.limit
+    }
+
+    /// Whether more was asked for than the limit.
+    pub fn is_exhausted(&self) -> bool {
+        self.used.get() > self.limit
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The steps spent so far.
+    pub fn used(&self) -> u64 {
+        self.used.get()
+    }
+}
+
 /// One reason a schema is incompatible: what kind of problem, where, and what changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Incompatibility {
@@ -152,6 +199,7 @@ pub fn check_history<H: EarlierVersion>(
     new: &ParsedSchema,
     group: Option<Group<'_>>,
     history: impl IntoIterator<Item = H>,
+    budget: &Budget,
 ) -> Result<Vec<Incompatibility>, H::Error> {
     if level == CompatibilityLevel::None {
         return Ok(Vec::new());
@@ -167,7 +215,11 @@ pub fn check_history<H: EarlierVersion>(
             level.checks_backward(),
             level.checks_forward(),
             policy,
+            budget,
         );
+        if budget.is_exhausted() {
+            return Ok(Vec::new());
+        }
         for problem in &mut problems {
             problem.version = Some(earlier.version());
         }
@@ -187,7 +239,14 @@ pub fn check<S: Borrow<ParsedSchema> + Clone>(
     previous: &[PreviousVersion<S>],
     policy: Policy,
 ) -> Vec<Incompatibility> {
-    match check_history(level, policy, new, None, previous.iter().cloned()) {
+    match check_history(
+        level,
+        policy,
+        new,
+        None,
+        previous.iter().cloned(),
+        &Budget::unlimited(),
+    ) {
         Ok(found) => found,
         Err(never) => match never {},
     }
@@ -201,6 +260,7 @@ pub fn check_version(
     new: &ParsedSchema,
     old: &ParsedSchema,
     version: Version,
+    budget: &Budget,
 ) -> Vec<Incompatibility> {
     if level == CompatibilityLevel::None {
         return Vec::new();
@@ -211,6 +271,7 @@ pub fn check_version(
         level.checks_backward(),
         level.checks_forward(),
         policy,
+        budget,
     );
     for problem in &mut found {
         problem.version = Some(version);
@@ -226,6 +287,7 @@ pub fn check_pair(
     backward: bool,
     forward: bool,
     policy: Policy,
+    budget: &Budget,
 ) -> Vec<Incompatibility> {
     if new.schema_type() != old.schema_type() {
         return vec![Incompatibility {
@@ -247,28 +309,28 @@ pub fn check_pair(
     match (new.model(), old.model()) {
         (SchemaModel::Avro(new), SchemaModel::Avro(old)) => {
             if backward {
-                found.extend(avro::check_compatibility(new, old, true));
+                found.extend(avro::check_compatibility(new, old, true, budget));
             }
             if forward {
-                found.extend(avro::check_compatibility(old, new, false));
+                found.extend(avro::check_compatibility(old, new, false, budget));
             }
         }
         (SchemaModel::Json(new), SchemaModel::Json(old)) => {
             let (new, old) = (new.model(), old.model());
             // Confluent compares (original, update): BACKWARD = (old, new), FORWARD = (new, old).
             if forward {
-                found.extend(json::check_compatibility(new, old, false, policy));
+                found.extend(json::check_compatibility(new, old, false, policy, budget));
             }
             if backward {
-                found.extend(json::check_compatibility(old, new, true, policy));
+                found.extend(json::check_compatibility(old, new, true, policy, budget));
             }
         }
         (SchemaModel::Protobuf(new), SchemaModel::Protobuf(old)) => {
             if forward {
-                found.extend(protobuf::check_compatibility(new, old, false));
+                found.extend(protobuf::check_compatibility(new, old, false, budget));
             }
             if backward {
-                found.extend(protobuf::check_compatibility(old, new, true));
+                found.extend(protobuf::check_compatibility(old, new, true, budget));
             }
         }
         _ => unreachable!("the schema types were compared above"),
@@ -353,6 +415,7 @@ mod tests {
             &v3,
             group,
             history(),
+            &Budget::unlimited(),
         )
         .expect("no error");
         assert_eq!(found.len(), 1);
@@ -369,7 +432,8 @@ mod tests {
             Policy::Strict,
             &v3,
             group,
-            history()
+            history(),
+            &Budget::unlimited()
         )
         .expect("no error")
         .is_empty());
@@ -384,7 +448,8 @@ mod tests {
             Policy::Strict,
             &v1,
             group,
-            history()
+            history(),
+            &Budget::unlimited()
         )
         .expect("no error")
         .is_empty());
@@ -396,6 +461,7 @@ mod tests {
             &v3,
             None,
             history(),
+            &Budget::unlimited(),
         )
         .expect("no error");
         assert_eq!(

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use crate::avro::{AvroSchema, Node, NodeId};
-use crate::compat::{check_pair, Incompatibility};
+use crate::compat::{check_pair, Budget, Incompatibility};
 use crate::json::{self, Policy};
 use crate::protobuf;
 use crate::schema::{ParsedSchema, SchemaModel};
@@ -30,7 +30,8 @@ pub struct Change {
 pub fn diff(old: &ParsedSchema, new: &ParsedSchema) -> Vec<Change> {
     match (old.model(), new.model()) {
         (SchemaModel::Avro(o), SchemaModel::Avro(n)) => {
-            let incompatible = check_pair(new, old, true, false, Policy::Strict);
+            let incompatible =
+                check_pair(new, old, true, false, Policy::Strict, &Budget::unlimited());
             avro_changes(o, n, &incompatible)
         }
         (SchemaModel::Json(o), SchemaModel::Json(n)) => {

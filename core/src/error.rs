@@ -20,6 +20,8 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the path exists but not with this method.
     MethodNotAllowed,
+    /// 408: the request (its body) did not arrive in time.
+    RequestTimeout,
     /// 413: the request body is larger than the configured limit.
     PayloadTooLarge,
     /// 422: the request body is JSON of the wrong shape.
@@ -70,6 +72,8 @@ pub enum ErrorCode {
     InvalidRuleSet,
     /// 42211: the context is not empty.
     ContextNotEmpty,
+    /// 42901: too many requests (a rate limit or a connection limit).
+    TooManyRequests,
     /// 500: an unexpected server error.
     Internal,
     /// 50001: the backend store failed.
@@ -92,6 +96,7 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::RequestTimeout,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnprocessableEntity,
         ErrorCode::SubjectNotFound,
@@ -117,6 +122,7 @@ impl ErrorCode {
         ErrorCode::SchemaTooLarge,
         ErrorCode::InvalidRuleSet,
         ErrorCode::ContextNotEmpty,
+        ErrorCode::TooManyRequests,
         ErrorCode::Internal,
         ErrorCode::StoreError,
         ErrorCode::OperationTimeout,
@@ -134,6 +140,7 @@ impl ErrorCode {
             Forbidden => 40301,
             NotFound => 404,
             MethodNotAllowed => 405,
+            RequestTimeout => 408,
             PayloadTooLarge => 413,
             UnprocessableEntity => 422,
             SubjectNotFound => 40401,
@@ -159,6 +166,7 @@ impl ErrorCode {
             SchemaTooLarge => 42209,
             InvalidRuleSet => 42210,
             ContextNotEmpty => 42211,
+            TooManyRequests => 42901,
             Internal => 500,
             StoreError => 50001,
             OperationTimeout => 50002,
@@ -210,6 +218,12 @@ pub enum Error {
     /// A compatibility level name is not known.
     #[error("invalid compatibility level `{0}`. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")]
     InvalidCompatibilityLevel(String),
+    /// The schema has more elements than the registry accepts.
+    #[error("Register operation failed because schema is too large: it has more than {limit} elements (the max_schema_elements limit)")]
+    SchemaTooComplex {
+        /// The limit.
+        limit: usize,
+    },
     /// A compatibility policy name is not known (or not implemented).
     #[error("invalid compatibility policy `{0}`. Valid values are STRICT and LENIENT (LOGICAL is not implemented)")]
     InvalidCompatibilityPolicy(String),
@@ -229,6 +243,7 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::InvalidSchema(_) | Error::InvalidSchemaType(_) => ErrorCode::InvalidSchema,
+            Error::SchemaTooComplex { .. } => ErrorCode::SchemaTooLarge,
             Error::InvalidVersion(_) => ErrorCode::InvalidVersion,
             Error::InvalidSchemaId(_) => ErrorCode::UnprocessableEntity,
             Error::InvalidCompatibilityLevel(_) | Error::InvalidCompatibilityPolicy(_) => {

@@ -9,8 +9,11 @@
 pub mod api;
 pub mod avro;
 pub mod compat;
+pub mod contract;
 pub mod diff;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub mod json;
 pub mod protobuf;

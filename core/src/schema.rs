@@ -79,6 +79,9 @@ pub struct ParseOptions {
     /// Validate what only new registrations must satisfy (Avro field defaults); off for
     /// schemas already stored and for imports.
     pub strict: bool,
+    /// The most elements the schema may have (see [`elements`]); `None` for no limit (schemas
+    /// already stored).
+    pub max_elements: Option<usize>,
 }
 
 impl Default for ParseOptions {
@@ -86,6 +89,7 @@ impl Default for ParseOptions {
         ParseOptions {
             normalize: false,
             strict: true,
+            max_elements: None,
         }
     }
 }
@@ -117,6 +121,12 @@ impl ParsedSchema {
         references: &[ResolvedReference<'_>],
         options: ParseOptions,
     ) -> Result<ParsedSchema> {
+        if let Some(limit) = options.max_elements {
+            let counted = elements(schema_type, text, limit);
+            if counted > limit {
+                return Err(Error::SchemaTooComplex { limit });
+            }
+        }
         match schema_type {
             SchemaType::Avro => {
                 let texts: Vec<&str> = references.iter().map(|r| r.schema).collect();
@@ -198,6 +208,56 @@ impl ParsedSchema {
     }
 }
 
+/// How much a protobuf declaration counts, against a JSON value: compiled descriptors take
+/// about eight times the memory per declaration that the JSON formats take per value.
+pub const PROTOBUF_DECLARATION_WEIGHT: usize = 8;
+
+/// The size of a schema as its parsed form will be, counted cheaply before parsing it, up to
+/// just past `limit`: for Avro and JSON Schema every JSON value of the document (objects,
+/// arrays, strings, numbers, booleans, nulls); for Protobuf every declaration (a field, an enum
+/// value, an option, a message, an enum: each `;` or `{` of the text, or each entry of a
+/// base64 descriptor) times [`PROTOBUF_DECLARATION_WEIGHT`]. Text that does not read counts 0
+/// (the parser then says what is wrong with it).
+pub fn elements(schema_type: SchemaType, text: &str, limit: usize) -> usize {
+    match schema_type {
+        SchemaType::Avro | SchemaType::Json => {
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(value) => json_values(&value, limit),
+                Err(_) => 0,
+            }
+        }
+        SchemaType::Protobuf => {
+            let declarations = if text.contains(';') || text.contains('{') {
+                text.bytes().filter(|b| *b == b';' || *b == b'{').count()
+            } else {
+                crate::protobuf::descriptor_entries(text)
+            };
+            declarations.saturating_mul(PROTOBUF_DECLARATION_WEIGHT)
+        }
+    }
+}
+
+/// The JSON values of a document, counted without recursion, stopping just past `limit`.
+fn json_values(value: &serde_json::Value, limit: usize) -> usize {
+    let mut pending = vec![value];
+    let mut count = 0;
+    while let Some(value) = pending.pop() {
+        count += 1;
+        if count > limit {
+            break;
+        }
+        match value {
+            serde_json::Value::Array(items) => pending.extend(items),
+            serde_json::Value::Object(map) => {
+                count += map.len();
+                pending.extend(map.values());
+            }
+            _ => {}
+        }
+    }
+    count
+}
+
 /// The schema types this build supports, in the order `GET /schemas/types` lists them.
 pub fn supported_types() -> &'static [SchemaType] {
     &[SchemaType::Json, SchemaType::Protobuf, SchemaType::Avro]
@@ -215,6 +275,39 @@ mod tests {
     }
 
     #[test]
+    fn schemas_over_the_element_limit_are_refused_before_parsing() {
+        let record = |fields: usize| {
+            let fields: Vec<String> = (0..fields)
+                .map(|i| format!(r#"{{"name":"f{i}","type":"int"}}"#))
+                .collect();
+            format!(
+                r#"{{"type":"record","name":"R","fields":[{}]}}"#,
+                fields.join(",")
+            )
+        };
+        let limited = ParseOptions {
+            max_elements: Some(100),
+            ..ParseOptions::default()
+        };
+        // 10 fields: 1 + 3 + 1 + 10 × 5 values; 30 fields: over 100.
+        assert!(ParsedSchema::parse(SchemaType::Avro, &record(10), &[], limited).is_ok());
+        assert_eq!(
+            ParsedSchema::parse(SchemaType::Avro, &record(30), &[], limited).err(),
+            Some(Error::SchemaTooComplex { limit: 100 })
+        );
+        let proto = |fields: usize| {
+            let body: String = (1..=fields).map(|i| format!("int32 f{i} = {i};")).collect();
+            format!("syntax = \"proto3\"; message M {{ {body} }}")
+        };
+        assert!(ParsedSchema::parse(SchemaType::Protobuf, &proto(5), &[], limited).is_ok());
+        assert!(ParsedSchema::parse(SchemaType::Protobuf, &proto(20), &[], limited).is_err());
+        assert!(
+            ParsedSchema::parse(SchemaType::Avro, &record(30), &[], ParseOptions::default())
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn normalize_switches_the_canonical_text() {
         let text =
             r#"{"type":"record","name":"R","namespace":"n","fields":[{"name":"a","type":"int"}]}"#;
@@ -227,6 +320,7 @@ mod tests {
             ParseOptions {
                 normalize: true,
                 strict: true,
+                max_elements: None,
             },
         )
         .expect("valid");

@@ -8,10 +8,15 @@
 //! | `default_compatibility` | `COVENANT_DEFAULT_COMPATIBILITY` | `BACKWARD` | level when none is configured |
 //! | `incompatible_error_code` | `COVENANT_INCOMPATIBLE_ERROR_CODE` | `409` | `409` (deployed clients) or `40901` (Confluent since late 2025) |
 //! | `max_body_bytes` | `COVENANT_MAX_BODY_BYTES` | `16777216` | largest request body (413 beyond) |
-//! | `max_schema_bytes` | `COVENANT_MAX_SCHEMA_BYTES` | `8388608` | largest schema text (42209 beyond) |
+//! | `max_schema_bytes` | `COVENANT_MAX_SCHEMA_BYTES` | `1048576` | largest schema text (42209 beyond) |
+//! | `max_schema_elements` | `COVENANT_MAX_SCHEMA_ELEMENTS` | `50000` | largest schema in elements: JSON values of an Avro or JSON Schema document, 8 per Protobuf declaration (42209 beyond) |
 //! | `workers` | `COVENANT_WORKERS` | CPU cores | HTTP worker threads |
 //! | `snapshot_interval` | `COVENANT_SNAPSHOT_INTERVAL` | `1000` | records between stored snapshots of the state |
 //! | `poll_interval_ms` | `COVENANT_POLL_INTERVAL_MS` | `1000` | how often a node polls a shared log besides its notifications |
+//! | `body_timeout_ms` | `COVENANT_BODY_TIMEOUT_MS` | `5000` | how long a request body may take to arrive (408 beyond); headers have the same limit |
+//! | `max_connections` | `COVENANT_MAX_CONNECTIONS` | `10000` | open connections at most, in total |
+//! | `max_check_work` | `COVENANT_MAX_CHECK_WORK` | `20000000` | comparison steps one compatibility check may take (422 beyond) |
+//! | `max_connections_per_source` | `COVENANT_MAX_CONNECTIONS_PER_SOURCE` | `256` | open connections at most from one address (0: no limit; raise it behind a proxy) |
 
 use std::collections::HashMap;
 
@@ -47,6 +52,16 @@ pub struct RawConfig {
     pub snapshot_interval: Option<u64>,
     /// Polling interval of a shared log, in milliseconds.
     pub poll_interval_ms: Option<u64>,
+    /// How long a request body may take to arrive, in milliseconds.
+    pub body_timeout_ms: Option<u64>,
+    /// Open connections at most.
+    pub max_connections: Option<usize>,
+    /// Open connections at most from one source address (0: no limit).
+    pub max_connections_per_source: Option<usize>,
+    /// Comparison steps one compatibility check may take.
+    pub max_check_work: Option<u64>,
+    /// The most elements a schema may have.
+    pub max_schema_elements: Option<usize>,
 }
 
 /// A configuration problem, naming the key and the value.
@@ -85,6 +100,11 @@ impl RawConfig {
             workers: number(vars, "COVENANT_WORKERS")?,
             snapshot_interval: number(vars, "COVENANT_SNAPSHOT_INTERVAL")?,
             poll_interval_ms: number(vars, "COVENANT_POLL_INTERVAL_MS")?,
+            body_timeout_ms: number(vars, "COVENANT_BODY_TIMEOUT_MS")?,
+            max_connections: number(vars, "COVENANT_MAX_CONNECTIONS")?,
+            max_connections_per_source: number(vars, "COVENANT_MAX_CONNECTIONS_PER_SOURCE")?,
+            max_check_work: number(vars, "COVENANT_MAX_CHECK_WORK")?,
+            max_schema_elements: number(vars, "COVENANT_MAX_SCHEMA_ELEMENTS")?,
         })
     }
 
@@ -102,6 +122,13 @@ impl RawConfig {
             workers: higher.workers.or(self.workers),
             snapshot_interval: higher.snapshot_interval.or(self.snapshot_interval),
             poll_interval_ms: higher.poll_interval_ms.or(self.poll_interval_ms),
+            body_timeout_ms: higher.body_timeout_ms.or(self.body_timeout_ms),
+            max_connections: higher.max_connections.or(self.max_connections),
+            max_connections_per_source: higher
+                .max_connections_per_source
+                .or(self.max_connections_per_source),
+            max_check_work: higher.max_check_work.or(self.max_check_work),
+            max_schema_elements: higher.max_schema_elements.or(self.max_schema_elements),
         }
     }
 
@@ -123,7 +150,9 @@ impl RawConfig {
             }
         };
         let max_body_bytes = self.max_body_bytes.unwrap_or(16 * 1024 * 1024);
-        let max_schema_bytes = self.max_schema_bytes.unwrap_or(8 * 1024 * 1024);
+        let max_schema_bytes = self
+            .max_schema_bytes
+            .unwrap_or(crate::settings::DEFAULT_MAX_SCHEMA_BYTES);
         if max_body_bytes == 0 || max_schema_bytes == 0 {
             return Err(ConfigError(
                 "max_body_bytes and max_schema_bytes must be positive".into(),
@@ -132,15 +161,24 @@ impl RawConfig {
         if self.workers == Some(0) {
             return Err(ConfigError("workers must be at least 1".into()));
         }
-        if self.snapshot_interval == Some(0) || self.poll_interval_ms == Some(0) {
+        if self.snapshot_interval == Some(0)
+            || self.poll_interval_ms == Some(0)
+            || self.body_timeout_ms == Some(0)
+            || self.max_connections == Some(0)
+            || self.max_check_work == Some(0)
+            || self.max_schema_elements == Some(0)
+        {
             return Err(ConfigError(
-                "snapshot_interval and poll_interval_ms must be positive".into(),
+                "snapshot_interval, poll_interval_ms, body_timeout_ms, max_connections, max_check_work and max_schema_elements must be positive".into(),
             ));
         }
         Ok(Config {
             listen: self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             store: self.store.unwrap_or_else(|| DEFAULT_STORE.to_string()),
             max_body_bytes,
+            body_timeout: std::time::Duration::from_millis(self.body_timeout_ms.unwrap_or(5000)),
+            max_connections: self.max_connections.unwrap_or(10_000),
+            max_connections_per_source: self.max_connections_per_source.unwrap_or(256),
             workers: self.workers,
             registry: Settings {
                 default_compatibility,
@@ -150,6 +188,12 @@ impl RawConfig {
                 poll_interval: std::time::Duration::from_millis(
                     self.poll_interval_ms.unwrap_or(1000),
                 ),
+                max_check_work: self
+                    .max_check_work
+                    .unwrap_or(crate::settings::DEFAULT_MAX_CHECK_WORK),
+                max_schema_elements: self
+                    .max_schema_elements
+                    .unwrap_or(crate::settings::DEFAULT_MAX_SCHEMA_ELEMENTS),
             },
         })
     }
@@ -164,6 +208,12 @@ pub struct Config {
     pub store: String,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// How long a request body (and a request's head) may take to arrive.
+    pub body_timeout: std::time::Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Open connections at most from one source address (0: no limit).
+    pub max_connections_per_source: usize,
     /// HTTP worker threads (None = CPU cores).
     pub workers: Option<usize>,
     /// Registry settings.

@@ -130,6 +130,12 @@ pub enum Error {
         /// What it was asked for.
         resource: String,
     },
+    /// 422: a compatibility check would take more steps than the configured budget.
+    #[error("the compatibility check needs more than {limit} comparison steps (max_check_work): the schemas are too large or too deeply combined to compare within the limit; raise max_check_work to allow it")]
+    CheckTooLarge {
+        /// The budget.
+        limit: u64,
+    },
     /// 42211.
     #[error("The specified context '{0}' is not empty.")]
     ContextNotEmpty(String),
@@ -139,6 +145,12 @@ pub enum Error {
     /// 422: the body is JSON of the wrong shape.
     #[error("{0}")]
     UnprocessableEntity(String),
+    /// 408: the request body did not arrive in time (Confluent's wording).
+    #[error("Timeout while reading from inputStream")]
+    RequestTimeout,
+    /// 429: the source has too many connections open.
+    #[error("too many connections from {0}: close some, or raise max_connections_per_source")]
+    TooManyConnections(String),
     /// 413.
     #[error("request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge {
@@ -192,8 +204,10 @@ impl Error {
             SchemaTooLarge { .. } => ErrorCode::SchemaTooLarge,
             ContextNotEmpty(_) => ErrorCode::ContextNotEmpty,
             BadRequest(_) => ErrorCode::BadRequest,
-            UnprocessableEntity(_) => ErrorCode::UnprocessableEntity,
+            UnprocessableEntity(_) | CheckTooLarge { .. } => ErrorCode::UnprocessableEntity,
             PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            RequestTimeout => ErrorCode::RequestTimeout,
+            TooManyConnections(_) => ErrorCode::TooManyRequests,
             NoRoute(_) => ErrorCode::NotFound,
             MethodNotAllowed(_) => ErrorCode::MethodNotAllowed,
             NotReady(_) => ErrorCode::ServiceUnavailable,

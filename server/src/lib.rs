@@ -14,6 +14,7 @@ pub mod registry;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod work;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub enum ServeError {
 /// Prints `listening on http://ADDR` as the first line of standard output once the socket is
 /// bound, so that scripts and tests can find a port chosen with `:0`.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
+    raise_file_limit(config.max_connections);
     if store::is_ephemeral(&config.store) {
         tracing::warn!(
             store = %config.store,
@@ -75,22 +77,47 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     actix_web::rt::spawn(Arc::clone(&registry).follow());
     let data = web::Data::new(http::AppState {
         registry,
-        max_body_bytes: config.max_body_bytes,
+        body: http::BodyLimits {
+            max_bytes: config.max_body_bytes,
+            timeout: config.body_timeout,
+        },
     });
-    let mut server = HttpServer::new(move || {
+    let sources = http::limits::Sources::new(config.max_connections_per_source);
+    let workers = config
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .wrap(from_fn(http::log_requests))
+            .wrap(from_fn(http::refuse_bad_escapes))
+            .wrap(from_fn(http::limit_sources))
             .configure(http::configure)
             .default_service(web::to(http::no_route))
     })
+    .on_connect(move |connection, extensions| sources.on_connect(connection, extensions))
+    .workers(workers)
+    .max_connections(config.max_connections.div_ceil(workers))
+    .client_request_timeout(config.body_timeout)
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
     .shutdown_timeout(10);
-    if let Some(workers) = config.workers {
-        server = server.workers(workers);
-    }
     server.listen(listener)?.run().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft limit on open files as far as the hard limit allows, so that the connection
+/// limits, not the process's file limit, decide how many clients are served.
+fn raise_file_limit(connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < connections as u64 + 64 => tracing::warn!(
+            limit,
+            connections,
+            "the process may open only {limit} files, fewer than max_connections allows"
+        ),
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
 }
 
 /// Runs [`serve`] on a new actix system, blocking until the server stops.

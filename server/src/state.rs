@@ -336,12 +336,25 @@ impl State {
 
     fn apply_registered(&mut self, registered: &SchemaRegistered, ts: i64) {
         let subject = &registered.subject;
-        let context = self.contexts.entry(subject.context().clone()).or_default();
-        if !context.schemas.contains_key(&registered.id) {
+        let known = self
+            .contexts
+            .get(subject.context())
+            .is_some_and(|c| c.schemas.contains_key(&registered.id));
+        if !known {
+            // Releases before 0.2 stored a reference to `-1` as given; it names the latest
+            // version at the time, which the fold reaches again at this point of the log.
+            let mut registered = registered.clone();
+            if let Ok(pinned) = self.pin_references(subject.context(), &registered.references) {
+                registered.references = pinned;
+            }
             self.guids
                 .insert(registered.guid, (subject.context().clone(), registered.id));
-            context.insert_schema(SchemaRecord::new(registered.clone()));
+            self.contexts
+                .entry(subject.context().clone())
+                .or_default()
+                .insert_schema(SchemaRecord::new(registered));
         }
+        let context = self.contexts.entry(subject.context().clone()).or_default();
         context.max_id = context.max_id.max(Some(registered.id));
         let entry = context
             .subjects
@@ -521,6 +534,41 @@ impl State {
             .collect()
     }
 
+    /// The references as they are stored: a `-1` (latest) resolved to the version it names now,
+    /// as Confluent stores it, so that the schema keeps the version it was checked against and
+    /// that version stays protected from deletion.
+    pub fn pin_references(
+        &self,
+        context: &ContextName,
+        references: &[StoredReference],
+    ) -> Result<Vec<StoredReference>> {
+        references
+            .iter()
+            .map(|reference| {
+                if reference.version != -1 {
+                    return Ok(reference.clone());
+                }
+                let subject =
+                    QualifiedSubject::parse_in(context, &reference.subject).map_err(|e| {
+                        Error::InvalidSchema(format!("invalid reference `{}`: {e}", reference.name))
+                    })?;
+                let (version, _) =
+                    self.version(&subject, VersionSpec::Latest, false)
+                        .map_err(|_| {
+                            Error::InvalidSchema(format!(
+                                "invalid reference `{}`: subject `{}` has no version",
+                                reference.name,
+                                subject.qualified()
+                            ))
+                        })?;
+                Ok(StoredReference {
+                    version: version.get(),
+                    ..reference.clone()
+                })
+            })
+            .collect()
+    }
+
     /// Resolves references made from `context`, returning the whole closure, dependencies first.
     pub fn resolve_references(
         &self,
@@ -597,6 +645,7 @@ impl State {
                     ParseOptions {
                         normalize: false,
                         strict: false,
+                        max_elements: None,
                     },
                 )
                 .map(Arc::new)

@@ -10,9 +10,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// The `covenant` binary Cargo built for these tests.
+/// The `covenant` binary Cargo built for these tests, or `COVENANT_TEST_BINARY` (to run a
+/// test against another build, an earlier release say, to see it fail there).
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_covenant"))
+    std::env::var_os("COVENANT_TEST_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_covenant")))
 }
 
 /// A running registry process.
@@ -43,10 +46,14 @@ pub struct Options {
 /// `COVENANT_TEST_STORE=postgres`, a schema of its own in the PostgreSQL at `TEST_DATABASE_URL`
 /// (default `postgres://postgres@127.0.0.1:5432/test`). The same suite runs against both.
 pub fn test_store(dir: &Path) -> String {
-    if std::env::var("COVENANT_TEST_STORE").as_deref() == Ok("postgres") {
+    let kind = std::env::var("COVENANT_TEST_STORE").unwrap_or_default();
+    if kind == "postgres" {
         let base = std::env::var("TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
         postgres_schema(&base, "covenant_bb")
+    } else if kind == "sled" {
+        // The embedded store's name in releases before the file log.
+        format!("sled://{}", dir.join("data").display())
     } else {
         format!("file://{}", dir.join("data").display())
     }

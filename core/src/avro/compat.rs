@@ -6,29 +6,57 @@
 //! and recursion through named types terminates by assuming compatibility for a pair already under
 //! check. Every problem is collected, not only the first, each with a path into the reader schema.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
 
 use super::{AvroSchema, Node, NodeId, Primitive};
-use crate::compat::Incompatibility;
+use crate::compat::{Budget, Incompatibility};
 
 /// Checks that `reader` can read data written with `writer`.
 ///
 /// `reader_is_new` says which of the two is the candidate schema, so that messages and fragments
-/// speak of "new" and "old" correctly in both directions.
+/// speak of "new" and "old" correctly in both directions. The work is near-linear in the sizes
+/// of the schemas (fields, symbols and union branches are looked up, not scanned) and spends
+/// `budget`; when it runs out the check stops early, and the caller must not use the result.
 pub fn check(
     reader: &AvroSchema,
     writer: &AvroSchema,
     reader_is_new: bool,
+    budget: &Budget,
 ) -> Vec<Incompatibility> {
     let mut checker = Checker {
         reader,
         writer,
         reader_is_new,
         memo: HashMap::new(),
+        fields: HashMap::new(),
+        unions: HashMap::new(),
+        budget,
     };
     let mut location = Vec::new();
     let found = checker.compat(reader.root(), writer.root(), &mut location);
-    found.iter().map(|f| checker.render(f)).collect()
+    if budget.is_exhausted() {
+        return Vec::new();
+    }
+    let mut fragments = Fragments::default();
+    found
+        .iter()
+        .map(|f| checker.render(f, &mut fragments))
+        .collect()
+}
+
+/// The fragments of the nodes a check reports, each rendered once however often it is named.
+#[derive(Default)]
+struct Fragments {
+    reader: HashMap<NodeId, String>,
+    writer: HashMap<NodeId, String>,
+}
+
+/// A reader union's branches by what a writer type must have to resolve to them: named branches
+/// by simple name and by alias, the others by type name.
+struct UnionIndex {
+    by_name: HashMap<String, Vec<usize>>,
+    by_type: HashMap<&'static str, Vec<usize>>,
 }
 
 /// A problem as the checker finds it. Probes (does this union branch fit?) find and discard
@@ -47,20 +75,114 @@ struct Checker<'a> {
     writer: &'a AvroSchema,
     reader_is_new: bool,
     /// `None` while a pair is being checked (recursion: assume compatible), then its result.
-    memo: HashMap<(NodeId, NodeId), Option<Vec<Found>>>,
+    memo: HashMap<(NodeId, NodeId), Option<Rc<[Found]>>>,
+    /// Writer records' fields by name.
+    fields: HashMap<NodeId, HashMap<&'a str, usize>>,
+    /// Reader unions' branches.
+    unions: HashMap<NodeId, UnionIndex>,
+    budget: &'a Budget,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
     fn compat(&mut self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Found> {
         match self.memo.get(&(r, w)) {
             Some(None) => return Vec::new(),
-            Some(Some(done)) => return done.clone(),
+            Some(Some(done)) => return done.to_vec(),
             None => {}
+        }
+        if !self.budget.spend(1) {
+            return Vec::new();
         }
         self.memo.insert((r, w), None);
         let result = self.compute(r, w, location);
-        self.memo.insert((r, w), Some(result.clone()));
+        self.memo.insert((r, w), Some(Rc::from(result.as_slice())));
         result
+    }
+
+    /// Whether `r` reads `w` without problems (a probe: nothing is kept but the verdict).
+    fn reads(&mut self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> bool {
+        self.compat(r, w, location).is_empty()
+    }
+
+    /// The branches of reader union `r` that writer type `w` could resolve to, in order: the
+    /// same kind with a matching name (or alias), or a type `w` promotes to.
+    fn candidates(&mut self, r: NodeId, w: NodeId) -> Vec<NodeId> {
+        let reader = self.reader;
+        let Node::Union { branches } = reader.node(r) else {
+            return Vec::new();
+        };
+        let index = self.unions.entry(r).or_insert_with(|| {
+            let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+            let mut by_type: HashMap<&'static str, Vec<usize>> = HashMap::new();
+            for (position, branch) in branches.iter().enumerate() {
+                let node = reader.node(*branch);
+                match node.named() {
+                    Some(named) => {
+                        by_name
+                            .entry(named.name.name.clone())
+                            .or_default()
+                            .push(position);
+                        for alias in &named.aliases {
+                            by_name
+                                .entry(format!("alias:{alias}"))
+                                .or_default()
+                                .push(position);
+                        }
+                    }
+                    None => by_type.entry(node.type_name()).or_default().push(position),
+                }
+            }
+            UnionIndex { by_name, by_type }
+        });
+        let writer = self.writer.node(w);
+        let mut positions: Vec<usize> = match writer.named() {
+            Some(named) => index
+                .by_name
+                .get(&named.name.name)
+                .into_iter()
+                .chain(
+                    index
+                        .by_name
+                        .get(&format!("alias:{}", named.name.fullname())),
+                )
+                .flatten()
+                .copied()
+                .collect(),
+            None => {
+                let promotions: Vec<&'static str> = match writer {
+                    Node::Primitive {
+                        kind: Primitive::Int,
+                        ..
+                    } => vec!["INT", "LONG", "FLOAT", "DOUBLE"],
+                    Node::Primitive {
+                        kind: Primitive::Long,
+                        ..
+                    } => vec!["LONG", "FLOAT", "DOUBLE"],
+                    Node::Primitive {
+                        kind: Primitive::Float,
+                        ..
+                    } => vec!["FLOAT", "DOUBLE"],
+                    Node::Primitive {
+                        kind: Primitive::String,
+                        ..
+                    } => vec!["STRING", "BYTES"],
+                    Node::Primitive {
+                        kind: Primitive::Bytes,
+                        ..
+                    } => vec!["BYTES", "STRING"],
+                    other => vec![other.type_name()],
+                };
+                promotions
+                    .iter()
+                    .filter_map(|name| index.by_type.get(name))
+                    .flatten()
+                    .copied()
+                    .collect()
+            }
+        };
+        positions.sort_unstable();
+        positions.dedup();
+        positions.into_iter().map(|p| branches[p]).collect()
     }
 
     fn compute(&mut self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Found> {
@@ -103,9 +225,11 @@ impl Checker<'_> {
                     Node::Enum { symbols: wsyms, .. },
                 ) => {
                     result.extend(self.check_names(r, w, location));
+                    self.budget.spend((rsyms.len() + wsyms.len()) as u64 / 64);
+                    let known: HashSet<&String> = rsyms.iter().collect();
                     let missing: BTreeSet<&String> =
-                        wsyms.iter().filter(|s| !rsyms.contains(s)).collect();
-                    let has_usable_default = rdefault.as_ref().is_some_and(|d| rsyms.contains(d));
+                        wsyms.iter().filter(|s| !known.contains(s)).collect();
+                    let has_usable_default = rdefault.as_ref().is_some_and(|d| known.contains(d));
                     if !missing.is_empty() && !has_usable_default {
                         location.push("symbols".into());
                         let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
@@ -174,9 +298,9 @@ impl Checker<'_> {
         if promotable {
             return result;
         }
-        if let Node::Union { branches } = reader {
-            for branch in branches {
-                if self.compat(*branch, w, location).is_empty() {
+        if let Node::Union { .. } = reader {
+            for branch in self.candidates(r, w) {
+                if self.reads(branch, w, location) {
                     return result;
                 }
             }
@@ -217,6 +341,7 @@ impl Checker<'_> {
     }
 
     fn check_fields(&mut self, r: NodeId, w: NodeId, location: &mut Vec<String>) -> Vec<Found> {
+        let (reader, writer) = (self.reader, self.writer);
         let (
             Node::Record {
                 fields: rfields, ..
@@ -224,15 +349,32 @@ impl Checker<'_> {
             Node::Record {
                 fields: wfields, ..
             },
-        ) = (self.reader.node(r), self.writer.node(w))
+        ) = (reader.node(r), writer.node(w))
         else {
             return Vec::new();
         };
+        let by_name = self.fields.entry(w).or_insert_with(|| {
+            let mut by_name = HashMap::with_capacity(wfields.len());
+            for (position, field) in wfields.iter().enumerate() {
+                by_name.entry(field.name.as_str()).or_insert(position);
+            }
+            by_name
+        });
+        // By name, else by one of the reader field's aliases (as `Field::matching`).
+        let matched: Vec<Option<&'a super::Field>> = rfields
+            .iter()
+            .map(|rfield| {
+                by_name
+                    .get(rfield.name.as_str())
+                    .or_else(|| rfield.aliases.iter().find_map(|a| by_name.get(a.as_str())))
+                    .map(|position| &wfields[*position])
+            })
+            .collect();
         let mut result = Vec::new();
         location.push("fields".into());
         for (index, rfield) in rfields.iter().enumerate() {
             location.push(index.to_string());
-            match rfield.matching(wfields) {
+            match matched[index] {
                 Some(wfield) => {
                     location.push("type".into());
                     result.extend(self.compat(rfield.schema, wfield.schema, location));
@@ -287,7 +429,7 @@ impl Checker<'_> {
     }
 
     /// The message, hint and fragments of a reported problem.
-    fn render(&self, found: &Found) -> Incompatibility {
+    fn render(&self, found: &Found, fragments: &mut Fragments) -> Incompatibility {
         let Found {
             kind,
             r,
@@ -342,8 +484,16 @@ impl Checker<'_> {
             )),
             _ => None,
         };
-        let reader_fragment = self.reader.fragment(r);
-        let writer_fragment = self.writer.fragment(w);
+        let reader_fragment = fragments
+            .reader
+            .entry(r)
+            .or_insert_with(|| self.reader.fragment(r))
+            .clone();
+        let writer_fragment = fragments
+            .writer
+            .entry(w)
+            .or_insert_with(|| self.writer.fragment(w))
+            .clone();
         let (new_fragment, old_fragment) = if self.reader_is_new {
             (reader_fragment, writer_fragment)
         } else {
@@ -373,7 +523,7 @@ mod tests {
 
     /// Can `reader` read data written with `writer`? Returns the kinds and paths found.
     fn reads(reader: &str, writer: &str) -> Vec<(String, String)> {
-        check(&schema(reader), &schema(writer), true)
+        check(&schema(reader), &schema(writer), true, &Budget::unlimited())
             .into_iter()
             .map(|i| (i.kind, i.path))
             .collect()
@@ -487,7 +637,7 @@ mod tests {
     #[test]
     fn messages_name_the_sides_and_fragments() {
         let added = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"email","type":"string"}]}"#;
-        let found = check(&schema(added), &schema(R1), true);
+        let found = check(&schema(added), &schema(R1), true, &Budget::unlimited());
         assert_eq!(found.len(), 1);
         let problem = &found[0];
         assert!(
@@ -501,7 +651,7 @@ mod tests {
         );
         assert_eq!(problem.new_fragment.as_deref(), Some(r#""string""#));
         // The same pair seen forward: the old schema is the reader.
-        let found = check(&schema(added), &schema(R1), false);
+        let found = check(&schema(added), &schema(R1), false, &Budget::unlimited());
         assert!(
             found[0].description.contains("in the old schema"),
             "{}",

@@ -446,7 +446,9 @@ impl Parser {
         Ok(())
     }
 
-    /// Whether a default value fits a type, as Avro's Java `isValidDefault` decides.
+    /// Whether a default value fits a type, as Avro's Java `isValidDefault` decides (1.12: a
+    /// union's default may match any branch, as the 1.12 specification says), except that an
+    /// enum's default must be one of its symbols.
     fn default_fits(&self, id: NodeId, value: &Value, depth: usize) -> bool {
         if depth > MAX_DEFAULT_DEPTH {
             return false;
@@ -460,7 +462,13 @@ impl Parser {
                 Primitive::Float | Primitive::Double => value.is_number(),
                 Primitive::Bytes | Primitive::String => value.is_string(),
             },
-            Node::Enum { .. } | Node::Fixed { .. } => value.is_string(),
+            // Avro's Java parser only asks for a string here, but a default that is not a symbol
+            // cannot be decoded by any reader (Java fails when it needs it, apache-avro refuses
+            // the schema), so it is refused up front.
+            Node::Enum { symbols, .. } => value
+                .as_str()
+                .is_some_and(|symbol| symbols.iter().any(|s| s == symbol)),
+            Node::Fixed { .. } => value.is_string(),
             Node::Array { items, .. } => value.as_array().is_some_and(|elements| {
                 elements
                     .iter()

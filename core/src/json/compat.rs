@@ -8,12 +8,14 @@
 //! update = new), FORWARD the reverse. The policy is threaded through the whole recursion, since
 //! nested verdicts (combined matching, partial coverage, `not`) depend on it.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::Value;
 
 use super::model::{
     Additional, ArrayNode, Criterion, Kind, Model, NodeId, NumberNode, ObjectNode, StringNode,
 };
-use crate::compat::{Incompatibility, Wording};
+use crate::compat::{Budget, Incompatibility, Wording};
 
 /// STRICT (default) or LENIENT, as the `compatibilityPolicy` config names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -204,9 +206,14 @@ pub fn check(
     update: &Model,
     update_is_new: bool,
     policy: Policy,
+    budget: &Budget,
 ) -> Vec<Incompatibility> {
     let wording = Wording { describe, hint };
-    compare(original, update, policy)
+    let found = compare(original, update, policy, budget);
+    if budget.is_exhausted() {
+        return Vec::new();
+    }
+    found
         .into_iter()
         .filter(|found| !found.is_compatible(policy))
         .map(|found| {
@@ -224,13 +231,13 @@ pub fn check(
 
 /// Every difference between two schemas, compatible ones included.
 pub fn diff(original: &Model, update: &Model, policy: Policy) -> Vec<Difference> {
-    compare(original, update, policy)
+    compare(original, update, policy, &Budget::unlimited())
         .into_iter()
         .map(|found| found.render(original, update))
         .collect()
 }
 
-fn compare(original: &Model, update: &Model, policy: Policy) -> Vec<Found> {
+fn compare(original: &Model, update: &Model, policy: Policy, budget: &Budget) -> Vec<Found> {
     let mut ctx = Context {
         original,
         update,
@@ -238,6 +245,7 @@ fn compare(original: &Model, update: &Model, policy: Policy) -> Vec<Found> {
         path: Vec::new(),
         stack: Vec::new(),
         diffs: Vec::new(),
+        budget,
     };
     ctx.compare(Some(original.root), Some(update.root));
     ctx.diffs
@@ -251,6 +259,7 @@ struct Context<'a> {
     /// (original, update) pairs under comparison: re-entering one assumes compatibility.
     stack: Vec<(NodeId, NodeId)>,
     diffs: Vec<Found>,
+    budget: &'a Budget,
 }
 
 impl<'a> Context<'a> {
@@ -262,6 +271,7 @@ impl<'a> Context<'a> {
             path: self.path.clone(),
             stack: self.stack.clone(),
             diffs: Vec::new(),
+            budget: self.budget,
         }
     }
 
@@ -317,6 +327,9 @@ impl<'a> Context<'a> {
     }
 
     fn compare(&mut self, o: Option<NodeId>, u: Option<NodeId>) {
+        if !self.budget.spend(1 + self.stack.len() as u64 / 8) {
+            return;
+        }
         let (o, u) = match (o, u) {
             (None, None) => return,
             (None, Some(u)) => return self.add("SCHEMA_ADDED", None, Some(u)),
@@ -605,8 +618,9 @@ impl<'a> Context<'a> {
     }
 
     fn compare_enum(&mut self, a: &[Value], b: &[Value], o: NodeId, u: NodeId) {
-        let a_in_b = a.iter().all(|v| b.contains(v));
-        let b_in_a = b.iter().all(|v| a.contains(v));
+        let (a_set, b_set) = (value_set(a), value_set(b));
+        let a_in_b = a_set.is_subset(&b_set);
+        let b_in_a = b_set.is_subset(&a_set);
         let kind = match (a_in_b, b_in_a) {
             (true, true) => return,
             (true, false) => "ENUM_ARRAY_EXTENDED",
@@ -674,6 +688,9 @@ impl<'a> Context<'a> {
             edges.push(row);
             self.leave(2);
         }
+        if !self.budget.spend((os.len() * us.len()) as u64) {
+            return;
+        }
         let matching = maximum_matching(&edges, us.len());
         let matched = matching.iter().filter(|m| m.is_some()).count();
         for (row, column) in matching.iter().enumerate() {
@@ -690,20 +707,25 @@ impl<'a> Context<'a> {
 
     fn compare_object(&mut self, a: &ObjectNode, b: &ObjectNode, o: NodeId, u: NodeId) {
         // Required.
+        let b_properties: HashMap<&str, NodeId> = b
+            .properties
+            .iter()
+            .map(|(n, id)| (n.as_str(), *id))
+            .collect();
+        let a_required: HashSet<&str> = a.required.iter().map(String::as_str).collect();
+        let b_required: HashSet<&str> = b.required.iter().map(String::as_str).collect();
         for (name, _) in &a.properties {
-            if !b.properties.iter().any(|(n, _)| n == name) {
+            let Some(property) = b_properties.get(name.as_str()).copied() else {
                 continue;
-            }
-            let (was, is) = (a.required.contains(name), b.required.contains(name));
+            };
+            let (was, is) = (
+                a_required.contains(name.as_str()),
+                b_required.contains(name.as_str()),
+            );
             let kind = match (was, is) {
                 (true, false) => "REQUIRED_ATTRIBUTE_REMOVED",
                 (false, true) => {
-                    let property = b
-                        .properties
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .map(|(_, id)| *id);
-                    if property.is_some_and(|id| self.update.nodes[id].has_default) {
+                    if self.update.nodes[property].has_default {
                         "REQUIRED_ATTRIBUTE_WITH_DEFAULT_ADDED"
                     } else {
                         "REQUIRED_ATTRIBUTE_ADDED"
@@ -735,10 +757,9 @@ impl<'a> Context<'a> {
                 (Some(_), None) => "DEPENDENCY_ARRAY_REMOVED",
                 (None, Some(_)) => "DEPENDENCY_ARRAY_ADDED",
                 (Some(x), Some(y)) => {
-                    let (x_in_y, y_in_x) = (
-                        x.iter().all(|n| y.contains(n)),
-                        y.iter().all(|n| x.contains(n)),
-                    );
+                    let (x_set, y_set): (HashSet<&String>, HashSet<&String>) =
+                        (x.iter().collect(), y.iter().collect());
+                    let (x_in_y, y_in_x) = (x_set.is_subset(&y_set), y_set.is_subset(&x_set));
                     match (x_in_y, y_in_x) {
                         (true, true) => continue,
                         (true, false) => "DEPENDENCY_ARRAY_EXTENDED",
@@ -1123,14 +1144,26 @@ fn paired<'a, V>(
     a: &'a [(String, V)],
     b: &'a [(String, V)],
 ) -> Vec<(&'a str, Option<&'a V>, Option<&'a V>)> {
-    let find =
-        |list: &'a [(String, V)], key: &str| list.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-    let mut keys: Vec<&str> = a.iter().chain(b).map(|(k, _)| k.as_str()).collect();
+    // The first entry of a key wins, as a scan would find it.
+    let index = |list: &'a [(String, V)]| {
+        let mut map: HashMap<&'a str, &'a V> = HashMap::with_capacity(list.len());
+        for (key, value) in list {
+            map.entry(key.as_str()).or_insert(value);
+        }
+        map
+    };
+    let (in_a, in_b) = (index(a), index(b));
+    let mut keys: Vec<&str> = in_a.keys().chain(in_b.keys()).copied().collect();
     keys.sort_unstable();
     keys.dedup();
     keys.into_iter()
-        .map(|k| (k, find(a, k), find(b, k)))
+        .map(|k| (k, in_a.get(k).copied(), in_b.get(k).copied()))
         .collect()
+}
+
+/// Enum values as a set (by their JSON text, so that values compare as JSON does).
+fn value_set(values: &[Value]) -> HashSet<String> {
+    values.iter().map(Value::to_string).collect()
 }
 
 /// Open: additional properties allowed without a schema, no pattern properties, unevaluated open.
@@ -1197,16 +1230,11 @@ fn regex_search(pattern: &str, text: &str) -> bool {
 
 /// Branches with the same JSON count once.
 fn dedup_nodes(model: &Model, ids: &[NodeId]) -> Vec<NodeId> {
-    let mut seen: Vec<String> = Vec::new();
-    let mut out = Vec::new();
-    for id in ids {
-        let text = model.text(*id);
-        if !seen.contains(&text) {
-            seen.push(text);
-            out.push(*id);
-        }
-    }
-    out
+    let mut seen: HashSet<String> = HashSet::with_capacity(ids.len());
+    ids.iter()
+        .copied()
+        .filter(|id| seen.insert(model.text(*id)))
+        .collect()
 }
 
 /// A maximum bipartite matching (augmenting paths): for each row, its matched column.
@@ -1672,7 +1700,7 @@ mod tests {
         let new = model(
             &json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}}),
         );
-        let found = check(&old, &new, true, Policy::Strict);
+        let found = check(&old, &new, true, Policy::Strict, &Budget::unlimited());
         assert_eq!(found.len(), 1);
         assert_eq!(
             found[0].message(),
@@ -1681,7 +1709,7 @@ mod tests {
         let narrowed = model(
             &json!({"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}}}),
         );
-        let found = check(&old, &narrowed, true, Policy::Strict);
+        let found = check(&old, &narrowed, true, Policy::Strict, &Budget::unlimited());
         assert_eq!(
             found[0].message(),
             "{errorType:'MAX_LENGTH_ADDED', description:'The keyword at path '#/properties/a/maxLength' in the new schema is not present in the old schema', additionalInfo:'', oldSchema:'{\"type\":\"string\"}', newSchema:'{\"type\":\"string\",\"maxLength\":3}', hint:'a new constraint may reject old data; add it in a new field instead'}"

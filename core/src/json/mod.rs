@@ -118,7 +118,7 @@ impl JsonSchema {
             .should_validate_formats(false)
             .with_registry(&registry)
             .build(&self.value)
-            .map_err(|e| Error::InvalidSchema(format!("{e}")))
+            .map_err(|e| Error::InvalidSchema(build_error(&e.to_string())))
     }
 
     fn base(&self) -> String {
@@ -129,6 +129,25 @@ impl JsonSchema {
             .filter(|id| id.contains(':'))
             .map_or_else(|| DEFAULT_BASE.to_string(), str::to_string)
     }
+}
+
+/// The validator's build error in the user's terms: a `$ref` it could not resolve is a
+/// reference missing from the request, not a missing feature of the library.
+fn build_error(message: &str) -> String {
+    if message.contains("resolve-http")
+        || message.contains("custom resolver")
+        || message.contains("Failed to retrieve")
+    {
+        let target = message
+            .split('`')
+            .nth(1)
+            .filter(|uri| uri.contains(':') || uri.contains('/'))
+            .map_or_else(String::new, |uri| format!(" `{uri}`"));
+        return format!(
+            "the $ref{target} is not among the schema's references: a JSON Schema refers to another subject through `references` (the reference's name is the $ref URL); schemas are never fetched from the network"
+        );
+    }
+    message.to_string()
 }
 
 fn read(text: &str) -> Result<Value> {

@@ -6,12 +6,14 @@
 //! [`Difference`]; the compatible kinds are Confluent's `COMPATIBLE_CHANGES`. BACKWARD compares
 //! (original = old, update = new), FORWARD the reverse.
 
+use std::collections::HashMap;
+
 use prost_reflect::{
     Cardinality, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, OneofDescriptor, Syntax,
 };
 
 use super::ProtobufSchema;
-use crate::compat::{Incompatibility, Wording};
+use crate::compat::{Budget, Incompatibility, Wording};
 
 /// A change between two Protobuf schemas, as Confluent's diff names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,9 +58,14 @@ pub fn check(
     original: &ProtobufSchema,
     update: &ProtobufSchema,
     update_is_new: bool,
+    budget: &Budget,
 ) -> Vec<Incompatibility> {
     let wording = Wording { describe, hint };
-    diff(original, update)
+    let differences = differences(original, update, budget);
+    if budget.is_exhausted() {
+        return Vec::new();
+    }
+    differences
         .into_iter()
         .filter(|d| !d.is_compatible())
         .map(|d| {
@@ -75,7 +82,20 @@ pub fn check(
 
 /// Every difference between two schemas, compatible ones included, in a stable order.
 pub fn diff(original: &ProtobufSchema, update: &ProtobufSchema) -> Vec<Difference> {
-    let mut ctx = Context::default();
+    differences(original, update, &Budget::unlimited())
+}
+
+fn differences(
+    original: &ProtobufSchema,
+    update: &ProtobufSchema,
+    budget: &Budget,
+) -> Vec<Difference> {
+    let mut ctx = Context {
+        path: Vec::new(),
+        stack: Vec::new(),
+        diffs: Vec::new(),
+        budget,
+    };
     let (original_file, update_file) = (original.file(), update.file());
     if original_file.package_name() != update_file.package_name() {
         ctx.add(
@@ -97,12 +117,12 @@ pub fn diff(original: &ProtobufSchema, update: &ProtobufSchema) -> Vec<Differenc
     ctx.diffs
 }
 
-#[derive(Default)]
-struct Context {
+struct Context<'b> {
     path: Vec<String>,
     /// Original-side messages being compared: the recursion guard.
     stack: Vec<String>,
     diffs: Vec<Difference>,
+    budget: &'b Budget,
 }
 
 /// The kind of a field's type, as the diff classifies it.
@@ -132,7 +152,7 @@ enum Label {
     Repeated,
 }
 
-impl Context {
+impl Context<'_> {
     fn path(&self) -> String {
         format!("#/{}", self.path.join("/"))
     }
@@ -168,10 +188,22 @@ impl Context {
             .collect();
         names.sort_unstable();
         names.dedup();
+        let position = |messages: &[&MessageDescriptor]| -> HashMap<String, usize> {
+            let mut map = HashMap::with_capacity(messages.len());
+            for (index, message) in messages.iter().enumerate() {
+                map.entry(message.name().to_string()).or_insert(index);
+            }
+            map
+        };
+        let (original_positions, update_positions) =
+            (position(&original_messages), position(&update_messages));
         for name in names {
+            if !self.budget.spend(1) {
+                return;
+            }
             self.path.push(name.to_string());
-            let original = original_messages.iter().position(|m| m.name() == name);
-            let update = update_messages.iter().position(|m| m.name() == name);
+            let original = original_positions.get(name).copied();
+            let update = update_positions.get(name).copied();
             match (original, update) {
                 (Some(o), None) => self.add(
                     "MESSAGE_REMOVED",
@@ -200,10 +232,21 @@ impl Context {
             .collect();
         names.sort_unstable();
         names.dedup();
+        let by_name = |enums: &[EnumDescriptor]| -> HashMap<String, EnumDescriptor> {
+            let mut map = HashMap::with_capacity(enums.len());
+            for e in enums {
+                map.entry(e.name().to_string()).or_insert_with(|| e.clone());
+            }
+            map
+        };
+        let (original_by_name, update_by_name) = (by_name(original_enums), by_name(update_enums));
         for name in names {
+            if !self.budget.spend(1) {
+                return;
+            }
             self.path.push(name.to_string());
-            let original = original_enums.iter().find(|e| e.name() == name);
-            let update = update_enums.iter().find(|e| e.name() == name);
+            let original = original_by_name.get(name);
+            let update = update_by_name.get(name);
             match (original, update) {
                 (Some(_), None) => self.add("ENUM_REMOVED", None, None),
                 (None, Some(_)) => self.add("ENUM_ADDED", None, None),
@@ -244,6 +287,9 @@ impl Context {
     }
 
     fn compare_message(&mut self, original: &MessageDescriptor, update: &MessageDescriptor) {
+        if !self.budget.spend(1) {
+            return;
+        }
         let guarded = self.stack.iter().any(|name| name == original.full_name());
         if !guarded {
             self.stack.push(original.full_name().to_string());
@@ -263,18 +309,42 @@ impl Context {
     }
 
     fn compare_fields(&mut self, original: &MessageDescriptor, update: &MessageDescriptor) {
-        let mut original_top: Vec<FieldDescriptor> = top_level_fields(original);
+        let original_top: Vec<FieldDescriptor> = top_level_fields(original);
         let update_top: Vec<FieldDescriptor> = top_level_fields(update);
         let original_oneofs: Vec<OneofDescriptor> = real_oneofs(original);
         let update_oneofs: Vec<OneofDescriptor> = real_oneofs(update);
         let original_all: Vec<FieldDescriptor> = compared_fields(original);
         let update_all: Vec<FieldDescriptor> = compared_fields(update);
-        let oneof_of = |oneofs: &[OneofDescriptor], tag: u32| {
-            oneofs
-                .iter()
-                .find(|o| o.fields().any(|f| f.number() == tag))
-                .map(|o| o.name().to_string())
+        if !self
+            .budget
+            .spend((original_all.len() + update_all.len()) as u64 / 16 + 1)
+        {
+            return;
+        }
+        // Lookups by tag (the first of a tag, as a scan finds it).
+        let by_tag = |fields: &[FieldDescriptor]| -> HashMap<u32, FieldDescriptor> {
+            let mut map = HashMap::with_capacity(fields.len());
+            for field in fields {
+                map.entry(field.number()).or_insert_with(|| field.clone());
+            }
+            map
         };
+        let oneof_by_tag = |oneofs: &[OneofDescriptor]| -> HashMap<u32, String> {
+            let mut map = HashMap::new();
+            for oneof in oneofs {
+                for field in oneof.fields() {
+                    map.entry(field.number())
+                        .or_insert_with(|| oneof.name().to_string());
+                }
+            }
+            map
+        };
+        let mut original_top_by_tag = by_tag(&original_top);
+        let update_top_by_tag = by_tag(&update_top);
+        let original_all_by_tag = by_tag(&original_all);
+        let update_all_by_tag = by_tag(&update_all);
+        let (original_oneof_of, update_oneof_of) =
+            (oneof_by_tag(&original_oneofs), oneof_by_tag(&update_oneofs));
 
         // (A) Fields that moved into a oneof, per updated oneof.
         for oneof in &update_oneofs {
@@ -282,12 +352,10 @@ impl Context {
             let mut groups: Vec<String> = Vec::new();
             let mut moved_from_top_level = 0;
             for field in oneof.fields() {
-                let was_top_level = original_top.iter().any(|f| f.number() == field.number());
-                original_top.retain(|f| f.number() != field.number());
-                let group = if let Some(name) = oneof_of(&original_oneofs, field.number()) {
+                let was_top_level = original_top_by_tag.remove(&field.number()).is_some();
+                let group = if let Some(name) = original_oneof_of.get(&field.number()) {
                     Some(format!("oneof:{name}"))
-                } else if was_top_level || original_all.iter().any(|f| f.number() == field.number())
-                {
+                } else if was_top_level || original_all_by_tag.contains_key(&field.number()) {
                     moved_from_top_level += 1;
                     Some(format!("field:{}", field.number()))
                 } else {
@@ -311,39 +379,46 @@ impl Context {
         }
 
         // (B) Oneofs by name.
-        let mut names: Vec<String> = original_oneofs
-            .iter()
-            .chain(update_oneofs.iter())
-            .map(|o| o.name().to_string())
+        let oneof_by_name = |oneofs: &[OneofDescriptor]| -> HashMap<String, OneofDescriptor> {
+            let mut map = HashMap::new();
+            for oneof in oneofs {
+                map.entry(oneof.name().to_string())
+                    .or_insert_with(|| oneof.clone());
+            }
+            map
+        };
+        let (original_oneof_named, update_oneof_named) = (
+            oneof_by_name(&original_oneofs),
+            oneof_by_name(&update_oneofs),
+        );
+        let mut names: Vec<&String> = original_oneof_named
+            .keys()
+            .chain(update_oneof_named.keys())
             .collect();
         names.sort();
         names.dedup();
         for name in names {
             self.path.push(name.clone());
-            let original_oneof = original_oneofs.iter().find(|o| o.name() == name);
-            let update_oneof = update_oneofs.iter().find(|o| o.name() == name);
-            match (original_oneof, update_oneof) {
+            match (original_oneof_named.get(name), update_oneof_named.get(name)) {
                 (Some(o), None) => self.add("ONEOF_REMOVED", Some(oneof_text(o)), None),
                 (None, Some(u)) => self.add("ONEOF_ADDED", None, Some(oneof_text(u))),
-                (Some(o), Some(u)) => self.compare_oneof(o, u, &update_all),
+                (Some(o), Some(u)) => self.compare_oneof(o, u, &update_all_by_tag),
                 (None, None) => {}
             }
             self.path.pop();
         }
 
-        // (C) Top-level fields by tag.
-        let mut tags: Vec<u32> = original_top
-            .iter()
-            .chain(update_top.iter())
-            .map(FieldDescriptor::number)
+        // (C) Top-level fields by tag (the original's, less those that moved into a oneof).
+        let mut tags: Vec<u32> = original_top_by_tag
+            .keys()
+            .chain(update_top_by_tag.keys())
+            .copied()
             .collect();
         tags.sort_unstable();
         tags.dedup();
         for tag in tags {
             self.path.push(tag.to_string());
-            let o = original_top.iter().find(|f| f.number() == tag);
-            let u = update_top.iter().find(|f| f.number() == tag);
-            match (o, u) {
+            match (original_top_by_tag.get(&tag), update_top_by_tag.get(&tag)) {
                 (Some(o), None) => {
                     let kind = if label(o) == Some(Label::Required) {
                         "REQUIRED_FIELD_REMOVED"
@@ -370,22 +445,20 @@ impl Context {
         let mut tags: Vec<u32> = original_all
             .iter()
             .map(FieldDescriptor::number)
-            .filter(|tag| update_all.iter().any(|f| f.number() == *tag))
+            .filter(|tag| update_all_by_tag.contains_key(tag))
             .collect();
         tags.sort_unstable();
         for tag in tags {
-            let original_oneof = oneof_of(&original_oneofs, tag);
-            let update_oneof = oneof_of(&update_oneofs, tag);
+            let original_oneof = original_oneof_of.get(&tag);
+            let update_oneof = update_oneof_of.get(&tag);
             if original_oneof.is_none() && update_oneof.is_none() {
                 continue;
             }
             if original_oneof.is_some() && original_oneof == update_oneof {
                 continue;
             }
-            let (Some(o), Some(u)) = (
-                original_all.iter().find(|f| f.number() == tag),
-                update_all.iter().find(|f| f.number() == tag),
-            ) else {
+            let (Some(o), Some(u)) = (original_all_by_tag.get(&tag), update_all_by_tag.get(&tag))
+            else {
                 continue;
             };
             self.path.push(tag.to_string());
@@ -398,23 +471,31 @@ impl Context {
         &mut self,
         original: &OneofDescriptor,
         update: &OneofDescriptor,
-        update_all: &[FieldDescriptor],
+        update_all: &HashMap<u32, FieldDescriptor>,
     ) {
-        let mut tags: Vec<u32> = original
-            .fields()
-            .chain(update.fields())
-            .map(|f| f.number())
+        let members = |oneof: &OneofDescriptor| -> HashMap<u32, FieldDescriptor> {
+            let mut map = HashMap::new();
+            for field in oneof.fields() {
+                map.entry(field.number()).or_insert(field);
+            }
+            map
+        };
+        let (original_members, update_members) = (members(original), members(update));
+        let mut tags: Vec<u32> = original_members
+            .keys()
+            .chain(update_members.keys())
+            .copied()
             .collect();
         tags.sort_unstable();
         tags.dedup();
         for tag in tags {
             self.path.push(tag.to_string());
-            let o = original.fields().find(|f| f.number() == tag);
-            let u = update.fields().find(|f| f.number() == tag);
+            let o = original_members.get(&tag).cloned();
+            let u = update_members.get(&tag).cloned();
             match (o, u) {
                 (Some(o), None) => {
                     // A member that moved elsewhere in the message is no loss.
-                    if !update_all.iter().any(|f| f.number() == tag) {
+                    if !update_all.contains_key(&tag) {
                         self.add("ONEOF_FIELD_REMOVED", Some(field_text(&o)), None);
                     }
                 }
@@ -496,6 +577,7 @@ impl Context {
             path: original_local.split('.').map(str::to_string).collect(),
             stack: self.stack.clone(),
             diffs: Vec::new(),
+            budget: self.budget,
         };
         sub.compare_message(original, update);
         let incompatible = sub.diffs.iter().any(|d| !d.is_compatible());
@@ -922,7 +1004,7 @@ mod tests {
     fn incompatibilities_name_sides_and_fragments() {
         let old = schema(&proto3("message M { int32 a = 1; }"));
         let new = schema(&proto3("message M { string a = 1; }"));
-        let found = check(&old, &new, true);
+        let found = check(&old, &new, true, &Budget::unlimited());
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].kind, "FIELD_SCALAR_KIND_CHANGED");
         assert_eq!(found[0].path, "#/M/1");

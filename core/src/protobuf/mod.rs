@@ -229,6 +229,29 @@ fn source_file(name: &str, text: &str) -> Result<File> {
     }
 }
 
+/// The declarations of a base64 `FileDescriptorProto` (messages, fields, enums, values,
+/// oneofs), 0 when the text is not one.
+pub(crate) fn descriptor_entries(text: &str) -> usize {
+    fn messages(list: &[prost_types::DescriptorProto]) -> usize {
+        list.iter()
+            .map(|m| {
+                1 + m.field.len()
+                    + m.oneof_decl.len()
+                    + m.enum_type.iter().map(|e| 1 + e.value.len()).sum::<usize>()
+                    + messages(&m.nested_type)
+            })
+            .sum()
+    }
+    decode_descriptor(text).map_or(0, |file| {
+        messages(&file.message_type)
+            + file
+                .enum_type
+                .iter()
+                .map(|e| 1 + e.value.len())
+                .sum::<usize>()
+    })
+}
+
 fn decode_descriptor(text: &str) -> Option<FileDescriptorProto> {
     let trimmed = text.trim();
     if trimmed.is_empty() || trimmed.contains(|c: char| c.is_whitespace() || c == '{' || c == ';') {

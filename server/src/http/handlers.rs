@@ -12,8 +12,14 @@ use super::params::{self, caller, Params};
 use super::{bytes_response, json, AppState};
 use crate::error::{Error, Result};
 use crate::registry::query::SubjectFilter;
+use crate::work;
+use std::sync::Arc;
 
 type Data = web::Data<AppState>;
+
+/// The default and largest page of `GET /schemas` and `referencedby`, as Confluent's
+/// `schema.search.default.limit` and `schema.search.max.limit`.
+const SCHEMA_SEARCH_LIMIT: usize = 1000;
 type Reply = Result<HttpResponse>;
 
 // ----------------------------------------------------------------------------- root and metadata
@@ -82,7 +88,7 @@ fn id_context(req: &HttpRequest, params: &Params) -> Result<ContextName> {
 
 /// The `{id}` segment: anything but an id in range names no schema.
 fn id_param(req: &HttpRequest) -> Result<SchemaId> {
-    let raw = params::segment(req, "id").unwrap_or_default();
+    let raw = params::segment(req, "id")?.unwrap_or_default();
     raw.parse::<i64>()
         .ok()
         .and_then(SchemaId::new)
@@ -137,13 +143,13 @@ pub async fn schema_id_versions(req: HttpRequest, data: Data) -> Reply {
 }
 
 pub async fn schema_by_guid(req: HttpRequest, data: Data) -> Reply {
-    let guid = params::segment(&req, "guid").unwrap_or_default();
+    let guid = params::segment(&req, "guid")?.unwrap_or_default();
     let body = data.registry.schema_by_guid(&caller(&req), &guid)?;
     Ok(bytes_response(StatusCode::OK, body))
 }
 
 pub async fn schema_guid_ids(req: HttpRequest, data: Data) -> Reply {
-    let guid = params::segment(&req, "guid").unwrap_or_default();
+    let guid = params::segment(&req, "guid")?.unwrap_or_default();
     Ok(json(&data.registry.guid_ids(&caller(&req), &guid)?))
 }
 
@@ -155,7 +161,7 @@ pub async fn list_schemas(req: HttpRequest, data: Data) -> Reply {
         &filter,
         params.flag("deleted")?,
         params.flag("latestOnly")?,
-        params.page()?,
+        params.page_limited(Some(SCHEMA_SEARCH_LIMIT))?,
     );
     Ok(json(&schemas))
 }
@@ -164,7 +170,7 @@ pub async fn list_schemas(req: HttpRequest, data: Data) -> Reply {
 
 pub async fn list_subjects(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
-    let url_context = match params::segment(&req, "context") {
+    let url_context = match params::segment(&req, "context")? {
         Some(_) => Some(params::context(&req)?),
         None => None,
     };
@@ -218,7 +224,7 @@ pub async fn referenced_by(req: HttpRequest, data: Data) -> Reply {
         &params::subject(&req)?,
         params::version(&req)?,
         params.flag("deleted")?,
-        params.page()?,
+        params.page_limited(Some(SCHEMA_SEARCH_LIMIT))?,
     )?;
     Ok(json(&ids))
 }
@@ -248,7 +254,7 @@ pub async fn latest_with_metadata(req: HttpRequest, data: Data) -> Reply {
 pub async fn register(req: HttpRequest, data: Data, payload: web::Payload) -> Reply {
     let params = Params::of(&req);
     let subject = params::subject(&req)?;
-    let request: RegisterSchemaRequest = params::json_body(payload, data.max_body_bytes).await?;
+    let request: RegisterSchemaRequest = params::json_body(payload, &data.body).await?;
     let response = data
         .registry
         .register(
@@ -264,7 +270,7 @@ pub async fn register(req: HttpRequest, data: Data, payload: web::Payload) -> Re
 pub async fn lookup(req: HttpRequest, data: Data, payload: web::Payload) -> Reply {
     let params = Params::of(&req);
     let subject = params::subject(&req)?;
-    let request: RegisterSchemaRequest = params::json_body(payload, data.max_body_bytes).await?;
+    let request: RegisterSchemaRequest = params::json_body(payload, &data.body).await?;
     let schema = data.registry.lookup(
         &caller(&req),
         &subject,
@@ -312,15 +318,13 @@ async fn check(req: HttpRequest, data: Data, payload: web::Payload, with_version
     } else {
         None
     };
-    let request: RegisterSchemaRequest = params::json_body(payload, data.max_body_bytes).await?;
-    let response = data.registry.check_compatibility(
-        &caller(&req),
-        &subject,
-        version,
-        &request,
-        params.opt_flag("normalize")?,
-        params.flag("verbose")?,
-    )?;
+    let (normalize, verbose) = (params.opt_flag("normalize")?, params.flag("verbose")?);
+    let request: RegisterSchemaRequest = params::json_body(payload, &data.body).await?;
+    let (registry, caller) = (Arc::clone(&data.registry), caller(&req));
+    let response = work::run(async move {
+        registry.check_compatibility(&caller, &subject, version, &request, normalize, verbose)
+    })
+    .await?;
     Ok(json(&response))
 }
 
@@ -346,7 +350,7 @@ pub async fn get_config(req: HttpRequest, data: Data) -> Reply {
 
 pub async fn put_config(req: HttpRequest, data: Data, payload: web::Payload) -> Reply {
     let scope = params::scope(&req)?;
-    let request: ConfigUpdateRequest = params::json_body(payload, data.max_body_bytes).await?;
+    let request: ConfigUpdateRequest = params::json_body(payload, &data.body).await?;
     let config = data
         .registry
         .set_config(&caller(&req), &scope, &request)
@@ -377,7 +381,7 @@ pub async fn get_mode(req: HttpRequest, data: Data) -> Reply {
 pub async fn put_mode(req: HttpRequest, data: Data, payload: web::Payload) -> Reply {
     let params = Params::of(&req);
     let scope = params::scope(&req)?;
-    let request: ModeBody = params::json_body(payload, data.max_body_bytes).await?;
+    let request: ModeBody = params::json_body(payload, &data.body).await?;
     let mode = data
         .registry
         .set_mode(&caller(&req), &scope, &request.mode, params.flag("force")?)

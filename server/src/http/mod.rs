@@ -2,7 +2,10 @@
 //! where an [`Error`] becomes a `{"error_code", "message"}` body.
 
 mod handlers;
+pub mod limits;
 mod params;
+
+pub use params::BodyLimits;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,8 +30,8 @@ pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 pub struct AppState {
     /// The registry.
     pub registry: Arc<Registry>,
-    /// The largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
+    /// How much of a request body is read, and for how long.
+    pub body: params::BodyLimits,
 }
 
 /// Registers every route on an actix app.
@@ -164,6 +167,51 @@ async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, Error> {
 /// The answer for a path no route matches.
 pub async fn no_route(req: HttpRequest) -> Result<HttpResponse, Error> {
     Err(Error::NoRoute(format!("{} {}", req.method(), req.path())))
+}
+
+/// Answers 429 and closes a connection its source opened past the per-source limit, before the
+/// request's body is read.
+pub async fn limit_sources(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    let over = req
+        .conn_data::<limits::Connection>()
+        .is_some_and(|connection| connection.over_limit);
+    if over {
+        let peer = req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
+        let mut response = Error::TooManyConnections(peer).error_response();
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Refuses a path whose percent-escapes do not decode to UTF-8 (`%ff`): the router would decode
+/// them lossily, so that `%fe`, `%ff` and `%c0` would all name `\u{fffd}`.
+pub async fn refuse_bad_escapes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    let path = req.uri().path();
+    if path.contains('%')
+        && percent_encoding::percent_decode_str(path)
+            .decode_utf8()
+            .is_err()
+    {
+        let error = Error::BadRequest(format!(
+            "the path `{path}` has percent-escapes that are not valid UTF-8"
+        ));
+        return Ok(req
+            .into_response(error.error_response())
+            .map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// Logs each request with its status and latency.

@@ -68,13 +68,22 @@ impl Params {
         }
     }
 
-    /// `offset` and `limit` (-1 or absent = no limit).
+    /// `offset` and `limit` of a list without a default limit: a `limit` of 0 or below (or
+    /// none) lists everything.
     pub fn page(&self) -> Result<Page> {
+        self.page_limited(None)
+    }
+
+    /// `offset` and `limit` of a list with a default and largest limit (`GET /schemas`): as
+    /// Confluent's `normalizeLimit`, a `limit` of 0 or below, or above the largest, is the
+    /// default, not clamped.
+    pub fn page_limited(&self, default: Option<usize>) -> Result<Page> {
         let offset = self.int("offset")?.unwrap_or(0).max(0) as usize;
         let limit = match self.int("limit")? {
-            None => None,
-            Some(n) if n < 0 => None,
-            Some(n) => Some(n as usize),
+            Some(n) if n > 0 && default.is_none_or(|max| n as u64 <= max as u64) => {
+                Some(n as usize)
+            }
+            _ => default,
         };
         Ok(Page { offset, limit })
     }
@@ -94,18 +103,25 @@ pub fn caller(req: &HttpRequest) -> Caller {
 }
 
 /// A path segment, percent-decoded (the router keeps `%2F` encoded so that it never splits a path).
-pub fn segment(req: &HttpRequest, name: &str) -> Option<String> {
-    let raw = req.match_info().get(name)?;
-    Some(
-        percent_encoding::percent_decode_str(raw)
-            .decode_utf8_lossy()
-            .into_owned(),
-    )
+/// A segment whose escapes do not decode to UTF-8 (`%ff`) is refused, never decoded lossily
+/// (`http::refuse_bad_escapes` already refuses such paths as a whole).
+pub fn segment(req: &HttpRequest, name: &str) -> Result<Option<String>> {
+    let Some(raw) = req.match_info().get(name) else {
+        return Ok(None);
+    };
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(|decoded| Some(decoded.into_owned()))
+        .map_err(|_| {
+            Error::BadRequest(format!(
+                "the path segment `{raw}` is not valid UTF-8 once its escapes are decoded"
+            ))
+        })
 }
 
 /// The context from a `/contexts/{context}/` prefix, or the default context.
 pub fn context(req: &HttpRequest) -> Result<ContextName> {
-    match segment(req, "context") {
+    match segment(req, "context")? {
         None => Ok(ContextName::default_context()),
         Some(raw) => ContextName::parse(&raw)
             .map_err(|e| Error::BadRequest(format!("invalid context prefix `{raw}`: {e}"))),
@@ -115,20 +131,20 @@ pub fn context(req: &HttpRequest) -> Result<ContextName> {
 /// The `{subject}` segment, qualified by the context prefix if there is one.
 pub fn subject(req: &HttpRequest) -> Result<QualifiedSubject> {
     let context = context(req)?;
-    let raw = segment(req, "subject").unwrap_or_default();
+    let raw = segment(req, "subject")?.unwrap_or_default();
     Ok(QualifiedSubject::parse_in(&context, &raw)?)
 }
 
 /// The `{version}` segment.
 pub fn version(req: &HttpRequest) -> Result<VersionSpec> {
-    let raw = segment(req, "version").unwrap_or_default();
+    let raw = segment(req, "version")?.unwrap_or_default();
     Ok(raw.parse()?)
 }
 
 /// The config/mode scope a path names: `/config` (global or the prefix's context) or `/config/{subject}`.
 pub fn scope(req: &HttpRequest) -> Result<Scope> {
     let context = context(req)?;
-    let subject = match segment(req, "subject") {
+    let subject = match segment(req, "subject")? {
         Some(raw) => QualifiedSubject::parse_in(&context, &raw)?,
         None => QualifiedSubject::new(context, ""),
     };
@@ -136,22 +152,87 @@ pub fn scope(req: &HttpRequest) -> Result<Scope> {
 }
 
 /// Reads a JSON body of at most `limit` bytes.
-pub async fn json_body<T: DeserializeOwned>(payload: web::Payload, limit: usize) -> Result<T> {
-    let body = payload
-        .to_bytes_limited(limit)
+///
+/// As Confluent's registry answers: a body that is not JSON, or JSON of the wrong shape, is
+/// 400 (naming the member); an empty or `null` body is 422; a body that stops arriving is cut
+/// off after `timeout` with 408.
+pub async fn json_body<T: DeserializeOwned>(
+    payload: web::Payload,
+    limits: &BodyLimits,
+) -> Result<T> {
+    let limit = limits.max_bytes;
+    let body = tokio::time::timeout(limits.timeout, payload.to_bytes_limited(limit))
         .await
+        .map_err(|_| Error::RequestTimeout)?
         .map_err(|_| Error::PayloadTooLarge { limit })?
         .map_err(|e| Error::BadRequest(format!("cannot read the request body: {e}")))?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::BadRequest(
-            "the request body is empty: expected a JSON object".into(),
-        ));
-    }
-    serde_json::from_slice(&body).map_err(|e| {
-        if e.is_data() {
-            Error::UnprocessableEntity(format!("the request body has the wrong shape: {e}"))
-        } else {
-            Error::BadRequest(format!("the request body is not valid JSON: {e}"))
+    let value: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::BadRequest(format!("the request body is not valid JSON: {e}")))?
+    };
+    match &value {
+        serde_json::Value::Null => {
+            return Err(Error::UnprocessableEntity(
+                "the request body is empty: expected a JSON object".into(),
+            ))
         }
+        serde_json::Value::Object(_) => {}
+        other => {
+            return Err(Error::BadRequest(format!(
+                "the request body must be a JSON object, not {}",
+                match other {
+                    serde_json::Value::Array(_) => "an array",
+                    serde_json::Value::String(_) => "a string",
+                    serde_json::Value::Number(_) => "a number",
+                    _ => "a boolean",
+                }
+            )))
+        }
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let member = error.path().to_string();
+        let reason = friendly(&error.into_inner().to_string());
+        // A required member that is absent is what Confluent's validation answers with 422.
+        if reason.starts_with("missing field") {
+            return Error::UnprocessableEntity(format!(
+                "the request body lacks a member: {reason}"
+            ));
+        }
+        Error::BadRequest(if member == "." {
+            format!("the request body is not what this endpoint takes: {reason}")
+        } else {
+            format!("`{member}` in the request body: {reason}")
+        })
     })
+}
+
+/// How much of a request body is read, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    /// The largest body accepted.
+    pub max_bytes: usize,
+    /// How long the whole body may take to arrive.
+    pub timeout: std::time::Duration,
+}
+
+/// serde's wording in the user's terms (no Rust type names).
+fn friendly(message: &str) -> String {
+    let mut out = message.to_string();
+    if let Some(at) = out.find("expected struct ") {
+        out.replace_range(at.., "expected an object");
+    }
+    for (rust, user) in [
+        ("expected a sequence", "expected an array"),
+        ("expected i32", "expected an integer"),
+        ("expected i64", "expected an integer"),
+        ("expected a boolean", "expected true or false"),
+        ("invalid type: ", ""),
+        ("sequence", "array"),
+        ("map,", "object,"),
+    ] {
+        out = out.replace(rust, user);
+    }
+    out
 }

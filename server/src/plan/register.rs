@@ -1,7 +1,7 @@
 //! `POST /subjects/{s}/versions`: may this schema become the subject's next version, under
 //! which id, and is it the one already there?
 
-use covenant_core::compat::{self, Group, Incompatibility};
+use covenant_core::compat::{self, Budget, Group, Incompatibility};
 use covenant_core::ids::{CompatibilityLevel, Mode, QualifiedSubject, SchemaId, Version};
 use covenant_core::json::Policy;
 use covenant_core::schema::{ParseOptions, SchemaType};
@@ -85,11 +85,19 @@ pub fn register(
     input: &Register<'_>,
 ) -> Result<Decision<Registered>> {
     let subject = input.subject;
-    let importing = input.id.is_some();
+    // As Confluent reads a request: a negative id is no id, and a version of 0 or below is no
+    // version.
+    let importing = input.id.is_some_and(|id| id >= 0);
+    let given_version = input.version.filter(|v| *v > 0);
     check_mode(state.effective_mode(subject), importing, subject)?;
     let config = state.effective_config(subject);
     let normalize = input.normalize.or(config.normalize).unwrap_or(false);
     let context = subject.context();
+    let references = state.pin_references(context, input.references)?;
+    let input = &Register {
+        references: &references,
+        ..input.clone()
+    };
     let parsed = state.parse(
         context,
         input.schema_type,
@@ -98,22 +106,27 @@ pub fn register(
         ParseOptions {
             normalize,
             strict: !importing,
+            max_elements: Some(settings.max_schema_elements),
         },
     )?;
     let canonical = parsed.canonical().to_string();
     let subject_state = state.subject(subject);
 
-    // The same schema already live in the subject: answer with it, write nothing.
+    // The same schema already live in the subject: answer with it, write nothing (unless an
+    // explicit version asks for another one).
     if let Some(subject_state) = subject_state {
         let existing = subject_state
             .visible(false)
             .rev()
             .find_map(|(version, entry)| {
                 let record = state.schema(context, entry.id)?;
-                same_schema(record, input, &canonical).then_some((version, entry, record))
+                let version_fits = importing
+                    || given_version.is_none_or(|given| i64::from(version.get()) == given);
+                (version_fits && same_schema(record, input, &canonical))
+                    .then_some((version, entry, record))
             });
         if let Some((version, entry, record)) = existing {
-            if let Some(given) = input.id {
+            if let Some(given) = input.id.filter(|_| importing) {
                 if i64::from(entry.id.get()) != given {
                     return Err(Error::IdMismatch {
                         existing: entry.id,
@@ -127,6 +140,12 @@ pub fn register(
         }
     }
 
+    let next_version = || match subject_state.and_then(|s| s.max_version) {
+        None => Ok(Version::FIRST),
+        Some(max) => max.next().ok_or_else(|| Error::VersionsExhausted {
+            subject: subject.qualified(),
+        }),
+    };
     let version = match input.version {
         Some(given) if importing => {
             let version = Version::new(given).ok_or_else(|| {
@@ -140,23 +159,33 @@ pub fn register(
             }
             version
         }
-        _ => match subject_state.and_then(|s| s.max_version) {
-            None => Version::FIRST,
-            Some(max) => max.next().ok_or_else(|| Error::VersionsExhausted {
-                subject: subject.qualified(),
-            })?,
-        },
+        _ => next_version()?,
     };
 
     if !importing {
         let level = level(&config, settings);
-        let problems = check_history(state, subject, &parsed, level, &config, input.metadata)?;
+        let budget = Budget::new(settings.max_check_work);
+        let problems = check_history(
+            state,
+            subject,
+            &parsed,
+            level,
+            &config,
+            input.metadata,
+            &budget,
+        )?;
         if !problems.is_empty() {
             return Err(Error::Incompatible {
                 subject: subject.qualified(),
                 details: details(&problems, level),
                 legacy_code: settings.legacy_incompatible_code,
             });
+        }
+        // Outside IMPORT mode a version may be given only as the next one (Confluent's rule).
+        if given_version.is_some_and(|given| given != i64::from(version.get())) {
+            return Err(Error::InvalidSchema(
+                "Version is not one more than previous version".into(),
+            ));
         }
     }
 
@@ -169,7 +198,7 @@ pub fn register(
     );
     let context_state = state.context(context);
     let existing_id = context_state.and_then(|c| c.id_of(&key));
-    let (id, guid) = match (existing_id, input.id) {
+    let (id, guid) = match (existing_id, input.id.filter(|_| importing)) {
         (Some(existing), Some(given)) if i64::from(existing.get()) != given => {
             return Err(Error::IdMismatch { existing, given })
         }
@@ -260,6 +289,7 @@ pub fn same_schema(record: &SchemaRecord, input: &Register<'_>, canonical: &str)
 
 /// Checks a candidate against the subject's live history under `level`, in the candidate's
 /// compatibility group (registration semantics).
+/// Runs out of `budget` with [`Error::CheckTooLarge`].
 pub fn check_history(
     state: &State,
     subject: &QualifiedSubject,
@@ -267,6 +297,7 @@ pub fn check_history(
     level: CompatibilityLevel,
     config: &StoredConfig,
     metadata: Option<&Value>,
+    budget: &Budget,
 ) -> Result<Vec<Incompatibility>> {
     if level == CompatibilityLevel::None {
         return Ok(Vec::new());
@@ -279,13 +310,20 @@ pub fn check_history(
         key,
         value: value.as_deref(),
     });
-    compat::check_history(
+    let found = compat::check_history(
         level,
         policy(config),
         parsed,
         group,
         state.history(subject)?,
-    )
+        budget,
+    )?;
+    if budget.is_exhausted() {
+        return Err(Error::CheckTooLarge {
+            limit: budget.limit(),
+        });
+    }
+    Ok(found)
 }
 
 /// The JSON Schema policy a config selects: STRICT unless it says LENIENT.

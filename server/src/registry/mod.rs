@@ -16,7 +16,8 @@ use covenant_core::api::{
     self, CompatibilityCheckResponse, CompatibilityFinding, ConfigUpdateRequest, ContextId,
     RegisterSchemaRequest, RegisterSchemaResponse, SchemaReference, SubjectVersion,
 };
-use covenant_core::compat::{self, Incompatibility};
+use covenant_core::compat::{self, Budget, Incompatibility};
+use covenant_core::contract::{Metadata, RuleSet};
 use covenant_core::ids::{
     CompatibilityLevel, ContextName, Mode, QualifiedSubject, SchemaId, Version, VersionSpec,
 };
@@ -389,7 +390,8 @@ impl Registry {
         self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
         let state = self.engine.state();
         let subject_state = state.existing_subject(subject, include_deleted)?;
-        let candidate = Candidate::read(request, self.settings())?;
+        let mut candidate = Candidate::read(request, self.settings())?;
+        candidate.references = state.pin_references(subject.context(), &candidate.references)?;
         let config = state.effective_config(subject);
         let normalize = normalize.or(config.normalize).unwrap_or(false);
         let parsed = state.parse(
@@ -400,6 +402,7 @@ impl Registry {
             ParseOptions {
                 normalize,
                 strict: false,
+                max_elements: Some(self.settings().max_schema_elements),
             },
         )?;
         let input = candidate.input(subject, request, None);
@@ -458,6 +461,7 @@ impl Registry {
             ParseOptions {
                 normalize,
                 strict: true,
+                max_elements: Some(self.settings().max_schema_elements),
             },
         ) {
             Ok(parsed) => parsed,
@@ -470,17 +474,25 @@ impl Registry {
             }
             Err(error) => return Err(error),
         };
+        let budget = Budget::new(self.settings().max_check_work);
         let problems = match against {
             Some((version, entry)) => {
                 let record = state.stored(subject.context(), entry.id)?;
                 let old = state.parsed(subject.context(), record)?;
-                compat::check_version(
+                let found = compat::check_version(
                     level,
                     plan::register::policy(&config),
                     &parsed,
                     &old,
                     version,
-                )
+                    &budget,
+                );
+                if budget.is_exhausted() {
+                    return Err(Error::CheckTooLarge {
+                        limit: budget.limit(),
+                    });
+                }
+                found
             }
             // What a registration would check.
             None => plan::register::check_history(
@@ -489,7 +501,8 @@ impl Registry {
                 &parsed,
                 level,
                 &config,
-                request.metadata.as_ref(),
+                candidate.metadata.as_ref(),
+                &budget,
             )?,
         };
         if problems.is_empty() {
@@ -512,7 +525,7 @@ impl Registry {
         request: &RegisterSchemaRequest,
         normalize: Option<bool>,
     ) -> Result<RegisterSchemaResponse> {
-        let operation = if request.id.is_some() {
+        let operation = if request.id.is_some_and(|id| id >= 0) {
             Operation::Import
         } else {
             Operation::Write
@@ -708,6 +721,25 @@ struct Candidate<'r> {
     schema_type: SchemaType,
     text: &'r str,
     references: Vec<StoredReference>,
+    /// The request's metadata in its normal form.
+    metadata: Option<serde_json::Value>,
+    /// The request's rule set in its normal form.
+    rule_set: Option<serde_json::Value>,
+}
+
+/// A data-contract member of a request in its normal form, or the 400 Confluent answers for
+/// one of the wrong shape.
+fn contract_member<T>(
+    value: Option<&serde_json::Value>,
+    read: impl FnOnce(&serde_json::Value) -> std::result::Result<T, covenant_core::contract::ShapeError>,
+    write: impl FnOnce(&T) -> serde_json::Value,
+) -> Result<Option<serde_json::Value>> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(value) => read(value).map(|typed| Some(write(&typed))).map_err(|e| {
+            Error::BadRequest(format!("`{}` in the request body: {}", e.path, e.problem))
+        }),
+    }
 }
 
 impl<'r> Candidate<'r> {
@@ -740,6 +772,16 @@ impl<'r> Candidate<'r> {
             schema_type,
             text,
             references,
+            metadata: contract_member(
+                request.metadata.as_ref(),
+                |v| Metadata::from_json("metadata", v),
+                Metadata::to_json,
+            )?,
+            rule_set: contract_member(
+                request.rule_set.as_ref(),
+                |v| RuleSet::from_json("ruleSet", v),
+                RuleSet::to_json,
+            )?,
         })
     }
 
@@ -754,8 +796,8 @@ impl<'r> Candidate<'r> {
             schema_type: self.schema_type,
             text: self.text,
             references: &self.references,
-            metadata: request.metadata.as_ref(),
-            rule_set: request.rule_set.as_ref(),
+            metadata: self.metadata.as_ref(),
+            rule_set: self.rule_set.as_ref(),
             id: request.id,
             version: request.version,
             normalize,
@@ -782,10 +824,26 @@ fn stored_config(request: &ConfigUpdateRequest) -> Result<StoredConfig> {
             .as_deref()
             .map(str::parse)
             .transpose()?,
-        default_metadata: settings.default_metadata.clone(),
-        override_metadata: settings.override_metadata.clone(),
-        default_rule_set: settings.default_rule_set.clone(),
-        override_rule_set: settings.override_rule_set.clone(),
+        default_metadata: contract_member(
+            settings.default_metadata.as_ref(),
+            |v| Metadata::from_json("defaultMetadata", v),
+            Metadata::to_json,
+        )?,
+        override_metadata: contract_member(
+            settings.override_metadata.as_ref(),
+            |v| Metadata::from_json("overrideMetadata", v),
+            Metadata::to_json,
+        )?,
+        default_rule_set: contract_member(
+            settings.default_rule_set.as_ref(),
+            |v| RuleSet::from_json("defaultRuleSet", v),
+            RuleSet::to_json,
+        )?,
+        override_rule_set: contract_member(
+            settings.override_rule_set.as_ref(),
+            |v| RuleSet::from_json("overrideRuleSet", v),
+            RuleSet::to_json,
+        )?,
         alias: settings.alias.clone(),
     })
 }
