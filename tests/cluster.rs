@@ -635,3 +635,42 @@ fn records_edited_or_deleted_in_the_database_are_found() {
         json!([1, 2, 3, 4, 5])
     );
 }
+
+/// Writes by two principals spread over three nodes: every node answers the same audit trail.
+#[test]
+fn every_node_answers_the_same_audit_trail() {
+    use common::auth::{
+        audit_sequence, check_audit, hash_password, new_key, user_entry, Cred, Http,
+    };
+    let Some(database) = database() else { return };
+    let store = unique_store(&database);
+    let dir = tempfile::tempdir().expect("dir");
+    let (key, key_entry) = new_key("deployer", "developer");
+    let auth = dir.path().join("auth.toml");
+    std::fs::write(
+        &auth,
+        format!(
+            "{}{key_entry}",
+            user_entry("alice", &hash_password("pw"), &["admin"])
+        ),
+    )
+    .expect("auth file");
+    let auth = auth.display().to_string();
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| node(&store, dir.path(), &["--auth-file", &auth]))
+        .collect();
+    let clients: Vec<Http> = nodes.iter().map(|n| Http::plain(&n.url)).collect();
+    let refs: Vec<&Http> = clients.iter().collect();
+    audit_sequence(&refs, &key);
+    let alice = Cred::Basic("alice", "pw");
+    let mut pages = Vec::new();
+    for client in &clients {
+        eventually("every node has replayed the ten records", || {
+            client.get("/health/ready", Cred::None).body["head"] == 10
+        });
+        check_audit(client, alice);
+        pages.push(client.get("/covenant/v1/audit", alice).body);
+    }
+    assert_eq!(pages[0], pages[1]);
+    assert_eq!(pages[1], pages[2]);
+}

@@ -2,6 +2,8 @@
 //! other commands are what operators reach for daily. Exit codes: 0 success (compatible),
 //! 1 incompatible, 2 usage, network or registry errors.
 
+mod audit;
+mod auth;
 mod check;
 mod diff;
 mod error;
@@ -53,13 +55,27 @@ enum Command {
     Import(transfer::ImportArgs),
     /// Verify a store's log (hash chain and durable head), or repair a file store's head.
     Log(log::LogArgs),
+    /// Make auth-file entries: argon2id password hashes and API keys.
+    Auth(auth::AuthArgs),
+    /// Show the audit trail: who changed which contract, when and from where.
+    Audit(audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Serve(args) = cli.command {
-        return serve::run(args);
-    }
+    let cli = match cli.command {
+        Command::Serve(args) => return serve::run(args),
+        Command::Auth(args) => {
+            return match auth::run(args) {
+                Ok(code) => ExitCode::from(code),
+                Err(error) => {
+                    eprintln!("covenant: {error}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        command => Cli { command },
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -72,7 +88,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(_) => unreachable!("handled above"),
+            Command::Serve(_) | Command::Auth(_) => unreachable!("handled above"),
             Command::Check(args) => check::run(args).await,
             Command::Register(args) => ops::register(args).await,
             Command::Get(args) => ops::get(args).await,
@@ -85,6 +101,7 @@ fn main() -> ExitCode {
             Command::Export(args) => transfer::export(args).await,
             Command::Import(args) => transfer::import(args).await,
             Command::Log(args) => log::run(args).await,
+            Command::Audit(args) => audit::run(args).await,
         }
     });
     match result {

@@ -25,9 +25,19 @@ pub struct RegistryArgs {
     /// Basic-auth password (also COVENANT_PASSWORD).
     #[arg(long, env = "COVENANT_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
-    /// Bearer token (also COVENANT_TOKEN).
+    /// Bearer token: an API key or a JWT (also COVENANT_TOKEN).
     #[arg(long, env = "COVENANT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A PEM file of CA certificates to trust for an https registry (also COVENANT_CA).
+    #[arg(long, env = "COVENANT_CA")]
+    pub ca: Option<std::path::PathBuf>,
+    /// A PEM client certificate chain, for a registry that authenticates by certificate
+    /// (also COVENANT_CERT; needs --key).
+    #[arg(long, env = "COVENANT_CERT")]
+    pub cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --cert (also COVENANT_KEY).
+    #[arg(long, env = "COVENANT_KEY")]
+    pub key: Option<std::path::PathBuf>,
 }
 
 impl RegistryArgs {
@@ -46,6 +56,26 @@ impl RegistryArgs {
             }
             (None, None, None) => Auth::None,
         };
-        Ok(Client::builder(&self.registry).auth(auth).build()?)
+        let read = |path: &std::path::Path, what: &str| {
+            std::fs::read(path)
+                .map_err(|e| CliError(format!("cannot read the {what} {}: {e}", path.display())))
+        };
+        let mut builder = Client::builder(&self.registry).auth(auth);
+        if let Some(ca) = &self.ca {
+            builder = builder.ca_certificate(read(ca, "CA file")?);
+        }
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => {
+                builder = builder
+                    .client_certificate(read(cert, "client certificate")?, read(key, "client key")?)
+            }
+            (None, None) => {}
+            _ => {
+                return Err(CliError(
+                    "--cert and --key go together (or COVENANT_CERT and COVENANT_KEY)".into(),
+                ))
+            }
+        }
+        Ok(builder.build()?)
     }
 }

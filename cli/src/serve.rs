@@ -56,6 +56,34 @@ pub struct ServeArgs {
     /// Protobuf declaration (42209 beyond) [default: 50000].
     #[arg(long)]
     max_schema_elements: Option<usize>,
+    /// An auth file: Covenant TOML (users, API keys, roles, grants) or a Karapace
+    /// registry_authfile (also COVENANT_AUTH_FILE). Without it every caller may do everything.
+    #[arg(long)]
+    auth_file: Option<String>,
+    /// How long a verified credential is trusted before it is checked again, in s [default: 60].
+    #[arg(long)]
+    auth_cache_seconds: Option<u64>,
+    /// Failed authentications allowed per source address and minute [default: 30].
+    #[arg(long)]
+    auth_failures_per_minute: Option<u32>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long)]
+    tls_cert: Option<String>,
+    /// PEM private key of --tls-cert.
+    #[arg(long)]
+    tls_key: Option<String>,
+    /// PEM CA whose client certificates authenticate callers (mTLS).
+    #[arg(long)]
+    tls_client_ca: Option<String>,
+    /// With --tls-client-ca: `required` or `optional` client certificates [default: required].
+    #[arg(long)]
+    tls_client_auth: Option<String>,
+    /// Reads a second per principal (per address for anonymous callers); 429 beyond.
+    #[arg(long)]
+    rate_limit_reads: Option<f64>,
+    /// Writes a second per principal (per address for anonymous callers); 429 beyond.
+    #[arg(long)]
+    rate_limit_writes: Option<f64>,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -102,6 +130,15 @@ fn build_config(args: ServeArgs) -> Result<covenant_server::Config, String> {
         max_connections_per_source: args.max_connections_per_source,
         max_check_work: args.max_check_work,
         max_schema_elements: args.max_schema_elements,
+        auth_file: args.auth_file,
+        auth_cache_seconds: args.auth_cache_seconds,
+        auth_failures_per_minute: args.auth_failures_per_minute,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        tls_client_ca: args.tls_client_ca,
+        tls_client_auth: args.tls_client_auth,
+        rate_limit_reads: args.rate_limit_reads,
+        rate_limit_writes: args.rate_limit_writes,
     };
     file.overlay(env)
         .overlay(flags)

@@ -42,9 +42,16 @@ pub enum Auth {
         /// Password (or API secret).
         password: String,
     },
-    /// A bearer token.
+    /// A bearer token: an API key, or a JWT from an identity provider.
     Bearer(String),
+    /// A bearer token asked for before every request, from a function that keeps it fresh
+    /// (for example one that refreshes an OAuth token before it expires). An error ends the
+    /// request with [`Error::Config`] carrying the function's message.
+    BearerFrom(TokenSource),
 }
+
+/// A function giving the bearer token for the next request.
+pub type TokenSource = Arc<dyn Fn() -> std::result::Result<String, String> + Send + Sync>;
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,6 +60,7 @@ impl std::fmt::Debug for Auth {
             Auth::None => f.write_str("None"),
             Auth::Basic { username, .. } => write!(f, "Basic({username}, ***)"),
             Auth::Bearer(_) => f.write_str("Bearer(***)"),
+            Auth::BearerFrom(_) => f.write_str("BearerFrom(***)"),
         }
     }
 }
@@ -79,17 +87,50 @@ impl Default for RetryPolicy {
 }
 
 /// Builds a [`Client`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClientBuilder {
     url: String,
     auth: Auth,
+    /// Extra CA certificates to trust, PEM.
+    ca: Vec<Vec<u8>>,
+    /// A client certificate chain and its key, PEM, for mTLS.
+    identity: Option<(Vec<u8>, Vec<u8>)>,
     timeout: Duration,
     retry: RetryPolicy,
     cache_capacity: usize,
     latest_ttl: Duration,
 }
 
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("url", &self.url)
+            .field("auth", &self.auth)
+            .field("ca", &self.ca.len())
+            .field("client_certificate", &self.identity.is_some())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ClientBuilder {
+    /// Trusts the CA certificate(s) in `pem` besides the system's roots (a registry whose
+    /// certificate a private CA signed).
+    pub fn ca_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca.push(pem.into());
+        self
+    }
+
+    /// Presents a client certificate (mTLS): the chain and its private key, PEM.
+    pub fn client_certificate(
+        mut self,
+        certificate_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.identity = Some((certificate_pem.into(), key_pem.into()));
+        self
+    }
+
     /// Credentials.
     pub fn auth(mut self, auth: Auth) -> Self {
         self.auth = auth;
@@ -129,8 +170,29 @@ impl ClientBuilder {
                 self.url
             )));
         }
-        let http = reqwest::Client::builder()
-            .timeout(self.timeout)
+        let mut http = reqwest::Client::builder().timeout(self.timeout);
+        for pem in &self.ca {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| Error::Config(format!("the CA certificate is not PEM: {e}")))?;
+            if certificates.is_empty() {
+                return Err(Error::Config("the CA file holds no certificate".into()));
+            }
+            for certificate in certificates {
+                http = http.add_root_certificate(certificate);
+            }
+        }
+        if let Some((certificate, key)) = &self.identity {
+            let mut pem = certificate.clone();
+            pem.push(b'\n');
+            pem.extend_from_slice(key);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                Error::Config(format!(
+                    "the client certificate and key are not a PEM chain and key: {e}"
+                ))
+            })?;
+            http = http.identity(identity);
+        }
+        let http = http
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Client {
@@ -185,6 +247,8 @@ impl Client {
         ClientBuilder {
             url: url.into(),
             auth: Auth::None,
+            ca: Vec::new(),
+            identity: None,
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             cache_capacity: 1000,
@@ -252,6 +316,9 @@ impl Client {
             Auth::None => request,
             Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
             Auth::Bearer(token) => request.bearer_auth(token),
+            Auth::BearerFrom(source) => request.bearer_auth(
+                source().map_err(|e| Error::Config(format!("cannot get a bearer token: {e}")))?,
+            ),
         };
         if let Some(body) = body {
             request = request
@@ -464,6 +531,19 @@ impl Client {
         let mut path = format!("/subjects?deleted={deleted}");
         if let Some(prefix) = subject_prefix {
             path.push_str(&format!("&subjectPrefix={}", segment(prefix)));
+        }
+        self.get(&path).await
+    }
+
+    /// `GET /covenant/v1/audit`: one page of the audit trail. `query` holds the filters as
+    /// (name, value) pairs: `subject`, `principal`, `action`, `since`, `until`, `from`, `limit`.
+    pub async fn audit(&self, query: &[(&str, String)]) -> Result<covenant_core::api::AuditPage> {
+        let mut path = String::from("/covenant/v1/audit");
+        for (i, (name, value)) in query.iter().enumerate() {
+            path.push(if i == 0 { '?' } else { '&' });
+            path.push_str(name);
+            path.push('=');
+            path.push_str(&segment(value));
         }
         self.get(&path).await
     }

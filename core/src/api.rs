@@ -458,3 +458,83 @@ mod tests {
         );
     }
 }
+
+/// One entry of Covenant's audit trail (`GET /covenant/v1/audit`): a record of the log, who
+/// wrote it and what it changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// The record's offset in the log.
+    pub offset: u64,
+    /// When it was written, in milliseconds since the epoch.
+    pub ts: i64,
+    /// The same instant in RFC 3339 (UTC).
+    pub time: String,
+    /// The principal; absent for an anonymous caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// How it authenticated: `anonymous`, `basic`, `api_key`, `jwt`, `mtls` (`unknown` for a
+    /// record of an earlier format naming someone).
+    pub method: String,
+    /// The address the request came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// What happened: `schema_registered`, `version_deleted`, `subject_deleted`, `config_set`,
+    /// `config_deleted`, `mode_set`, `mode_deleted`.
+    pub action: String,
+    /// For config and mode changes: `global`, `context` or `subject`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The subject concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The context concerned, for a context's config or mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// The version registered or deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i32>,
+    /// The schema id registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<i32>,
+    /// The format registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_type: Option<String>,
+    /// Whether a delete was permanent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permanent: Option<bool>,
+    /// The config or mode before the change (`null` when there was none).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub before: Option<serde_json::Value>,
+    /// The config or mode after the change (`null` once deleted).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub after: Option<serde_json::Value>,
+    /// The SHA-256 of the stored record, the link the next record's `prev` holds.
+    pub hash: String,
+}
+
+/// A page of the audit trail.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    /// The entries, oldest first.
+    pub entries: Vec<AuditEntry>,
+    /// The `from` offset of the next page, absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<u64>,
+}
+
+/// A member that is there, `null` included (`Some(Value::Null)`), as opposed to absent (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
+}

@@ -17,6 +17,13 @@
 //! | `max_connections` | `COVENANT_MAX_CONNECTIONS` | `10000` | open connections at most, in total |
 //! | `max_check_work` | `COVENANT_MAX_CHECK_WORK` | `20000000` | comparison steps one compatibility check may take (422 beyond) |
 //! | `max_connections_per_source` | `COVENANT_MAX_CONNECTIONS_PER_SOURCE` | `256` | open connections at most from one address (0: no limit; raise it behind a proxy) |
+//! | `auth_file` | `COVENANT_AUTH_FILE` | none | users, API keys, roles and grants (Covenant TOML or Karapace JSON); without it every caller may do everything |
+//! | `auth_cache_seconds` | `COVENANT_AUTH_CACHE_SECONDS` | `60` | how long a verified credential is trusted before it is checked again |
+//! | `auth_failures_per_minute` | `COVENANT_AUTH_FAILURES_PER_MINUTE` | `30` | failed authentications allowed per source address (429 beyond) |
+//! | `tls_cert`, `tls_key` | `COVENANT_TLS_CERT`, `COVENANT_TLS_KEY` | none | PEM certificate chain and key: serve HTTPS |
+//! | `tls_client_ca` | `COVENANT_TLS_CLIENT_CA` | none | PEM CA whose client certificates authenticate callers (mTLS) |
+//! | `tls_client_auth` | `COVENANT_TLS_CLIENT_AUTH` | `required` | `required` or `optional` client certificates with `tls_client_ca` |
+//! | `rate_limit_reads`, `rate_limit_writes` | `COVENANT_RATE_LIMIT_READS`, `COVENANT_RATE_LIMIT_WRITES` | none | requests a second per principal (per address for anonymous callers); 429 beyond |
 
 use std::collections::HashMap;
 
@@ -62,6 +69,24 @@ pub struct RawConfig {
     pub max_check_work: Option<u64>,
     /// The most elements a schema may have.
     pub max_schema_elements: Option<usize>,
+    /// The auth file.
+    pub auth_file: Option<String>,
+    /// Seconds a verified credential is trusted.
+    pub auth_cache_seconds: Option<u64>,
+    /// Failed authentications per source and minute.
+    pub auth_failures_per_minute: Option<u32>,
+    /// PEM certificate chain.
+    pub tls_cert: Option<String>,
+    /// PEM private key.
+    pub tls_key: Option<String>,
+    /// PEM client CA.
+    pub tls_client_ca: Option<String>,
+    /// `required` or `optional`.
+    pub tls_client_auth: Option<String>,
+    /// Reads a second per principal.
+    pub rate_limit_reads: Option<f64>,
+    /// Writes a second per principal.
+    pub rate_limit_writes: Option<f64>,
 }
 
 /// A configuration problem, naming the key and the value.
@@ -105,6 +130,15 @@ impl RawConfig {
             max_connections_per_source: number(vars, "COVENANT_MAX_CONNECTIONS_PER_SOURCE")?,
             max_check_work: number(vars, "COVENANT_MAX_CHECK_WORK")?,
             max_schema_elements: number(vars, "COVENANT_MAX_SCHEMA_ELEMENTS")?,
+            auth_file: vars.get("COVENANT_AUTH_FILE").cloned(),
+            auth_cache_seconds: number(vars, "COVENANT_AUTH_CACHE_SECONDS")?,
+            auth_failures_per_minute: number(vars, "COVENANT_AUTH_FAILURES_PER_MINUTE")?,
+            tls_cert: vars.get("COVENANT_TLS_CERT").cloned(),
+            tls_key: vars.get("COVENANT_TLS_KEY").cloned(),
+            tls_client_ca: vars.get("COVENANT_TLS_CLIENT_CA").cloned(),
+            tls_client_auth: vars.get("COVENANT_TLS_CLIENT_AUTH").cloned(),
+            rate_limit_reads: number(vars, "COVENANT_RATE_LIMIT_READS")?,
+            rate_limit_writes: number(vars, "COVENANT_RATE_LIMIT_WRITES")?,
         })
     }
 
@@ -129,6 +163,17 @@ impl RawConfig {
                 .or(self.max_connections_per_source),
             max_check_work: higher.max_check_work.or(self.max_check_work),
             max_schema_elements: higher.max_schema_elements.or(self.max_schema_elements),
+            auth_file: higher.auth_file.or(self.auth_file),
+            auth_cache_seconds: higher.auth_cache_seconds.or(self.auth_cache_seconds),
+            auth_failures_per_minute: higher
+                .auth_failures_per_minute
+                .or(self.auth_failures_per_minute),
+            tls_cert: higher.tls_cert.or(self.tls_cert),
+            tls_key: higher.tls_key.or(self.tls_key),
+            tls_client_ca: higher.tls_client_ca.or(self.tls_client_ca),
+            tls_client_auth: higher.tls_client_auth.or(self.tls_client_auth),
+            rate_limit_reads: higher.rate_limit_reads.or(self.rate_limit_reads),
+            rate_limit_writes: higher.rate_limit_writes.or(self.rate_limit_writes),
         }
     }
 
@@ -172,7 +217,64 @@ impl RawConfig {
                 "snapshot_interval, poll_interval_ms, body_timeout_ms, max_connections, max_check_work and max_schema_elements must be positive".into(),
             ));
         }
+        let auth = self
+            .auth_file
+            .as_ref()
+            .map(|file| crate::auth::AuthSettings {
+                file: file.into(),
+                cache_ttl: std::time::Duration::from_secs(self.auth_cache_seconds.unwrap_or(60)),
+                failures_per_minute: self.auth_failures_per_minute.unwrap_or(30),
+            });
+        if self.auth_failures_per_minute == Some(0) {
+            return Err(ConfigError(
+                "auth_failures_per_minute must be positive".into(),
+            ));
+        }
+        let client_auth = match self.tls_client_auth.as_deref() {
+            None | Some("required") => crate::tls::ClientAuth::Required,
+            Some("optional") => crate::tls::ClientAuth::Optional,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "tls_client_auth = {other}: expected required or optional"
+                )))
+            }
+        };
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+                client_ca: self.tls_client_ca.as_ref().map(Into::into),
+                client_auth,
+            }),
+            (None, None) if self.tls_client_ca.is_some() => {
+                return Err(ConfigError(
+                    "tls_client_ca needs tls_cert and tls_key: client certificates are checked only over TLS".into(),
+                ))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError(
+                    "tls_cert and tls_key go together: give both or neither".into(),
+                ))
+            }
+        };
+        for (name, rate) in [
+            ("rate_limit_reads", self.rate_limit_reads),
+            ("rate_limit_writes", self.rate_limit_writes),
+        ] {
+            if rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                return Err(ConfigError(format!(
+                    "{name} must be a positive number of requests a second"
+                )));
+            }
+        }
         Ok(Config {
+            auth,
+            tls,
+            rate_limits: RateLimits {
+                reads: self.rate_limit_reads,
+                writes: self.rate_limit_writes,
+            },
             listen: self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string()),
             store: self.store.unwrap_or_else(|| DEFAULT_STORE.to_string()),
             max_body_bytes,
@@ -199,9 +301,24 @@ impl RawConfig {
     }
 }
 
+/// Requests a second per principal (per source address for anonymous callers), by class.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RateLimits {
+    /// Reads (GET, lookups, compatibility checks).
+    pub reads: Option<f64>,
+    /// Writes (registrations, deletes, config and mode changes).
+    pub writes: Option<f64>,
+}
+
 /// The validated server configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Authentication and authorization; `None`: every caller may do everything.
+    pub auth: Option<crate::auth::AuthSettings>,
+    /// HTTPS; `None`: plain HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// Request rates.
+    pub rate_limits: RateLimits,
     /// Address to bind.
     pub listen: String,
     /// Store URL.

@@ -122,6 +122,12 @@ pub enum Error {
         /// The subject.
         subject: String,
     },
+    /// 401: no valid credentials.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// 429/42901: the caller is over a rate limit.
+    #[error("{0}")]
+    RateLimited(String),
     /// 40301: the caller may not do this.
     #[error("User is denied operation {operation:?} on {resource}")]
     Forbidden {
@@ -199,6 +205,8 @@ impl Error {
                 ErrorCode::OperationNotPermitted
             }
             Forbidden { .. } => ErrorCode::Forbidden,
+            Unauthorized => ErrorCode::Unauthorized,
+            RateLimited(_) => ErrorCode::TooManyRequests,
             ReferenceExists { .. } => ErrorCode::ReferenceExists,
             IdMismatch { .. } => ErrorCode::IdDoesNotMatch,
             SchemaTooLarge { .. } => ErrorCode::SchemaTooLarge,

@@ -5,6 +5,7 @@
 //! ([`registry::Registry`]) and serves HTTP ([`http`]) until SIGTERM or Ctrl-C.
 
 pub mod access;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -14,6 +15,8 @@ pub mod registry;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod tls;
+pub mod watch;
 pub mod work;
 
 use std::io::Write;
@@ -31,6 +34,9 @@ pub enum ServeError {
     /// The store could not be opened or replayed.
     #[error("cannot open the store: {0}")]
     Store(String),
+    /// The auth file or the TLS files could not be loaded.
+    #[error("{0}")]
+    Config(String),
     /// The address could not be bound, or the server failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -52,7 +58,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         .await
         .map_err(|e| ServeError::Store(e.to_string()))?;
     let started = std::time::Instant::now();
-    let registry = registry::Registry::open(log, config.registry.clone())
+    let mut registry = registry::Registry::open(log, config.registry.clone())
         .await
         .map_err(|e| ServeError::Store(e.to_string()))?;
     tracing::info!(
@@ -61,26 +67,65 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         millis = started.elapsed().as_millis() as u64,
         "log replayed"
     );
+    let authenticator = match &config.auth {
+        Some(settings) => {
+            let authenticator =
+                Arc::new(auth::Authenticator::load(settings.clone()).map_err(ServeError::Config)?);
+            authenticator.refresh_keys().await;
+            registry = registry.with_authorizer(authenticator.authorizer());
+            Some(authenticator)
+        }
+        None => None,
+    };
+    let tls = match &config.tls {
+        Some(files) => Some(Arc::new(
+            tls::Tls::load(files.clone()).map_err(ServeError::Config)?,
+        )),
+        None => None,
+    };
     let listener = std::net::TcpListener::bind(&config.listen).map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
     })?;
     let address = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     {
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "listening on http://{address}")?;
+        writeln!(stdout, "listening on {scheme}://{address}")?;
         stdout.flush()?;
     }
-    tracing::info!(%address, "serving");
+    tracing::info!(%address, %scheme, "serving");
+    if !address.ip().is_loopback() {
+        if tls.is_none() {
+            tracing::warn!(%address, "serving plain HTTP on a non-loopback address: credentials and schemas cross the network in the clear; set tls_cert and tls_key");
+        }
+        if authenticator.is_none() {
+            tracing::warn!(%address, "no auth file: anyone who can reach {address} may register, delete and reconfigure every contract; set auth_file");
+        }
+    }
 
     let registry = Arc::new(registry);
     // Follow the log (other nodes' writes on a shared store) and store snapshots as it grows.
     actix_web::rt::spawn(Arc::clone(&registry).follow());
+    if let Some(authenticator) = &authenticator {
+        actix_web::rt::spawn(Arc::clone(authenticator).maintain());
+    }
+    if let Some(tls) = &tls {
+        let tls = Arc::clone(tls);
+        actix_web::rt::spawn(async move {
+            loop {
+                tokio::time::sleep(watch::INTERVAL).await;
+                tls.reload_if_changed();
+            }
+        });
+    }
     let data = web::Data::new(http::AppState {
         registry,
         body: http::BodyLimits {
             max_bytes: config.max_body_bytes,
             timeout: config.body_timeout,
         },
+        auth: authenticator,
+        rates: http::auth::RequestRates::new(config.rate_limits),
     });
     let sources = http::limits::Sources::new(config.max_connections_per_source);
     let workers = config
@@ -89,6 +134,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(from_fn(http::auth::authenticate))
             .wrap(from_fn(http::log_requests))
             .wrap(from_fn(http::refuse_bad_escapes))
             .wrap(from_fn(http::limit_sources))
@@ -101,7 +147,13 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     .client_request_timeout(config.body_timeout)
     .client_disconnect_timeout(std::time::Duration::from_secs(1))
     .shutdown_timeout(10);
-    server.listen(listener)?.run().await?;
+    let server = match &tls {
+        Some(tls) => {
+            server.listen_rustls_0_23(listener, tls.server_config().map_err(ServeError::Config)?)?
+        }
+        None => server.listen(listener)?,
+    };
+    server.run().await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! its own store, and talk HTTP to it.
 #![allow(dead_code)]
 
+pub mod auth;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -419,3 +419,80 @@ pub async fn delete_context(req: HttpRequest, data: Data) -> Reply {
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+// ----------------------------------------------------------------------------- audit
+
+/// `GET /covenant/v1/audit?subject=&principal=&action=&since=&until=&from=&limit=`.
+pub async fn audit(req: HttpRequest, data: Data) -> Reply {
+    use crate::registry::audit::{parse_time, AuditQuery, MAX_LIMIT};
+    let params = Params::of(&req);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let time = |name: &str| -> Result<Option<i64>> {
+        match params.get(name) {
+            None | Some("") => Ok(None),
+            Some(raw) => parse_time(raw, now).map(Some).ok_or_else(|| {
+                Error::BadRequest(format!(
+                    "invalid value `{raw}` for query parameter `{name}`: expected an RFC 3339 time, milliseconds since the epoch, or a span such as 15m, 24h or 7d"
+                ))
+            }),
+        }
+    };
+    const ACTIONS: [&str; 7] = [
+        "schema_registered",
+        "version_deleted",
+        "subject_deleted",
+        "config_set",
+        "config_deleted",
+        "mode_set",
+        "mode_deleted",
+    ];
+    let mut actions = Vec::new();
+    for raw in params.all("action") {
+        for action in raw.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            if !ACTIONS.contains(&action) {
+                return Err(Error::BadRequest(format!(
+                    "invalid value `{action}` for query parameter `action`: expected one of {}",
+                    ACTIONS.join(", ")
+                )));
+            }
+            actions.push(action.to_string());
+        }
+    }
+    let limit = match params.int("limit")? {
+        None => 100,
+        Some(n) if n >= 1 && n as u64 <= MAX_LIMIT as u64 => n as usize,
+        Some(n) => {
+            return Err(Error::BadRequest(format!(
+                "invalid value `{n}` for query parameter `limit`: expected 1 to {MAX_LIMIT}"
+            )))
+        }
+    };
+    let from = match params.int("from")? {
+        None => 0,
+        Some(n) if n >= 0 => n as u64,
+        Some(n) => {
+            return Err(Error::BadRequest(format!(
+                "invalid value `{n}` for query parameter `from`: expected an offset, 0 or more"
+            )))
+        }
+    };
+    let query = AuditQuery {
+        subject_prefix: params
+            .get("subject")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        principal: params
+            .get("principal")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        actions,
+        since: time("since")?,
+        until: time("until")?,
+        from,
+        limit,
+    };
+    let page = data.registry.audit(&caller(&req), &query).await?;
+    Ok(json(&page))
+}

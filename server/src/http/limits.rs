@@ -44,10 +44,26 @@ impl Sources {
         }
     }
 
-    /// The `on_connect` hook: counts a new TCP connection against its peer address.
+    /// The `on_connect` hook: counts a new connection against its peer address, and for a TLS
+    /// connection with a verified client certificate, records the principal it names.
     pub fn on_connect(self: &Arc<Self>, connection: &dyn Any, extensions: &mut Extensions) {
-        let stream = connection.downcast_ref::<actix_web::rt::net::TcpStream>();
-        if let Some(address) = stream.and_then(|s| s.peer_addr().ok()) {
+        type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+        let tcp = if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            Some(tcp)
+        } else if let Some(tls) = connection.downcast_ref::<Tls>() {
+            let (tcp, session) = tls.get_ref();
+            let principal = session
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| crate::tls::certificate_principal(leaf));
+            if let Some(principal) = principal {
+                extensions.insert(super::auth::PeerPrincipal(principal));
+            }
+            Some(tcp)
+        } else {
+            None
+        };
+        if let Some(address) = tcp.and_then(|s| s.peer_addr().ok()) {
             extensions.insert(self.connect(address.ip()));
         }
     }

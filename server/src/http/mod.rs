@@ -1,6 +1,7 @@
 //! The HTTP surface: the route table, responses in the Confluent media type, and the one place
 //! where an [`Error`] becomes a `{"error_code", "message"}` body.
 
+pub mod auth;
 mod handlers;
 pub mod limits;
 mod params;
@@ -32,6 +33,10 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// How much of a request body is read, and for how long.
     pub body: params::BodyLimits,
+    /// Who callers are (`None`: no authentication, everyone may do everything).
+    pub auth: Option<Arc<crate::auth::Authenticator>>,
+    /// Request-rate limits.
+    pub rates: Option<auth::RequestRates>,
 }
 
 /// Registers every route on an actix app.
@@ -50,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/schemas/guids/{guid}").get(schema_by_guid))
         .service(resource("/schemas/guids/{guid}/ids").get(schema_guid_ids))
         .service(resource("/schemas").get(list_schemas))
+        .service(resource("/covenant/v1/audit").get(audit))
         .service(context_routes(web::scope("/contexts/{context}")))
         .service(context_routes(web::scope("")));
 }

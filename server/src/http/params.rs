@@ -97,9 +97,14 @@ impl Params {
     }
 }
 
-/// The caller of a request. Without authentication every caller is anonymous.
+/// The caller of a request, as the authentication middleware decided it; anonymous when no
+/// authentication is configured (or the middleware did not run, which no grant lets through).
 pub fn caller(req: &HttpRequest) -> Caller {
-    Caller::anonymous(req.peer_addr().map(|address| address.ip()))
+    use actix_web::HttpMessage;
+    req.extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_else(|| Caller::anonymous(req.peer_addr().map(|address| address.ip())))
 }
 
 /// A path segment, percent-decoded (the router keeps `%2F` encoded so that it never splits a path).

@@ -15,6 +15,6 @@ pub mod snapshot;
 
 pub use hash::RecordHash;
 pub use record::{
-    decode, encode, Event, Record, SchemaRegistered, Scope, Stored, StoredConfig, StoredReference,
-    FORMAT_VERSION,
+    decode, encode, Actor, Event, Record, SchemaRegistered, Scope, Stored, StoredActor,
+    StoredConfig, StoredReference, FORMAT_VERSION,
 };

@@ -4,7 +4,12 @@
 //! Format 1 (`fixtures/storage/v1.jsonl`, `fixtures/storage/v1-full.jsonl`) is what the first
 //! releases wrote; its bytes are kept exactly. Format 2 (`fixtures/storage/v2.jsonl`) adds
 //! `prev`, the hash of the record before, so that the log is a hash chain: a record that was
-//! changed, lost or reordered breaks the chain at the first record after it.
+//! changed, lost or reordered breaks the chain at the first record after it. Format 3
+//! (`fixtures/storage/v3.jsonl`) adds `actor`: the principal, how it authenticated and where the
+//! request came from, so that the log is the audit trail; records of formats 1 and 2 read as
+//! written by an anonymous caller.
+
+use std::net::IpAddr;
 
 use covenant_core::ids::{
     CompatibilityLevel, ContextName, Mode, QualifiedSubject, SchemaId, Version,
@@ -17,10 +22,48 @@ use uuid::Uuid;
 
 use super::hash::RecordHash;
 use super::serde_as::{number, opt_text, text};
+use crate::access::{AuthMethod, Caller};
 use crate::store::StoreError;
 
 /// The newest record format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+
+/// Who made a change (format 3 on).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    /// The principal; absent for an anonymous caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// How it authenticated.
+    #[serde(with = "text")]
+    pub method: AuthMethod,
+    /// The address the request came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<IpAddr>,
+}
+
+impl Actor {
+    /// The actor of a request's caller.
+    pub fn of(caller: &Caller) -> Actor {
+        Actor {
+            principal: caller.identity.name.clone(),
+            method: caller.identity.method,
+            source: caller.source,
+        }
+    }
+}
+
+/// The `actor` member as stored: an object from format 3 on; formats 1 and 2 declared a
+/// string that no release ever wrote, read here if a hand-made log has it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StoredActor {
+    /// Format 3.
+    Actor(Actor),
+    /// Formats 1 and 2: a name.
+    Name(String),
+}
 
 /// One entry of the log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,17 +77,17 @@ pub struct Record {
     /// [`RecordHash::GENESIS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prev: Option<RecordHash>,
-    /// Who made the change, once authentication exists.
+    /// Who made the change (format 3 on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<String>,
+    pub actor: Option<StoredActor>,
     /// What changed.
     pub event: Event,
 }
 
 impl Record {
-    /// A record of `event` following the record whose hash is `prev`, stamped with the
-    /// current time.
-    pub fn new(event: Event, prev: RecordHash) -> Record {
+    /// A record of `event` by `actor` following the record whose hash is `prev`, stamped with
+    /// the current time.
+    pub fn new(event: Event, prev: RecordHash, actor: Actor) -> Record {
         let ts = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -53,7 +96,7 @@ impl Record {
             v: FORMAT_VERSION,
             ts,
             prev: Some(prev),
-            actor: None,
+            actor: Some(StoredActor::Actor(actor)),
             event,
         }
     }
@@ -366,6 +409,21 @@ pub fn decode(offset: u64, bytes: &[u8]) -> Result<Record, StoreError> {
             offset,
             reason: format!("a format {} record must carry `prev`", record.v),
         }),
+        Ok(record) if record.v >= 3 && !matches!(record.actor, Some(StoredActor::Actor(_))) => {
+            Err(StoreError::Corrupt {
+                offset,
+                reason: format!(
+                    "a format {} record must carry `actor` as an object with `method`",
+                    record.v
+                ),
+            })
+        }
+        Ok(record) if record.v < 3 && matches!(record.actor, Some(StoredActor::Actor(_))) => {
+            Err(StoreError::Corrupt {
+                offset,
+                reason: format!("a format {} record carries no actor object", record.v),
+            })
+        }
         Ok(record) => Ok(record),
         Err(error) => {
             // Say "newer format" rather than "unknown field" when that is the reason.
@@ -419,6 +477,54 @@ mod tests {
             let written =
                 String::from_utf8(encode(&stored.record).expect("encodes")).expect("utf-8");
             assert_eq!(written, line, "record {offset}");
+        }
+    }
+
+    /// Format 3, pinned: records carry who wrote them (a basic-auth user, an API key, an
+    /// anonymous caller); they chain, read back, and re-encode to the same bytes.
+    #[test]
+    fn reads_and_writes_the_pinned_v3_log() {
+        let mut tip = RecordHash::GENESIS;
+        let mut methods = Vec::new();
+        for (offset, line) in lines(include_str!("../../../fixtures/storage/v3.jsonl"))
+            .into_iter()
+            .enumerate()
+        {
+            let stored = Stored::read(offset as u64, line.as_bytes()).expect("a v3 record reads");
+            assert_eq!(stored.record.v, 3);
+            stored.check_link(tip).expect("chained");
+            tip = stored.hash;
+            match &stored.record.actor {
+                Some(StoredActor::Actor(actor)) => methods.push(actor.method),
+                other => panic!("record {offset} has actor {other:?}"),
+            }
+            let written =
+                String::from_utf8(encode(&stored.record).expect("encodes")).expect("utf-8");
+            assert_eq!(written, line, "record {offset}");
+        }
+        assert!(methods.contains(&AuthMethod::Basic));
+        assert!(methods.contains(&AuthMethod::ApiKey));
+        assert!(methods.contains(&AuthMethod::Anonymous));
+        for (bad, needle) in [
+            (
+                r#"{"v":3,"ts":1,"prev":"0000000000000000000000000000000000000000000000000000000000000000","event":{"type":"mode_deleted","scope":{"kind":"global"}}}"#,
+                "must carry `actor`",
+            ),
+            (
+                r#"{"v":3,"ts":1,"prev":"0000000000000000000000000000000000000000000000000000000000000000","actor":"alice","event":{"type":"mode_deleted","scope":{"kind":"global"}}}"#,
+                "must carry `actor`",
+            ),
+            (
+                r#"{"v":2,"ts":1,"prev":"0000000000000000000000000000000000000000000000000000000000000000","actor":{"method":"basic"},"event":{"type":"mode_deleted","scope":{"kind":"global"}}}"#,
+                "no actor object",
+            ),
+            (
+                r#"{"v":3,"ts":1,"prev":"0000000000000000000000000000000000000000000000000000000000000000","actor":{"method":"telepathy"},"event":{"type":"mode_deleted","scope":{"kind":"global"}}}"#,
+                "cannot be read",
+            ),
+        ] {
+            let reason = corrupt(bad);
+            assert!(reason.contains(needle), "{bad}: {reason}");
         }
     }
 

@@ -67,7 +67,11 @@ impl World {
         let decision = decision?;
         if let Some(event) = decision.event() {
             let offset = self.state.head();
-            let record = Record::new(event.clone(), self.state.tip());
+            let record = Record::new(
+                event.clone(),
+                self.state.tip(),
+                crate::persist::Actor::of(&crate::access::Caller::default()),
+            );
             let hash =
                 crate::persist::RecordHash::of(&crate::persist::encode(&record).expect("encodes"));
             self.state.apply(offset, &record, hash);

@@ -13,7 +13,7 @@ use parking_lot::{RwLock, RwLockReadGuard};
 
 use crate::error::{Error, Result};
 use crate::persist::snapshot::{self, Snapshot};
-use crate::persist::Record;
+use crate::persist::{Actor, Record, Stored};
 use crate::plan::Decision;
 use crate::settings::Settings;
 use crate::state::State;
@@ -166,6 +166,11 @@ impl Engine {
         self.log.describe()
     }
 
+    /// Reads up to `limit` records from `offset` straight from the log (the audit trail).
+    pub async fn read_log(&self, offset: u64, limit: usize) -> Result<Vec<Stored>> {
+        Ok(self.log.read(offset, limit).await?)
+    }
+
     /// Applies every record past the state's head. Returns how many were applied.
     pub async fn catch_up(&self) -> Result<usize> {
         let result = self.read_tail().await;
@@ -194,9 +199,10 @@ impl Engine {
         }
     }
 
-    /// Runs a write: plan against the head, append, apply; re-plan if the log moved.
+    /// Runs a write by `actor`: plan against the head, append, apply; re-plan if the log moved.
     pub async fn commit<T>(
         &self,
+        actor: &Actor,
         mut plan: impl FnMut(&State) -> Result<Decision<T>>,
     ) -> Result<T> {
         let _writer = self.writer.lock().await;
@@ -210,7 +216,7 @@ impl Engine {
                 Decision::Answer(answer) => return Ok(answer),
                 Decision::Append(event, answer) => (event, answer),
             };
-            let record = Record::new(*event, tip);
+            let record = Record::new(*event, tip, actor.clone());
             match self.log.append(offset, &record).await {
                 Ok(hash) => {
                     let mut state = self.state.write();

@@ -6,6 +6,7 @@
 //! the state for a read, and shapes the REST answer. Nothing outside this module reaches the
 //! state.
 
+pub mod audit;
 mod engine;
 pub mod query;
 
@@ -26,7 +27,7 @@ use uuid::Uuid;
 
 use crate::access::{Authorizer, Caller, Open, Operation, Resource};
 use crate::error::{Error, Result};
-use crate::persist::{Scope, StoredConfig, StoredReference};
+use crate::persist::{Actor, Scope, StoredConfig, StoredReference};
 use crate::plan::{self, register::Register};
 use crate::settings::Settings;
 use crate::state::State;
@@ -38,6 +39,7 @@ use query::{Deleted, Page, SubjectFilter, VersionView};
 pub struct Registry {
     engine: Engine,
     authorizer: Box<dyn Authorizer>,
+    audit: audit::Audit,
 }
 
 impl Registry {
@@ -47,7 +49,14 @@ impl Registry {
         Ok(Registry {
             engine: Engine::open(log, settings).await?,
             authorizer: Box::new(Open),
+            audit: audit::Audit::default(),
         })
+    }
+
+    /// The registry with `authorizer` deciding who may do what.
+    pub fn with_authorizer(mut self, authorizer: Box<dyn Authorizer>) -> Registry {
+        self.authorizer = authorizer;
+        self
     }
 
     /// Keeps the state in step with the log for the life of the server.
@@ -537,7 +546,9 @@ impl Registry {
         let settings = self.settings();
         let registered = self
             .engine
-            .commit(|state| plan::register::register(state, settings, &input))
+            .commit(&Actor::of(caller), |state| {
+                plan::register::register(state, settings, &input)
+            })
             .await?;
         Ok(RegisterSchemaResponse {
             id: registered.id.get(),
@@ -564,7 +575,9 @@ impl Registry {
         self.authorize(caller, Operation::Delete, Resource::Subject(subject))?;
         let versions = self
             .engine
-            .commit(|state| plan::delete::subject(state, subject, permanent))
+            .commit(&Actor::of(caller), |state| {
+                plan::delete::subject(state, subject, permanent)
+            })
             .await?;
         Ok(versions.into_iter().map(Version::get).collect())
     }
@@ -580,7 +593,9 @@ impl Registry {
         self.authorize(caller, Operation::Delete, Resource::Subject(subject))?;
         let version = self
             .engine
-            .commit(|state| plan::delete::version(state, subject, spec, permanent))
+            .commit(&Actor::of(caller), |state| {
+                plan::delete::version(state, subject, spec, permanent)
+            })
             .await?;
         Ok(version.get())
     }
@@ -630,7 +645,9 @@ impl Registry {
         let update = stored_config(request)?;
         let config = self
             .engine
-            .commit(|state| plan::config::set(state, scope, &update))
+            .commit(&Actor::of(caller), |state| {
+                plan::config::set(state, scope, &update)
+            })
             .await?;
         Ok(config_update(config))
     }
@@ -641,7 +658,9 @@ impl Registry {
         let settings = self.settings();
         let previous = self
             .engine
-            .commit(|state| plan::config::delete(state, settings, scope))
+            .commit(&Actor::of(caller), |state| {
+                plan::config::delete(state, settings, scope)
+            })
             .await?;
         let update = config_update(previous);
         Ok(api::Config {
@@ -681,7 +700,9 @@ impl Registry {
         self.authorize(caller, Operation::Mode, Resource::Scope(scope))?;
         let mode: Mode = mode.parse()?;
         self.engine
-            .commit(|state| plan::mode::set(state, scope, mode, force))
+            .commit(&Actor::of(caller), |state| {
+                plan::mode::set(state, scope, mode, force)
+            })
             .await
     }
 
@@ -689,19 +710,45 @@ impl Registry {
     pub async fn delete_mode(&self, caller: &Caller, scope: &Scope) -> Result<Mode> {
         self.authorize(caller, Operation::Mode, Resource::Scope(scope))?;
         self.engine
-            .commit(|state| plan::mode::delete(state, scope))
+            .commit(&Actor::of(caller), |state| plan::mode::delete(state, scope))
             .await
+    }
+
+    // ----------------------------------------------------------------------------- audit
+
+    /// `GET /covenant/v1/audit`: a page of the audit trail (the admin operation).
+    pub async fn audit(
+        &self,
+        caller: &Caller,
+        query: &audit::AuditQuery,
+    ) -> Result<api::AuditPage> {
+        self.authorize(caller, Operation::Admin, Resource::Registry)?;
+        let head = self.head();
+        self.audit.page(&self.engine, head, query).await
     }
 
     // ----------------------------------------------------------------------------- contexts
 
     /// `GET /contexts`: the default context and every context with subjects.
     pub fn contexts(&self, caller: &Caller, prefix: &str, page: Page) -> Result<Vec<String>> {
-        self.authorize(caller, Operation::Read, Resource::Registry)?;
         let state = self.engine.state();
-        Ok(page.of(query::contexts(&state)
+        let all = query::contexts(&state)
             .into_iter()
-            .filter(|c| c.starts_with(prefix))))
+            .filter(|c| c.starts_with(prefix));
+        if self.authorizer.is_open()
+            || self
+                .authorizer
+                .permits(caller, Operation::Read, Resource::Registry)
+        {
+            return Ok(page.of(all));
+        }
+        // Only the contexts holding a subject the caller may read.
+        let readable: std::collections::HashSet<String> =
+            query::subjects(&state, &SubjectFilter::everything(), Deleted::default())
+                .filter(|s| self.may_read(caller, s))
+                .map(|s| s.context().to_string())
+                .collect();
+        Ok(page.of(all.filter(|c| readable.contains(c))))
     }
 
     /// `DELETE /contexts/{ctx}`: removes an empty context's config and mode.
@@ -709,7 +756,9 @@ impl Registry {
         self.authorize(caller, Operation::Admin, Resource::Context(context))?;
         while self
             .engine
-            .commit(|state| plan::context::delete(state, context))
+            .commit(&Actor::of(caller), |state| {
+                plan::context::delete(state, context)
+            })
             .await?
         {}
         Ok(())
@@ -912,13 +961,17 @@ fn finding(problem: &Incompatibility) -> CompatibilityFinding {
     }
 }
 
-/// What a resource is called in a permission error.
+/// What a resource is called in a permission error (`Subject: orders-value`, as Confluent's
+/// `User is denied operation Write on Subject: orders-value`).
 fn describe(resource: Resource<'_>) -> String {
     match resource {
-        Resource::Subject(subject) => format!("subject '{}'", subject.qualified()),
+        Resource::Subject(subject) | Resource::Scope(Scope::Subject(subject)) => {
+            format!("Subject: {}", subject.qualified())
+        }
         Resource::Scope(Scope::Global) => "the global config and mode".to_string(),
-        Resource::Scope(scope) => format!("the config and mode of '{}'", scope.name()),
-        Resource::Context(context) => format!("context '{context}'"),
+        Resource::Scope(Scope::Context(context)) | Resource::Context(context) => {
+            format!("Context: {context}")
+        }
         Resource::Registry => "the registry".to_string(),
     }
 }

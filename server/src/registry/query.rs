@@ -60,6 +60,14 @@ impl SubjectFilter {
         }
     }
 
+    /// Every subject of every context.
+    pub fn everything() -> SubjectFilter {
+        SubjectFilter {
+            context: None,
+            prefix: String::new(),
+        }
+    }
+
     fn admits(&self, context: &ContextName, name: &str) -> bool {
         self.context.as_ref().is_none_or(|c| c == context) && name.starts_with(&self.prefix)
     }

@@ -297,6 +297,7 @@ pub(crate) mod suite {
                 },
             },
             prev,
+            crate::persist::Actor::of(&crate::access::Caller::default()),
         )
     }
 
