@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use common::auth::{
     audit_sequence, avro, check_audit, hash_password, new_key, user_entry, write_file, Cred, Http,
+    Pki,
 };
 use common::{binary, Options, Server};
 use serde_json::{json, Value};
@@ -464,80 +465,6 @@ fn karapace_auth_file_unchanged() {
         log.contains("aladdin, reader") && log.contains("PBKDF2"),
         "{log}"
     );
-}
-
-/// Test PKI: a CA, a server certificate for 127.0.0.1, and client certificates.
-struct Pki {
-    dir: PathBuf,
-    ca: rcgen::Issuer<'static, rcgen::KeyPair>,
-    ca_pem: String,
-}
-
-impl Pki {
-    fn new(dir: &Path, name: &str) -> Pki {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, format!("{name} test CA"));
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = params.self_signed(&key).expect("CA");
-        let ca_pem = cert.pem();
-        std::fs::write(dir.join(format!("{name}-ca.pem")), &ca_pem).expect("write");
-        Pki {
-            dir: dir.to_path_buf(),
-            ca: rcgen::Issuer::new(params, key),
-            ca_pem,
-        }
-    }
-
-    /// Writes `{file}.pem` and `{file}.key`; returns (certificate PEM, key PEM).
-    fn issue(&self, file: &str, common_name: &str, server: bool) -> (String, String) {
-        let names = if server {
-            vec!["127.0.0.1".to_string(), "localhost".to_string()]
-        } else {
-            Vec::new()
-        };
-        let mut params = rcgen::CertificateParams::new(names).expect("params");
-        // Without the placeholder common name rcgen starts with, which would stay first.
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::OrganizationName, "Acme");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, common_name);
-        params.extended_key_usages = vec![if server {
-            rcgen::ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            rcgen::ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = params.signed_by(&key, &self.ca).expect("signed");
-        let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
-        std::fs::write(self.dir.join(format!("{file}.pem")), &cert_pem).expect("write");
-        std::fs::write(self.dir.join(format!("{file}.key")), &key_pem).expect("write");
-        (cert_pem, key_pem)
-    }
-
-    fn client(&self, url: &str, identity: Option<&(String, String)>) -> Http {
-        let mut builder = reqwest::blocking::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(
-                reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("CA"),
-            );
-        if let Some((cert, key)) = identity {
-            builder = builder.identity(
-                reqwest::Identity::from_pem(format!("{cert}\n{key}").as_bytes()).expect("identity"),
-            );
-        }
-        Http::with(url, builder)
-    }
 }
 
 /// HTTPS with the test CA; client certificates authenticate (their subject is the principal);
@@ -1126,4 +1053,209 @@ fn audit_trail_of_two_principals() {
         .expect("covenant audit runs");
     assert_eq!(output.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&output.stderr).contains("wrong"));
+}
+
+/// The client crate and every CLI command over HTTPS: a private CA, a client certificate, a
+/// token from a callback, basic credentials from the environment; secrets never echoed.
+#[test]
+fn client_crate_and_cli_over_tls() {
+    let dir = tempfile::tempdir().expect("dir");
+    let pki = Pki::new(dir.path(), "ca");
+    pki.issue("server", "registry", true);
+    let (cert, key_pem) = pki.issue("bot", "ci-bot", false);
+    let hash = hash_password("pw");
+    let (api_key, key_entry) = new_key("deployer", "developer");
+    write_file(
+        &dir.path().join("auth.toml"),
+        &format!(
+            "{}{key_entry}[[principals]]\nname = \"CN=ci-bot,O=Acme\"\nroles = [\"admin\"]\n",
+            user_entry("alice", &hash, &["developer"])
+        ),
+    );
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let server = Server::start_with(Options {
+        args: vec![
+            "--auth-file".into(),
+            path("auth.toml"),
+            "--tls-cert".into(),
+            path("server.pem"),
+            "--tls-key".into(),
+            path("server.key"),
+            "--tls-client-ca".into(),
+            path("ca-ca.pem"),
+            "--tls-client-auth".into(),
+            "optional".into(),
+        ],
+        ..Options::default()
+    });
+
+    // The async client: CA, a bearer token asked for per request, and a client certificate.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let token = api_key.clone();
+    let client = covenant_client::Client::builder(&server.url)
+        .ca_certificate(pki.ca_pem.clone())
+        .auth(covenant_client::Auth::BearerFrom(Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(token.clone())
+        })))
+        .build()
+        .expect("client");
+    let request = covenant_client::api::RegisterSchemaRequest {
+        schema: Some(avro("Client")),
+        ..Default::default()
+    };
+    let registered = runtime
+        .block_on(client.register("client-value", &request, false))
+        .expect("registered with the token");
+    assert!(calls.load(Ordering::SeqCst) >= 1);
+    let failing = covenant_client::Client::builder(&server.url)
+        .ca_certificate(pki.ca_pem.clone())
+        .auth(covenant_client::Auth::BearerFrom(Arc::new(|| {
+            Err("the identity provider is down".to_string())
+        })))
+        .build()
+        .expect("client");
+    let error = runtime
+        .block_on(failing.subjects(None, false))
+        .expect_err("no token");
+    assert!(
+        error.to_string().contains("the identity provider is down"),
+        "{error}"
+    );
+    let mtls = covenant_client::Client::builder(&server.url)
+        .ca_certificate(pki.ca_pem.clone())
+        .client_certificate(cert.clone(), key_pem.clone())
+        .build()
+        .expect("client");
+    let page = runtime
+        .block_on(mtls.audit(&[("principal", "deployer".to_string())]))
+        .expect("the certificate's principal is an admin");
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].id, Some(registered.id));
+    // The blocking client, with basic credentials and the CA.
+    let blocking = covenant_client::blocking::Client::new(
+        covenant_client::Client::builder(&server.url)
+            .ca_certificate(pki.ca_pem.clone())
+            .auth(covenant_client::Auth::Basic {
+                username: "alice".into(),
+                password: "pw".into(),
+            })
+            .build()
+            .expect("client"),
+    )
+    .expect("blocking");
+    assert_eq!(blocking.subjects().expect("subjects"), ["client-value"]);
+    // A bad CA file is a clear error, not a panic.
+    let bad = covenant_client::Client::builder(&server.url)
+        .ca_certificate(b"not a certificate".to_vec())
+        .build();
+    assert!(bad.is_err());
+
+    // The CLI: --ca with --user and a password from the environment, --token, --cert/--key.
+    let cli = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(binary());
+        command
+            .args(args)
+            .env_remove("COVENANT_PASSWORD")
+            .env_remove("COVENANT_TOKEN");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let output = command.output().expect("covenant runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    let ca = path("ca-ca.pem");
+    let (code, out, err) = cli(
+        &[
+            "subjects",
+            "--registry",
+            &server.url,
+            "--ca",
+            &ca,
+            "--user",
+            "alice",
+        ],
+        &[("COVENANT_PASSWORD", "pw")],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("client-value"), "{out}");
+    let (code, out, err) = cli(
+        &[
+            "subjects",
+            "--registry",
+            &server.url,
+            "--ca",
+            &ca,
+            "--token",
+            &api_key,
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("client-value"), "{out}");
+    let (code, out, err) = cli(
+        &[
+            "audit",
+            "--registry",
+            &server.url,
+            "--ca",
+            &ca,
+            "--cert",
+            &path("bot.pem"),
+            "--key",
+            &path("bot.key"),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    // Without the CA the certificate is not trusted; a wrong token is refused; neither echoes it.
+    let (code, _, err) = cli(
+        &["subjects", "--registry", &server.url, "--token", &api_key],
+        &[],
+    );
+    assert_eq!(code, Some(2));
+    assert!(!err.contains(&api_key), "{err}");
+    let (code, _, err) = cli(
+        &[
+            "subjects",
+            "--registry",
+            &server.url,
+            "--ca",
+            &ca,
+            "--token",
+            "cvk_wrong-token",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("401") && !err.contains("cvk_wrong-token"),
+        "{err}"
+    );
+    let (code, _, err) = cli(
+        &[
+            "subjects",
+            "--registry",
+            &server.url,
+            "--ca",
+            &ca,
+            "--cert",
+            &path("bot.pem"),
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--cert and --key"), "{err}");
 }

@@ -2,7 +2,7 @@
 //! sends credentials, auth-file entries made by the real binary, and the audit sequence.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -350,5 +350,79 @@ pub fn check_audit(http: &Http, admin: Cred<'_>) {
             (400, json!(400)),
             "{bad}"
         );
+    }
+}
+
+/// Test PKI: a CA, a server certificate for 127.0.0.1, and client certificates.
+pub struct Pki {
+    pub dir: PathBuf,
+    pub ca: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pub ca_pem: String,
+}
+
+impl Pki {
+    pub fn new(dir: &Path, name: &str) -> Pki {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("{name} test CA"));
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("CA");
+        let ca_pem = cert.pem();
+        std::fs::write(dir.join(format!("{name}-ca.pem")), &ca_pem).expect("write");
+        Pki {
+            dir: dir.to_path_buf(),
+            ca: rcgen::Issuer::new(params, key),
+            ca_pem,
+        }
+    }
+
+    /// Writes `{file}.pem` and `{file}.key`; returns (certificate PEM, key PEM).
+    pub fn issue(&self, file: &str, common_name: &str, server: bool) -> (String, String) {
+        let names = if server {
+            vec!["127.0.0.1".to_string(), "localhost".to_string()]
+        } else {
+            Vec::new()
+        };
+        let mut params = rcgen::CertificateParams::new(names).expect("params");
+        // Without the placeholder common name rcgen starts with, which would stay first.
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "Acme");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        params.extended_key_usages = vec![if server {
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth
+        } else {
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth
+        }];
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.ca).expect("signed");
+        let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
+        std::fs::write(self.dir.join(format!("{file}.pem")), &cert_pem).expect("write");
+        std::fs::write(self.dir.join(format!("{file}.key")), &key_pem).expect("write");
+        (cert_pem, key_pem)
+    }
+
+    pub fn client(&self, url: &str, identity: Option<&(String, String)>) -> Http {
+        let mut builder = reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("CA"),
+            );
+        if let Some((cert, key)) = identity {
+            builder = builder.identity(
+                reqwest::Identity::from_pem(format!("{cert}\n{key}").as_bytes()).expect("identity"),
+            );
+        }
+        Http::with(url, builder)
     }
 }

@@ -69,7 +69,7 @@ pub struct Authenticator {
     /// Bumped at every reload; part of every cache key, so a reload forgets every credential.
     generation: AtomicU64,
     stamps: Mutex<Vec<Stamp>>,
-    cache: Mutex<HashMap<[u8; 32], Cached>>,
+    cache: RwLock<HashMap<[u8; 32], Cached>>,
     /// Failed attempts per source address and claimed user name (a password guessed at).
     failures_by_user: rate::Buckets<(IpAddr, String)>,
     /// Failed attempts per source address, whatever they claimed (ten times the above).
@@ -139,7 +139,7 @@ impl Authenticator {
             loaded: RwLock::new(Arc::new(loaded)),
             generation: AtomicU64::new(0),
             stamps: Mutex::new(stamps),
-            cache: Mutex::new(HashMap::new()),
+            cache: RwLock::new(HashMap::new()),
             hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
@@ -185,7 +185,7 @@ impl Authenticator {
                 *self.stamps.lock() = Stamp::of_all(&watched(&self.settings.file, &loaded));
                 *self.loaded.write() = Arc::new(loaded);
                 self.generation.fetch_add(1, Ordering::SeqCst);
-                self.cache.lock().clear();
+                self.cache.write().clear();
                 self.wake.notify_one();
                 true
             }
@@ -289,7 +289,7 @@ impl Authenticator {
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Arc<Identity>> {
-        let cache = self.cache.lock();
+        let cache = self.cache.read();
         cache
             .get(key)
             .filter(|entry| entry.until > Instant::now())
@@ -302,7 +302,7 @@ impl Authenticator {
             return;
         }
         let now = Instant::now();
-        let mut cache = self.cache.lock();
+        let mut cache = self.cache.write();
         if cache.len() >= CACHE_CAPACITY {
             cache.retain(|_, entry| entry.until > now);
             if cache.len() >= CACHE_CAPACITY {
