@@ -35,6 +35,16 @@ fn start(dir: &Path, auth: &str, extra: &[&str]) -> Server {
 /// Every built-in role and every grant shape, each answer checked, over plain HTTP.
 #[test]
 fn roles_and_grants_decide_every_endpoint() {
+    roles_and_grants(false);
+}
+
+/// The same over HTTPS.
+#[test]
+fn roles_and_grants_decide_every_endpoint_over_https() {
+    roles_and_grants(true);
+}
+
+fn roles_and_grants(tls: bool) {
     let dir = tempfile::tempdir().expect("dir");
     let hash = hash_password("s3cret");
     let (key, key_entry) = new_key("ci", "payments");
@@ -69,8 +79,18 @@ operations = ["read", "config", "mode"]
 global = true
 "#,
     );
-    let server = start(dir.path(), &auth, &[]);
-    let http = Http::plain(&server.url);
+    let pki = Pki::new(dir.path(), "roles");
+    pki.issue("server", "registry", true);
+    let cert = dir.path().join("server.pem").display().to_string();
+    let key_file = dir.path().join("server.key").display().to_string();
+    let tls_args = ["--tls-cert", cert.as_str(), "--tls-key", key_file.as_str()];
+    let server = start(dir.path(), &auth, if tls { &tls_args[..] } else { &[] });
+    let http = if tls {
+        assert!(server.url.starts_with("https://"));
+        pki.client(&server.url, None)
+    } else {
+        Http::plain(&server.url)
+    };
     let root = Cred::Basic("root", "s3cret");
     let dev = Cred::Basic("dev", "s3cret");
     let viewer = Cred::Basic("viewer", "s3cret");
