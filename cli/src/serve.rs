@@ -139,6 +139,9 @@ fn build_config(args: ServeArgs) -> Result<covenant_server::Config, String> {
         tls_client_auth: args.tls_client_auth,
         rate_limit_reads: args.rate_limit_reads,
         rate_limit_writes: args.rate_limit_writes,
+        // A secret is read from the config file or COVENANT_LOCAL_KMS_SECRET, never a flag
+        // (flags show in the process list).
+        local_kms_secret: None,
     };
     file.overlay(env)
         .overlay(flags)

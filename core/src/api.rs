@@ -480,7 +480,10 @@ pub struct AuditEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// What happened: `schema_registered`, `version_deleted`, `subject_deleted`, `config_set`,
-    /// `config_deleted`, `mode_set`, `mode_deleted`.
+    /// `config_deleted`, `mode_set`, `mode_deleted`, `kek_created`, `kek_updated`,
+    /// `kek_deleted`, `kek_undeleted`, `dek_created`, `dek_deleted`, `dek_undeleted`,
+    /// `association_set`, `association_deleted` (the events of a batch are entries of their own
+    /// with the batch's offset).
     pub action: String,
     /// For config and mode changes: `global`, `context` or `subject`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -500,6 +503,12 @@ pub struct AuditEntry {
     /// The format registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_type: Option<String>,
+    /// The KEK concerned (DEK registry events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kek: Option<String>,
+    /// The resource concerned (association events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
     /// Whether a delete was permanent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permanent: Option<bool>,
@@ -537,4 +546,300 @@ fn present<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<serde_json::Value>, D::Error> {
     serde_json::Value::deserialize(deserializer).map(Some)
+}
+
+/// The entity a schema tag is attached to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaEntity {
+    /// `[namespace.]Record[.field]` (Avro), `object.property` (JSON Schema); a leading `.` is
+    /// ignored.
+    pub entity_path: String,
+    /// `sr_record` or `sr_field`.
+    pub entity_type: String,
+}
+
+/// Tags for one entity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaTags {
+    /// The entity.
+    pub schema_entity: SchemaEntity,
+    /// Its tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `POST /subjects/{s}/versions/{v}/tags`: a new version of a schema with tags added and
+/// removed, and its metadata or rules changed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagSchemaRequest {
+    /// The version the new one must get (the next one).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_int"
+    )]
+    pub new_version: Option<i64>,
+    /// Tags to add.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags_to_add: Option<Vec<SchemaTags>>,
+    /// Tags to remove.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags_to_remove: Option<Vec<SchemaTags>>,
+    /// Metadata replacing the version's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    /// A rule set replacing the version's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_set: Option<Value>,
+    /// Rules merged into the previous version's (by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_to_merge: Option<Value>,
+    /// Names of rules to take out of the previous version's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_to_remove: Option<Vec<String>>,
+}
+
+/// A key-encryption key of the DEK registry (`/dek-registry/v1/keks`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Kek {
+    /// Its name.
+    pub name: String,
+    /// The KMS: `aws-kms`, `azure-kms`, `gcp-kms`, `hcvault`, `local-kms`.
+    pub kms_type: String,
+    /// The key's id in the KMS.
+    pub kms_key_id: String,
+    /// KMS properties (keys sorted; `{}` when none).
+    #[serde(default)]
+    pub kms_props: std::collections::BTreeMap<String, String>,
+    /// A description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+    /// Whether the registry may use the KEK itself (to generate and unwrap DEKs).
+    #[serde(default)]
+    pub shared: bool,
+    /// When it was last written, in milliseconds since the epoch.
+    #[serde(default)]
+    pub ts: i64,
+    /// Present (true) only when soft-deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<bool>,
+}
+
+/// `POST /dek-registry/v1/keks`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateKekRequest {
+    /// Its name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The KMS type.
+    #[serde(default)]
+    pub kms_type: Option<String>,
+    /// The key's id in the KMS.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    /// KMS properties.
+    #[serde(default)]
+    pub kms_props: Option<std::collections::BTreeMap<String, String>>,
+    /// A description.
+    #[serde(default)]
+    pub doc: Option<String>,
+    /// Whether the registry may use the KEK.
+    #[serde(default)]
+    pub shared: bool,
+    /// Create it soft-deleted.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// `PUT /dek-registry/v1/keks/{name}`: each member absent leaves the value as it is; an
+/// explicit `null` clears it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateKekRequest {
+    /// New KMS properties.
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kms_props: Option<Value>,
+    /// A new description.
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub doc: Option<Value>,
+    /// Whether the registry may use it.
+    #[serde(
+        default,
+        deserialize_with = "present_value",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub shared: Option<Value>,
+}
+
+fn present_value<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// A data-encryption key of the DEK registry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dek {
+    /// The KEK it is wrapped with.
+    pub kek_name: String,
+    /// The subject it encrypts fields of.
+    pub subject: String,
+    /// Its version.
+    pub version: i32,
+    /// `AES128_GCM`, `AES256_GCM` or `AES256_SIV`.
+    pub algorithm: String,
+    /// The key wrapped by the KEK, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted_key_material: Option<String>,
+    /// The key itself, base64, for a shared KEK.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_material: Option<String>,
+    /// When it was last written.
+    #[serde(default)]
+    pub ts: i64,
+    /// Present (true) only when soft-deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<bool>,
+}
+
+/// `POST /dek-registry/v1/keks/{kek}/deks[/{subject}]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateDekRequest {
+    /// The subject (the path's, when it names one).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// The version (default 1).
+    #[serde(default, deserialize_with = "lenient::opt_int")]
+    pub version: Option<i64>,
+    /// The algorithm (default `AES256_GCM`).
+    #[serde(default)]
+    pub algorithm: Option<String>,
+    /// The key wrapped by the KEK, base64; for a shared KEK the registry makes one if absent.
+    #[serde(default)]
+    pub encrypted_key_material: Option<String>,
+    /// Create it soft-deleted.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// One association of a resource (a topic) with a subject.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Association {
+    /// The subject.
+    pub subject: String,
+    /// Its stable id.
+    pub guid: String,
+    /// The resource's name (the topic).
+    pub resource_name: String,
+    /// The resource's namespace (the Kafka cluster id).
+    pub resource_namespace: String,
+    /// The resource's id.
+    pub resource_id: String,
+    /// `topic`.
+    pub resource_type: String,
+    /// `key` or `value`.
+    pub association_type: String,
+    /// `STRONG` or `WEAK`.
+    pub lifecycle: String,
+    /// Present only when it differs from the lifecycle's default (STRONG: true, WEAK: false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen: Option<bool>,
+    /// When it was created.
+    pub create_ts: i64,
+    /// When it was last changed.
+    pub update_ts: i64,
+}
+
+/// One association in a create-or-update request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociationCreateOrUpdateInfo {
+    /// The subject (default `:.<namespace>:<name>-<type>`).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// `key` or `value` (default `value`).
+    #[serde(default)]
+    pub association_type: Option<String>,
+    /// `STRONG` or `WEAK`.
+    #[serde(default)]
+    pub lifecycle: Option<String>,
+    /// Whether the subject's schema is frozen.
+    #[serde(default)]
+    pub frozen: Option<bool>,
+    /// A schema to register under the subject with the association.
+    #[serde(default)]
+    pub schema: Option<RegisterSchemaRequest>,
+    /// Normalize the schema.
+    #[serde(default)]
+    pub normalize: Option<bool>,
+}
+
+/// `POST /associations`, `PUT /associations/resources/{id}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociationCreateOrUpdateRequest {
+    /// The resource's name.
+    #[serde(default)]
+    pub resource_name: Option<String>,
+    /// The resource's namespace.
+    #[serde(default)]
+    pub resource_namespace: Option<String>,
+    /// The resource's id.
+    #[serde(default)]
+    pub resource_id: Option<String>,
+    /// `topic` (the default).
+    #[serde(default)]
+    pub resource_type: Option<String>,
+    /// The associations.
+    #[serde(default)]
+    pub associations: Option<Vec<AssociationCreateOrUpdateInfo>>,
+}
+
+/// One association as an answer lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociationInfo {
+    /// The subject.
+    pub subject: String,
+    /// `key` or `value`.
+    pub association_type: String,
+    /// `STRONG` or `WEAK`.
+    pub lifecycle: String,
+    /// Whether it is frozen.
+    pub frozen: bool,
+    /// The schema registered with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Schema>,
+}
+
+/// The associations of one resource.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociationResponse {
+    /// The resource's name.
+    pub resource_name: String,
+    /// The resource's namespace.
+    pub resource_namespace: String,
+    /// The resource's id.
+    pub resource_id: String,
+    /// `topic`.
+    pub resource_type: String,
+    /// Its associations.
+    pub associations: Vec<AssociationInfo>,
 }

@@ -585,6 +585,36 @@ impl RuleSet {
         }
     }
 
+    /// What Confluent's DEK registry fills in on a registration (`EncryptionUpdateRequestHandler`):
+    /// a domain rule with `encrypt.kms.key.id` but no `encrypt.kek.name` gets a KEK name made
+    /// from the key id, and one whose key id is an AWS ARN gets `encrypt.kms.type` `aws-kms`.
+    pub fn fill_encryption_defaults(&mut self) {
+        for rule in &mut self.domain_rules {
+            let Some(Some(key_id)) = rule.params.get("encrypt.kms.key.id").cloned() else {
+                continue;
+            };
+            if !rule.params.contains_key("encrypt.kek.name") {
+                let name: String = key_id
+                    .strip_prefix("arn:")
+                    .unwrap_or(&key_id)
+                    .chars()
+                    .map(|c| {
+                        if c.is_alphanumeric() || c == '_' || c == '-' {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect();
+                rule.params.insert("encrypt.kek.name".into(), Some(name));
+            }
+            if !rule.params.contains_key("encrypt.kms.type") && key_id.starts_with("arn:") {
+                rule.params
+                    .insert("encrypt.kms.type".into(), Some("aws-kms".into()));
+            }
+        }
+    }
+
     /// The rule set without the rules named in `names`.
     pub fn without(&self, names: &[String]) -> RuleSet {
         let mut kept = self.clone();

@@ -72,6 +72,38 @@ pub enum ErrorCode {
     InvalidRuleSet,
     /// 42211: the context is not empty.
     ContextNotEmpty,
+    /// 42212: an association request has an invalid value.
+    InvalidAssociation,
+    /// 40902: too many associations.
+    TooManyAssociations,
+    /// 40903: an association of the type already exists for the resource.
+    AssociationForResourceExists,
+    /// 40904: an association already exists for the subject.
+    AssociationForSubjectExists,
+    /// 40905: a strong association already exists for the subject.
+    StrongAssociationExists,
+    /// 40907: the subject has no active (non-deleted) version.
+    NoActiveSubjectVersion,
+    /// 40908: the association is frozen.
+    AssociationFrozen,
+    /// 40470: the key (KEK or DEK) does not exist.
+    KeyNotFound,
+    /// 40471: the key was not soft-deleted before a permanent delete.
+    KeyNotSoftDeleted,
+    /// 40472: the KEK must be undeleted first.
+    KeySoftDeleted,
+    /// 40971: the key already exists.
+    KeyExists,
+    /// 40972: too many keys.
+    TooManyKeys,
+    /// 40370: the KMS denied access.
+    KmsAccessDenied,
+    /// 42271: a field of a key is invalid or missing.
+    InvalidKey,
+    /// 42272: DEKs still reference the KEK.
+    KeyReferenceExists,
+    /// 50070: a DEK could not be generated or unwrapped.
+    DekGenerationFailed,
     /// 42901: too many requests (a rate limit or a connection limit).
     TooManyRequests,
     /// 500: an unexpected server error.
@@ -122,6 +154,22 @@ impl ErrorCode {
         ErrorCode::SchemaTooLarge,
         ErrorCode::InvalidRuleSet,
         ErrorCode::ContextNotEmpty,
+        ErrorCode::InvalidAssociation,
+        ErrorCode::TooManyAssociations,
+        ErrorCode::AssociationForResourceExists,
+        ErrorCode::AssociationForSubjectExists,
+        ErrorCode::StrongAssociationExists,
+        ErrorCode::NoActiveSubjectVersion,
+        ErrorCode::AssociationFrozen,
+        ErrorCode::KeyNotFound,
+        ErrorCode::KeyNotSoftDeleted,
+        ErrorCode::KeySoftDeleted,
+        ErrorCode::KeyExists,
+        ErrorCode::TooManyKeys,
+        ErrorCode::KmsAccessDenied,
+        ErrorCode::InvalidKey,
+        ErrorCode::KeyReferenceExists,
+        ErrorCode::DekGenerationFailed,
         ErrorCode::TooManyRequests,
         ErrorCode::Internal,
         ErrorCode::StoreError,
@@ -166,6 +214,22 @@ impl ErrorCode {
             SchemaTooLarge => 42209,
             InvalidRuleSet => 42210,
             ContextNotEmpty => 42211,
+            InvalidAssociation => 42212,
+            TooManyAssociations => 40902,
+            AssociationForResourceExists => 40903,
+            AssociationForSubjectExists => 40904,
+            StrongAssociationExists => 40905,
+            NoActiveSubjectVersion => 40907,
+            AssociationFrozen => 40908,
+            KeyNotFound => 40470,
+            KeyNotSoftDeleted => 40471,
+            KeySoftDeleted => 40472,
+            KeyExists => 40971,
+            TooManyKeys => 40972,
+            KmsAccessDenied => 40370,
+            InvalidKey => 42271,
+            KeyReferenceExists => 42272,
+            DekGenerationFailed => 50070,
             TooManyRequests => 42901,
             Internal => 500,
             StoreError => 50001,

@@ -38,6 +38,8 @@ pub enum Resource<'a> {
     Context(&'a ContextName),
     /// The registry as a whole (`/contexts`, metadata).
     Registry,
+    /// A key-encryption key of the DEK registry (its DEKs are the subjects').
+    Kek(&'a str),
 }
 
 /// How a caller proved who it is.

@@ -23,6 +23,7 @@
 //! | `tls_cert`, `tls_key` | `COVENANT_TLS_CERT`, `COVENANT_TLS_KEY` | none | PEM certificate chain and key: serve HTTPS |
 //! | `tls_client_ca` | `COVENANT_TLS_CLIENT_CA` | none | PEM CA whose client certificates authenticate callers (mTLS) |
 //! | `tls_client_auth` | `COVENANT_TLS_CLIENT_AUTH` | `required` | `required` or `optional` client certificates with `tls_client_ca` |
+//! | `local_kms_secret` | `COVENANT_LOCAL_KMS_SECRET` | none | the secret of the local KMS (`local-kms`) with which the DEK registry makes and unwraps DEKs of shared KEKs; never logged |
 //! | `rate_limit_reads`, `rate_limit_writes` | `COVENANT_RATE_LIMIT_READS`, `COVENANT_RATE_LIMIT_WRITES` | none | requests a second per principal (per address for anonymous callers); 429 beyond |
 
 use std::collections::HashMap;
@@ -87,6 +88,8 @@ pub struct RawConfig {
     pub rate_limit_reads: Option<f64>,
     /// Writes a second per principal.
     pub rate_limit_writes: Option<f64>,
+    /// The local KMS's secret.
+    pub local_kms_secret: Option<String>,
 }
 
 /// A configuration problem, naming the key and the value.
@@ -139,6 +142,7 @@ impl RawConfig {
             tls_client_auth: vars.get("COVENANT_TLS_CLIENT_AUTH").cloned(),
             rate_limit_reads: number(vars, "COVENANT_RATE_LIMIT_READS")?,
             rate_limit_writes: number(vars, "COVENANT_RATE_LIMIT_WRITES")?,
+            local_kms_secret: vars.get("COVENANT_LOCAL_KMS_SECRET").cloned(),
         })
     }
 
@@ -174,6 +178,7 @@ impl RawConfig {
             tls_client_auth: higher.tls_client_auth.or(self.tls_client_auth),
             rate_limit_reads: higher.rate_limit_reads.or(self.rate_limit_reads),
             rate_limit_writes: higher.rate_limit_writes.or(self.rate_limit_writes),
+            local_kms_secret: higher.local_kms_secret.or(self.local_kms_secret),
         }
     }
 
@@ -268,9 +273,13 @@ impl RawConfig {
                 )));
             }
         }
+        if self.local_kms_secret.as_deref() == Some("") {
+            return Err(ConfigError("local_kms_secret must not be empty".into()));
+        }
         Ok(Config {
             auth,
             tls,
+            local_kms_secret: self.local_kms_secret,
             rate_limits: RateLimits {
                 reads: self.rate_limit_reads,
                 writes: self.rate_limit_writes,
@@ -311,8 +320,10 @@ pub struct RateLimits {
 }
 
 /// The validated server configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
+    /// The local KMS's secret (never printed: `Debug` hides it).
+    pub local_kms_secret: Option<String>,
     /// Authentication and authorization; `None`: every caller may do everything.
     pub auth: Option<crate::auth::AuthSettings>,
     /// HTTPS; `None`: plain HTTP.
@@ -335,6 +346,22 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Registry settings.
     pub registry: Settings,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("store", &self.store)
+            .field("auth", &self.auth)
+            .field("tls", &self.tls)
+            .field(
+                "local_kms_secret",
+                &self.local_kms_secret.as_ref().map(|_| "***"),
+            )
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]

@@ -80,6 +80,9 @@ pub enum Error {
     /// 42205.
     #[error("{0}")]
     OperationNotPermitted(String),
+    /// 42210: a rule set that breaks Confluent's rules for rule sets.
+    #[error("{0}")]
+    InvalidRuleSet(String),
     /// 42206.
     #[error("One or more references exist to the schema {{subject={subject}, version={version}}}: referenced by schema ids {}", ids_list(ids))]
     ReferenceExists {
@@ -119,6 +122,73 @@ pub enum Error {
     /// 42205: no version number is left in the subject.
     #[error("no version is left in subject '{subject}': versions end at 2147483647 and are never reused")]
     VersionsExhausted {
+        /// The subject.
+        subject: String,
+    },
+    /// 40470.
+    #[error("Key '{0}' not found")]
+    KeyNotFound(String),
+    /// 40471.
+    #[error("Key '{0}' was not deleted first before being permanently deleted")]
+    KeyNotSoftDeleted(String),
+    /// 40472.
+    #[error("Key '{0}' must be undeleted first")]
+    KeySoftDeleted(String),
+    /// 40971.
+    #[error("Key '{0}' already exists; use a different value")]
+    KeyExists(String),
+    /// 40972.
+    #[error("A maximum of {0} keys already exist")]
+    TooManyKeys(usize),
+    /// 40370: the KMS refused access.
+    #[error("{0}")]
+    KmsAccessDenied(String),
+    /// 42271.
+    #[error("Invalid or missing value for field '{0}' of key")]
+    InvalidKey(String),
+    /// 42272.
+    #[error("One or more references exist to the key '{0}'")]
+    KeyReferenceExists(String),
+    /// 50070.
+    #[error("{0}")]
+    DekGeneration(String),
+    /// 42212.
+    #[error(
+        "The association specified an invalid value for property: '{property}', detail: {detail}"
+    )]
+    InvalidAssociation {
+        /// The property.
+        property: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// 40903.
+    #[error(
+        "An association of type '{association_type}' already exists for resource '{resource}'"
+    )]
+    AssociationForResourceExists {
+        /// The association type.
+        association_type: String,
+        /// The resource name.
+        resource: String,
+    },
+    /// 42206: a STRONG association for a subject other schemas reference.
+    #[error("One or more references exist to the schema {0}.")]
+    AssociationReferenced(String),
+    /// 40904.
+    #[error("An association already exists for subject '{0}'")]
+    AssociationForSubjectExists(String),
+    /// 40905.
+    #[error("A strong association already exists for subject '{0}'")]
+    StrongAssociationExists(String),
+    /// 40907.
+    #[error("No active (non-deleted) version exists for subject '{0}'")]
+    NoActiveSubjectVersion(String),
+    /// 40908 (Confluent's message, with its double space).
+    #[error("The association of type  '{association_type}' is frozen for subject '{subject}'")]
+    AssociationFrozen {
+        /// The association type.
+        association_type: String,
         /// The subject.
         subject: String,
     },
@@ -201,11 +271,28 @@ impl Error {
             } => ErrorCode::IncompatibleSchemaLegacy,
             Incompatible { .. } => ErrorCode::IncompatibleSchema,
             InvalidSchema(_) => ErrorCode::InvalidSchema,
+            InvalidRuleSet(_) => ErrorCode::InvalidRuleSet,
             OperationNotPermitted(_) | IdsExhausted { .. } | VersionsExhausted { .. } => {
                 ErrorCode::OperationNotPermitted
             }
             Forbidden { .. } => ErrorCode::Forbidden,
             Unauthorized => ErrorCode::Unauthorized,
+            KeyNotFound(_) => ErrorCode::KeyNotFound,
+            KeyNotSoftDeleted(_) => ErrorCode::KeyNotSoftDeleted,
+            KeySoftDeleted(_) => ErrorCode::KeySoftDeleted,
+            KeyExists(_) => ErrorCode::KeyExists,
+            TooManyKeys(_) => ErrorCode::TooManyKeys,
+            KmsAccessDenied(_) => ErrorCode::KmsAccessDenied,
+            InvalidKey(_) => ErrorCode::InvalidKey,
+            KeyReferenceExists(_) => ErrorCode::KeyReferenceExists,
+            DekGeneration(_) => ErrorCode::DekGenerationFailed,
+            InvalidAssociation { .. } => ErrorCode::InvalidAssociation,
+            AssociationForResourceExists { .. } => ErrorCode::AssociationForResourceExists,
+            AssociationForSubjectExists(_) => ErrorCode::AssociationForSubjectExists,
+            AssociationReferenced(_) => ErrorCode::ReferenceExists,
+            StrongAssociationExists(_) => ErrorCode::StrongAssociationExists,
+            NoActiveSubjectVersion(_) => ErrorCode::NoActiveSubjectVersion,
+            AssociationFrozen { .. } => ErrorCode::AssociationFrozen,
             RateLimited(_) => ErrorCode::TooManyRequests,
             ReferenceExists { .. } => ErrorCode::ReferenceExists,
             IdMismatch { .. } => ErrorCode::IdDoesNotMatch,

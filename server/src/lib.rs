@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod kms;
 pub mod persist;
 pub mod plan;
 pub mod registry;
@@ -60,7 +61,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let started = std::time::Instant::now();
     let mut registry = registry::Registry::open(log, config.registry.clone())
         .await
-        .map_err(|e| ServeError::Store(e.to_string()))?;
+        .map_err(|e| ServeError::Store(e.to_string()))?
+        .with_kms(kms::Kms::new(config.local_kms_secret.as_deref()));
     tracing::info!(
         store = %registry.store_description(),
         records = registry.head(),

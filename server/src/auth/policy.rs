@@ -173,6 +173,8 @@ pub struct Grant {
     contexts: Option<Contexts>,
     /// The global config and mode, and the registry as a whole.
     global: bool,
+    /// KEK-name patterns.
+    keks: Vec<Glob>,
 }
 
 impl Grant {
@@ -194,7 +196,8 @@ impl Grant {
     ///   grant naming contexts and no subject patterns, when it is in one of them;
     /// - a context's config and mode, and the context itself, when the grant names the context
     ///   and no subject patterns;
-    /// - the global config and mode and the registry as a whole when the grant is `global`.
+    /// - the global config and mode and the registry as a whole when the grant is `global`;
+    /// - a KEK when its name matches the grant's `keks` patterns, or the grant is `global`.
     fn covers(&self, resource: Resource<'_>) -> bool {
         match resource {
             Resource::Subject(subject) | Resource::Scope(Scope::Subject(subject)) => {
@@ -217,6 +220,9 @@ impl Grant {
                         .is_some_and(|contexts| contexts.contains(context))
             }
             Resource::Scope(Scope::Global) | Resource::Registry => self.global,
+            Resource::Kek(name) => {
+                self.global || self.keks.iter().any(|glob| glob.0.is_match(name))
+            }
         }
     }
 
@@ -231,6 +237,7 @@ impl Grant {
             subject_regex: None,
             contexts: Some(Contexts::Any),
             global,
+            keks: Vec::new(),
         };
         let all_subjects = |operations: &[Operation]| Grant {
             operations: Operations::of(operations),
@@ -238,6 +245,15 @@ impl Grant {
             subject_regex: None,
             contexts: None,
             global: false,
+            keks: Vec::new(),
+        };
+        let all_keks = |operations: &[Operation]| Grant {
+            operations: Operations::of(operations),
+            subjects: Vec::new(),
+            subject_regex: None,
+            contexts: None,
+            global: false,
+            keks: vec![Glob::new("*").expect("a valid glob")],
         };
         use Operation::*;
         match role {
@@ -245,9 +261,11 @@ impl Grant {
                 operations: Operations::ALL,
                 ..everywhere(&[], true)
             }],
-            // Registers, deletes and configures subjects; reads everything else.
+            // Registers, deletes and configures subjects, creates KEKs (clients encrypting fields
+            // register theirs); reads everything else.
             "developer" => vec![
                 all_subjects(&[Read, Write, Delete, Config]),
+                all_keks(&[Read, Write]),
                 everywhere(&[Read], true),
             ],
             "readonly" => vec![everywhere(&[Read], true)],
@@ -424,6 +442,8 @@ struct RawGrant {
     contexts: Option<Vec<String>>,
     #[serde(default)]
     global: bool,
+    #[serde(default)]
+    keks: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -825,16 +845,24 @@ fn compile_grant(raw: RawGrant) -> Result<(Who, Grant), String> {
                 .map(Contexts::Named)
         })
         .transpose()?;
+    let keks = raw
+        .keks
+        .iter()
+        .map(|pattern| Glob::new(pattern))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{label}: {e}"))?;
     let grant = Grant {
         operations,
         subjects,
         subject_regex,
         contexts,
         global: raw.global,
+        keks,
     };
-    if !grant.names_subjects() && grant.contexts.is_none() && !grant.global {
+    if !grant.names_subjects() && grant.contexts.is_none() && !grant.global && grant.keks.is_empty()
+    {
         return Err(format!(
-            "{label}: a grant names what it covers: `subjects`, `subject_regex`, `contexts` or `global = true`"
+            "{label}: a grant names what it covers: `subjects`, `subject_regex`, `contexts`, `keks` or `global = true`"
         ));
     }
     Ok((who, grant))

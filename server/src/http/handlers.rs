@@ -60,12 +60,6 @@ pub async fn metadata_version() -> HttpResponse {
     })
 }
 
-pub async fn associations(req: HttpRequest) -> Reply {
-    Err(Error::AssociationNotFound(
-        req.path().trim_start_matches("/associations").to_string(),
-    ))
-}
-
 // ----------------------------------------------------------------------------- schemas
 
 pub async fn schema_types() -> HttpResponse {
@@ -267,6 +261,18 @@ pub async fn register(req: HttpRequest, data: Data, payload: web::Payload) -> Re
     Ok(json(&response))
 }
 
+pub async fn tag_version(req: HttpRequest, data: Data, payload: web::Payload) -> Reply {
+    let subject = params::subject(&req)?;
+    let version = params::version(&req)?;
+    let request: covenant_core::api::TagSchemaRequest =
+        params::json_body(payload, &data.body).await?;
+    let response = data
+        .registry
+        .tag_version(&caller(&req), &subject, version, &request)
+        .await?;
+    Ok(json(&response))
+}
+
 pub async fn lookup(req: HttpRequest, data: Data, payload: web::Payload) -> Reply {
     let params = Params::of(&req);
     let subject = params::subject(&req)?;
@@ -439,7 +445,7 @@ pub async fn audit(req: HttpRequest, data: Data) -> Reply {
             }),
         }
     };
-    const ACTIONS: [&str; 7] = [
+    const ACTIONS: [&str; 16] = [
         "schema_registered",
         "version_deleted",
         "subject_deleted",
@@ -447,6 +453,15 @@ pub async fn audit(req: HttpRequest, data: Data) -> Reply {
         "config_deleted",
         "mode_set",
         "mode_deleted",
+        "kek_created",
+        "kek_updated",
+        "kek_deleted",
+        "kek_undeleted",
+        "dek_created",
+        "dek_deleted",
+        "dek_undeleted",
+        "association_set",
+        "association_deleted",
     ];
     let mut actions = Vec::new();
     for raw in params.all("action") {

@@ -1,8 +1,10 @@
 //! The HTTP surface: the route table, responses in the Confluent media type, and the one place
 //! where an [`Error`] becomes a `{"error_code", "message"}` body.
 
+mod associations;
 pub mod auth;
 mod handlers;
+mod keys;
 pub mod limits;
 mod params;
 
@@ -49,13 +51,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/v1/metadata/version").get(metadata_version))
         .service(resource("/contexts").get(list_contexts))
         .service(resource("/contexts/{context}").delete(delete_context))
-        .service(resource("/associations").to(associations))
-        .service(resource("/associations/{tail:.*}").to(associations))
+        .configure(associations::configure)
         .service(resource("/schemas/types").get(schema_types))
         .service(resource("/schemas/guids/{guid}").get(schema_by_guid))
         .service(resource("/schemas/guids/{guid}/ids").get(schema_guid_ids))
         .service(resource("/schemas").get(list_schemas))
         .service(resource("/covenant/v1/audit").get(audit))
+        .configure(keys::configure)
         .service(context_routes(web::scope("/contexts/{context}")))
         .service(context_routes(web::scope("")));
 }
@@ -89,6 +91,7 @@ fn context_routes(scope: actix_web::Scope) -> actix_web::Scope {
             resource("/subjects/{subject}/versions/{version}/schema").get(raw_schema_by_version),
         )
         .service(resource("/subjects/{subject}/versions/{version}/referencedby").get(referenced_by))
+        .service(resource("/subjects/{subject}/versions/{version}/tags").post(tag_version))
         .service(resource("/compatibility/subjects/{subject}/versions").post(check_all))
         .service(
             resource("/compatibility/subjects/{subject}/versions/{version}").post(check_version),
@@ -145,15 +148,6 @@ impl Resource {
     method!(post, web::post);
     method!(put, web::put);
     method!(delete, web::delete);
-
-    fn to<F, Args>(self, handler: F) -> Self
-    where
-        F: actix_web::Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: actix_web::Responder + 'static,
-    {
-        Resource(self.0.route(web::route().to(handler)))
-    }
 }
 
 impl actix_web::dev::HttpServiceFactory for Resource {

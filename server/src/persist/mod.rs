@@ -15,6 +15,6 @@ pub mod snapshot;
 
 pub use hash::RecordHash;
 pub use record::{
-    decode, encode, Actor, Event, Record, SchemaRegistered, Scope, Stored, StoredActor,
-    StoredConfig, StoredReference, FORMAT_VERSION,
+    decode, encode, Actor, Event, Lifecycle, Record, SchemaRegistered, Scope, Stored, StoredActor,
+    StoredAssociation, StoredConfig, StoredDek, StoredKek, StoredReference, FORMAT_VERSION,
 };

@@ -1,7 +1,8 @@
 //! The snapshot format: the folded state at one offset, so that a node starts from it and reads
 //! only the log's tail. Format 1 is pinned by `fixtures/storage/snapshot-v1.json`; format 2
 //! (`snapshot-v2.json`) adds `tip`, the hash of the last record folded in, so that the tail read
-//! after it is checked against the chain.
+//! after it is checked against the chain. Format 3 (`snapshot-v3.json`) adds the DEK registry
+//! (KEKs and DEKs) and the associations.
 
 use covenant_core::ids::{Mode, SchemaId, Version};
 use covenant_core::schema::SchemaType;
@@ -10,14 +11,14 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::hash::RecordHash;
-use super::record::{StoredConfig, StoredReference};
+use super::record::{StoredAssociation, StoredConfig, StoredDek, StoredKek, StoredReference};
 use super::serde_as::{number, opt_text, text};
 
 /// The snapshot format this build writes and starts from.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// The formats this build reads.
-pub const READS: [u32; 2] = [1, 2];
+pub const READS: [u32; 3] = [1, 2, 3];
 
 /// The whole state at one offset.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -34,6 +35,47 @@ pub struct Snapshot {
     pub global: Settings,
     /// Every context, in name order.
     pub contexts: Vec<Context>,
+    /// KEKs, by name (format 3 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keks: Vec<Kek>,
+    /// DEKs, in key order (format 3 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deks: Vec<Dek>,
+    /// Associations, by resource id and type (format 3 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub associations: Vec<Association>,
+}
+
+/// A KEK and the time of its last write.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kek {
+    /// The KEK.
+    pub kek: StoredKek,
+    /// The time of its last write.
+    pub ts: i64,
+}
+
+/// A DEK and the time of its last write.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dek {
+    /// The DEK.
+    pub dek: StoredDek,
+    /// The time of its last write.
+    pub ts: i64,
+}
+
+/// An association and its times.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Association {
+    /// The association.
+    pub association: StoredAssociation,
+    /// When it was created.
+    pub create_ts: i64,
+    /// When it was last changed.
+    pub update_ts: i64,
 }
 
 /// Config and mode set at one scope.

@@ -17,6 +17,10 @@ pub fn subject(
     require_subject(subject)?;
     refuse_in_read_only(state, subject)?;
     let subject_state = state.existing_subject(subject, true)?;
+    // A subject bound to a resource goes with its association (Confluent's 40904).
+    if state.associations().of_subject(subject).next().is_some() {
+        return Err(Error::AssociationForSubjectExists(subject.qualified()));
+    }
     let live: Vec<Version> = subject_state.visible(false).map(|(n, _)| n).collect();
     if !permanent && live.is_empty() {
         return Err(Error::SubjectSoftDeleted(subject.qualified()));
@@ -86,6 +90,14 @@ pub fn version(
         _ => {}
     }
     refuse_if_referenced(state, subject, version)?;
+    // An associated subject keeps an active version (Confluent fails here with a 500; the
+    // reason is answered instead).
+    if !permanent
+        && state.associations().of_subject(subject).next().is_some()
+        && subject_state.visible(false).all(|(n, _)| n == version)
+    {
+        return Err(Error::NoActiveSubjectVersion(subject.qualified()));
+    }
     Ok(Decision::append(
         Event::VersionDeleted {
             subject: subject.clone(),

@@ -2,9 +2,11 @@
 //! settings and a typed input, and returns what to append (and what to answer), or why not.
 //! The registry's engine runs them against the head and appends; nothing here does I/O.
 
+pub mod associations;
 pub mod config;
 pub mod context;
 pub mod delete;
+pub mod keys;
 pub mod mode;
 pub mod register;
 

@@ -1,7 +1,10 @@
 //! `POST /subjects/{s}/versions`: may this schema become the subject's next version, under
 //! which id, and is it the one already there?
 
+use std::sync::Arc;
+
 use covenant_core::compat::{self, Budget, Group, Incompatibility};
+use covenant_core::contract::{Metadata, RuleSet};
 use covenant_core::ids::{CompatibilityLevel, Mode, QualifiedSubject, SchemaId, Version};
 use covenant_core::json::Policy;
 use covenant_core::schema::{ParseOptions, SchemaType};
@@ -12,7 +15,7 @@ use super::{level, Decision};
 use crate::error::{Error, Result};
 use crate::persist::{Event, SchemaRegistered, StoredConfig, StoredReference};
 use crate::settings::Settings;
-use crate::state::{property, ContentKey, SchemaRecord, State};
+use crate::state::{property, ContentKey, SchemaRecord, State, VersionState};
 
 /// A registration request, read from the REST body at the edge.
 #[derive(Clone, Debug)]
@@ -21,7 +24,8 @@ pub struct Register<'a> {
     pub subject: &'a QualifiedSubject,
     /// The format.
     pub schema_type: SchemaType,
-    /// The schema text as given.
+    /// The schema text as given; empty for a new version of the previous schema with a new
+    /// contract.
     pub text: &'a str,
     /// References as given.
     pub references: &'a [StoredReference],
@@ -78,6 +82,171 @@ impl Registered {
     }
 }
 
+/// A schema version as a candidate is compared with stored ones: its content and contract.
+#[derive(Clone, Copy, Debug)]
+pub struct Content<'a> {
+    /// The format.
+    pub schema_type: SchemaType,
+    /// The canonical text.
+    pub canonical: &'a str,
+    /// References, pinned to the versions they resolve to.
+    pub references: &'a [StoredReference],
+    /// Metadata in its normal form.
+    pub metadata: Option<&'a Value>,
+    /// Rule set in its normal form.
+    pub rule_set: Option<&'a Value>,
+}
+
+impl Content<'_> {
+    /// Whether a stored schema has exactly this content (Confluent's MD5 identity: text,
+    /// references, metadata and rules; an empty metadata object is not an absent one).
+    pub fn is(&self, record: &SchemaRecord) -> bool {
+        record.schema_type == self.schema_type
+            && record.schema == self.canonical
+            && record.references == self.references
+            && record.metadata.as_ref() == self.metadata
+            && record.rule_set.as_ref() == self.rule_set
+    }
+
+    /// Confluent's `canLookup`: the same schema as `record` (stored as `version`), where the
+    /// metadata may differ by the `confluent:version` property the registry writes.
+    pub fn can_look_up(&self, record: &SchemaRecord, version: Version) -> bool {
+        if record.schema_type != self.schema_type
+            || record.schema != self.canonical
+            || record.references != self.references
+            || record.rule_set.as_ref() != self.rule_set
+        {
+            return false;
+        }
+        let mine = metadata(self.metadata);
+        let theirs = metadata(record.metadata.as_ref());
+        let version_of = |m: &Option<Metadata>| {
+            m.as_ref()
+                .and_then(|m| m.property(Metadata::CONFLUENT_VERSION))
+                .map(str::to_string)
+        };
+        match (version_of(&mine), version_of(&theirs)) {
+            (None, Some(_)) => mine.unwrap_or_default() == without_version(theirs),
+            (Some(given), None) => {
+                given == version.to_string() && without_version(mine) == theirs.unwrap_or_default()
+            }
+            _ => mine == theirs,
+        }
+    }
+}
+
+fn metadata(value: Option<&Value>) -> Option<Metadata> {
+    value.and_then(|v| Metadata::from_json("metadata", v).ok())
+}
+
+fn rule_set(value: Option<&Value>) -> Option<RuleSet> {
+    value.and_then(|v| RuleSet::from_json("ruleSet", v).ok())
+}
+
+fn without_version(metadata: Option<Metadata>) -> Metadata {
+    let mut metadata = metadata.unwrap_or_default();
+    metadata.properties.remove(Metadata::CONFLUENT_VERSION);
+    metadata
+}
+
+/// Whether a config carries defaults or overrides for the data contract.
+pub fn has_defaults_or_overrides(config: &StoredConfig) -> bool {
+    config.default_metadata.is_some()
+        || config.override_metadata.is_some()
+        || config.default_rule_set.is_some()
+        || config.override_rule_set.is_some()
+}
+
+/// The metadata and rule set a new version gets (Confluent's `maybeSetMetadataRuleSet`): the
+/// config's defaults, then the version's own (or, when it has none, the previous version's),
+/// then the config's overrides. With `new_version`, `confluent:version` is written when the
+/// request gave a version or the merged metadata already has the property.
+pub fn contract_of(
+    config: &StoredConfig,
+    own_metadata: Option<&Value>,
+    own_rule_set: Option<&Value>,
+    previous: Option<&SchemaRecord>,
+    new_version: Option<(Version, bool)>,
+) -> (Option<Value>, Option<Value>) {
+    let specific = own_metadata.or_else(|| previous.and_then(|p| p.metadata.as_ref()));
+    let mut merged_metadata = Metadata::merge(
+        Metadata::merge(
+            metadata(config.default_metadata.as_ref()).as_ref(),
+            metadata(specific).as_ref(),
+        )
+        .as_ref(),
+        metadata(config.override_metadata.as_ref()).as_ref(),
+    );
+    let specific = own_rule_set.or_else(|| previous.and_then(|p| p.rule_set.as_ref()));
+    let merged_rules = RuleSet::merge(
+        RuleSet::merge(
+            rule_set(config.default_rule_set.as_ref()).as_ref(),
+            rule_set(specific).as_ref(),
+        )
+        .as_ref(),
+        rule_set(config.override_rule_set.as_ref()).as_ref(),
+    );
+    if let Some((version, version_given)) = new_version {
+        let has_version = merged_metadata
+            .as_ref()
+            .is_some_and(|m| m.property(Metadata::CONFLUENT_VERSION).is_some());
+        if version_given || has_version {
+            merged_metadata
+                .get_or_insert_with(Metadata::default)
+                .properties
+                .insert(
+                    Metadata::CONFLUENT_VERSION.to_string(),
+                    Some(version.to_string()),
+                );
+        }
+    }
+    (
+        merged_metadata.map(|m| m.to_json()),
+        merged_rules.map(|r| r.to_json()),
+    )
+}
+
+/// The live version a lookup finds for `content` in a subject: one with exactly this content,
+/// else the newest one it can look up (Confluent's `lookUpSchemaUnderSubject`, steps 1 and 2).
+pub fn find_version<'s>(
+    state: &'s State,
+    subject: &QualifiedSubject,
+    content: &Content<'_>,
+    include_deleted: bool,
+    latest_only: bool,
+) -> Option<(Version, &'s VersionState, &'s Arc<SchemaRecord>)> {
+    let subject_state = state.subject(subject)?;
+    let context = subject.context();
+    let candidates: Vec<(Version, &VersionState, &Arc<SchemaRecord>)> = subject_state
+        .visible(include_deleted)
+        .rev()
+        .take(if latest_only { 1 } else { usize::MAX })
+        .filter_map(|(version, entry)| {
+            state
+                .schema(context, entry.id)
+                .map(|record| (version, entry, record))
+        })
+        .collect();
+    candidates
+        .iter()
+        .find(|(_, _, record)| content.is(record))
+        .or_else(|| {
+            candidates
+                .iter()
+                .find(|(version, _, record)| content.can_look_up(record, *version))
+        })
+        .copied()
+}
+
+/// The subject's newest live version's schema.
+pub fn latest_live<'s>(
+    state: &'s State,
+    subject: &QualifiedSubject,
+) -> Option<&'s Arc<SchemaRecord>> {
+    let (_, entry) = state.subject(subject)?.visible(false).next_back()?;
+    state.schema(subject.context(), entry.id)
+}
+
 /// Decides a registration.
 pub fn register(
     state: &State,
@@ -86,23 +255,57 @@ pub fn register(
 ) -> Result<Decision<Registered>> {
     let subject = input.subject;
     // As Confluent reads a request: a negative id is no id, and a version of 0 or below is no
-    // version.
+    // version (but any version other than 0 asks for `confluent:version`).
     let importing = input.id.is_some_and(|id| id >= 0);
     let given_version = input.version.filter(|v| *v > 0);
+    let version_given = input.version.is_some_and(|v| v != 0);
     check_mode(state.effective_mode(subject), importing, subject)?;
     let config = state.effective_config(subject);
     let normalize = input.normalize.or(config.normalize).unwrap_or(false);
     let context = subject.context();
-    let references = state.pin_references(context, input.references)?;
-    let input = &Register {
-        references: &references,
-        ..input.clone()
+    let subject_state = state.subject(subject);
+    // In IMPORT mode a version is taken as given: nothing is inherited or merged.
+    let previous = if importing {
+        None
+    } else {
+        latest_live(state, subject)
     };
+    // A request without a schema makes a new version of the previous schema with a new
+    // contract (Confluent's metadata- or rules-only version).
+    let (schema_type, text, references) = if input.text.trim().is_empty() {
+        let previous = previous.ok_or_else(|| Error::InvalidSchema("Empty schema".into()))?;
+        (
+            previous.schema_type,
+            previous.schema.as_str(),
+            previous.references.clone(),
+        )
+    } else {
+        (
+            input.schema_type,
+            input.text,
+            state.pin_references(context, input.references)?,
+        )
+    };
+    // A subject a topic owns (a STRONG association) cannot be referenced.
+    for reference in &references {
+        if let Ok(referenced) = QualifiedSubject::parse_in(context, &reference.subject) {
+            if state
+                .associations()
+                .of_subject(&referenced)
+                .any(|e| e.association.lifecycle == crate::persist::Lifecycle::Strong)
+            {
+                return Err(Error::OperationNotPermitted(format!(
+                    "Subject '{}' has a strong association and cannot be referenced",
+                    reference.subject
+                )));
+            }
+        }
+    }
     let parsed = state.parse(
         context,
-        input.schema_type,
-        input.text,
-        input.references,
+        schema_type,
+        text,
+        &references,
         ParseOptions {
             normalize,
             strict: !importing,
@@ -110,41 +313,83 @@ pub fn register(
         },
     )?;
     let canonical = parsed.canonical().to_string();
-    let subject_state = state.subject(subject);
+
+    let next_version = match subject_state.and_then(|s| s.max_version) {
+        None => Some(Version::FIRST),
+        Some(max) => max.next(),
+    };
+    let own = Content {
+        schema_type,
+        canonical: &canonical,
+        references: &references,
+        metadata: input.metadata,
+        rule_set: input.rule_set,
+    };
+    // The fast path of a plain re-registration: the request as given is a live version.
+    if !importing && !has_defaults_or_overrides(&config) {
+        let latest_only = input.version == Some(-1);
+        if let Some((version, entry, record)) =
+            find_version(state, subject, &own, false, latest_only)
+        {
+            let fits = match given_version {
+                None => true,
+                Some(given) => i64::from(version.get()) == given,
+            };
+            if fits
+                && input
+                    .id
+                    .is_none_or(|id| id < 0 || id == i64::from(entry.id.get()))
+            {
+                return Ok(Decision::Answer(Registered::existing(
+                    record, version, entry.ts,
+                )));
+            }
+        }
+    }
+    let (merged_metadata, merged_rules) = if importing {
+        (input.metadata.cloned(), input.rule_set.cloned())
+    } else {
+        contract_of(
+            &config,
+            input.metadata,
+            input.rule_set,
+            previous.map(|p| &**p),
+            next_version.map(|v| (v, version_given)),
+        )
+    };
+    let content = Content {
+        metadata: merged_metadata.as_ref(),
+        rule_set: merged_rules.as_ref(),
+        ..own
+    };
 
     // The same schema already live in the subject: answer with it, write nothing (unless an
     // explicit version asks for another one).
-    if let Some(subject_state) = subject_state {
-        let existing = subject_state
-            .visible(false)
-            .rev()
-            .find_map(|(version, entry)| {
-                let record = state.schema(context, entry.id)?;
-                let version_fits = importing
-                    || given_version.is_none_or(|given| i64::from(version.get()) == given);
-                (version_fits && same_schema(record, input, &canonical))
-                    .then_some((version, entry, record))
-            });
-        if let Some((version, entry, record)) = existing {
-            if let Some(given) = input.id.filter(|_| importing) {
-                if i64::from(entry.id.get()) != given {
-                    return Err(Error::IdMismatch {
-                        existing: entry.id,
-                        given,
-                    });
+    if given_version.is_none() || importing {
+        if let Some((version, entry, record)) = find_version(state, subject, &content, false, false)
+        {
+            if importing && !content.is(record) {
+                // An import names its own contract; only an identical version is the same.
+            } else {
+                if let Some(given) = input.id.filter(|_| importing) {
+                    if i64::from(entry.id.get()) != given {
+                        return Err(Error::IdMismatch {
+                            existing: entry.id,
+                            given,
+                        });
+                    }
                 }
+                return Ok(Decision::Answer(Registered::existing(
+                    record, version, entry.ts,
+                )));
             }
-            return Ok(Decision::Answer(Registered::existing(
-                record, version, entry.ts,
-            )));
         }
     }
 
-    let next_version = || match subject_state.and_then(|s| s.max_version) {
-        None => Ok(Version::FIRST),
-        Some(max) => max.next().ok_or_else(|| Error::VersionsExhausted {
+    let next_version = || {
+        next_version.ok_or_else(|| Error::VersionsExhausted {
             subject: subject.qualified(),
-        }),
+        })
     };
     let version = match input.version {
         Some(given) if importing => {
@@ -171,7 +416,7 @@ pub fn register(
             &parsed,
             level,
             &config,
-            input.metadata,
+            content.metadata,
             &budget,
         )?;
         if !problems.is_empty() {
@@ -190,11 +435,11 @@ pub fn register(
     }
 
     let key = ContentKey::new(
-        input.schema_type,
+        schema_type,
         &canonical,
-        input.references,
-        input.metadata,
-        input.rule_set,
+        &references,
+        content.metadata,
+        content.rule_set,
     );
     let context_state = state.context(context);
     let existing_id = context_state.and_then(|c| c.id_of(&key));
@@ -230,21 +475,21 @@ pub fn register(
         version,
         id,
         guid,
-        schema_type: input.schema_type,
+        schema_type,
         schema: canonical.clone(),
-        references: input.references.to_vec(),
-        metadata: input.metadata.cloned(),
-        rule_set: input.rule_set.cloned(),
+        references: references.clone(),
+        metadata: merged_metadata.clone(),
+        rule_set: merged_rules.clone(),
     };
     let answer = Registered {
         id,
         version,
         guid,
-        schema_type: input.schema_type,
+        schema_type,
         schema: canonical,
-        references: input.references.to_vec(),
-        metadata: input.metadata.cloned(),
-        rule_set: input.rule_set.cloned(),
+        references,
+        metadata: merged_metadata,
+        rule_set: merged_rules,
         ts: None,
     };
     Ok(Decision::append(
@@ -271,20 +516,6 @@ fn check_mode(mode: Mode, importing: bool, subject: &QualifiedSubject) -> Result
             subject.qualified()
         ))),
     }
-}
-
-/// Whether a stored schema is the one a request describes (with `canonical` its canonical
-/// text). Metadata and rules count only when given.
-pub fn same_schema(record: &SchemaRecord, input: &Register<'_>, canonical: &str) -> bool {
-    record.schema_type == input.schema_type
-        && record.schema == canonical
-        && record.references == input.references
-        && input
-            .metadata
-            .is_none_or(|m| record.metadata.as_ref() == Some(m))
-        && input
-            .rule_set
-            .is_none_or(|r| record.rule_set.as_ref() == Some(r))
 }
 
 /// Checks a candidate against the subject's live history under `level`, in the candidate's

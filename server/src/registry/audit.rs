@@ -56,6 +56,8 @@ struct Entry {
     version: Option<i32>,
     id: Option<i32>,
     schema_type: Option<&'static str>,
+    kek: Option<String>,
+    resource: Option<String>,
     permanent: Option<bool>,
     change: Option<Box<(Value, Value)>>,
     hash: RecordHash,
@@ -107,7 +109,7 @@ impl Index {
                     .or_insert_with(|| Arc::new(actor.clone())),
             )
         });
-        let mut entry = Entry {
+        let template = Entry {
             offset: stored.offset,
             ts: stored.record.ts,
             actor,
@@ -118,13 +120,23 @@ impl Index {
             version: None,
             id: None,
             schema_type: None,
+            kek: None,
+            resource: None,
             permanent: None,
             change: None,
             hash: stored.hash,
         };
-        match &stored.record.event {
+        self.add_event(&stored.record.event, &template);
+        self.next += 1;
+        self.tip = stored.hash;
+        Ok(())
+    }
+
+    fn add_event(&mut self, event: &Event, template: &Entry) {
+        let mut entry = template.shallow();
+        entry.action = event.kind();
+        match event {
             Event::SchemaRegistered(registered) => {
-                entry.action = "schema_registered";
                 entry.subject = Some(registered.subject.qualified());
                 entry.version = Some(registered.version.get());
                 entry.id = Some(registered.id.get());
@@ -135,31 +147,26 @@ impl Index {
                 version,
                 permanent,
             } => {
-                entry.action = "version_deleted";
                 entry.subject = Some(subject.qualified());
                 entry.version = Some(version.get());
                 entry.permanent = Some(*permanent);
             }
             Event::SubjectDeleted { subject, permanent } => {
-                entry.action = "subject_deleted";
                 entry.subject = Some(subject.qualified());
                 entry.permanent = Some(*permanent);
             }
             Event::ConfigSet { scope, config } => {
-                entry.action = "config_set";
                 let before = config_json(self.configs.get(scope));
                 self.configs.insert(scope.clone(), config.clone());
                 entry.change = Some(Box::new((before, config_json(Some(config)))));
                 self.set_scope(&mut entry, scope);
             }
             Event::ConfigDeleted { scope } => {
-                entry.action = "config_deleted";
                 let before = config_json(self.configs.remove(scope).as_ref());
                 entry.change = Some(Box::new((before, Value::Null)));
                 self.set_scope(&mut entry, scope);
             }
             Event::ModeSet { scope, mode } => {
-                entry.action = "mode_set";
                 let before = self
                     .modes
                     .insert(scope.clone(), *mode)
@@ -168,7 +175,6 @@ impl Index {
                 self.set_scope(&mut entry, scope);
             }
             Event::ModeDeleted { scope } => {
-                entry.action = "mode_deleted";
                 let before = self
                     .modes
                     .remove(scope)
@@ -176,11 +182,56 @@ impl Index {
                 entry.change = Some(Box::new((before, Value::Null)));
                 self.set_scope(&mut entry, scope);
             }
+            Event::KekCreated { kek } | Event::KekUpdated { kek } => {
+                entry.kek = Some(kek.name.clone());
+            }
+            Event::KekDeleted { name, permanent } => {
+                entry.kek = Some(name.clone());
+                entry.permanent = Some(*permanent);
+            }
+            Event::KekUndeleted { name } => entry.kek = Some(name.clone()),
+            Event::DekCreated { dek } => {
+                entry.kek = Some(dek.kek.clone());
+                entry.subject = Some(dek.subject.clone());
+                entry.version = Some(dek.version);
+            }
+            Event::DekDeleted {
+                kek,
+                subject,
+                version,
+                permanent,
+                ..
+            } => {
+                entry.kek = Some(kek.clone());
+                entry.subject = Some(subject.clone());
+                entry.version = *version;
+                entry.permanent = Some(*permanent);
+            }
+            Event::DekUndeleted {
+                kek,
+                subject,
+                version,
+                ..
+            } => {
+                entry.kek = Some(kek.clone());
+                entry.subject = Some(subject.clone());
+                entry.version = *version;
+            }
+            Event::AssociationSet { association } => {
+                entry.subject = Some(association.subject.qualified());
+                entry.resource = Some(association.resource_id.clone());
+            }
+            Event::AssociationDeleted { resource_id, .. } => {
+                entry.resource = Some(resource_id.clone());
+            }
+            Event::Batch { events } => {
+                for event in events {
+                    self.add_event(event, template);
+                }
+                return;
+            }
         }
         self.entries.push(entry);
-        self.next += 1;
-        self.tip = stored.hash;
-        Ok(())
     }
 
     fn set_scope(&self, entry: &mut Entry, scope: &Scope) {
@@ -208,6 +259,27 @@ fn principal_and_method(actor: Option<&StoredActor>) -> (Option<String>, String,
 }
 
 impl Entry {
+    /// A copy of the fields every entry of one record shares.
+    fn shallow(&self) -> Entry {
+        Entry {
+            offset: self.offset,
+            ts: self.ts,
+            actor: self.actor.clone(),
+            action: self.action,
+            scope: None,
+            subject: None,
+            context: None,
+            version: None,
+            id: None,
+            schema_type: None,
+            kek: None,
+            resource: None,
+            permanent: None,
+            change: None,
+            hash: self.hash,
+        }
+    }
+
     fn principal(&self) -> Option<&str> {
         match self.actor.as_deref() {
             Some(StoredActor::Actor(actor)) => actor.principal.as_deref(),
@@ -267,6 +339,8 @@ impl Entry {
             version: self.version,
             id: self.id,
             schema_type: self.schema_type.map(str::to_string),
+            kek: self.kek.clone(),
+            resource: self.resource.clone(),
             permanent: self.permanent,
             before,
             after,
@@ -301,7 +375,12 @@ impl Audit {
             if !entry.matches(query) {
                 continue;
             }
-            if entries.len() == limit {
+            // A page ends between records, never inside a batch.
+            if entries.len() >= limit
+                && entries
+                    .last()
+                    .is_none_or(|last: &AuditEntry| last.offset != entry.offset)
+            {
                 next = Some(entry.offset);
                 break;
             }

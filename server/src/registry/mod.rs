@@ -6,8 +6,10 @@
 //! the state for a read, and shapes the REST answer. Nothing outside this module reaches the
 //! state.
 
+pub mod associations;
 pub mod audit;
 mod engine;
+pub mod keys;
 pub mod query;
 
 use std::sync::Arc;
@@ -40,6 +42,7 @@ pub struct Registry {
     engine: Engine,
     authorizer: Box<dyn Authorizer>,
     audit: audit::Audit,
+    kms: crate::kms::Kms,
 }
 
 impl Registry {
@@ -50,12 +53,19 @@ impl Registry {
             engine: Engine::open(log, settings).await?,
             authorizer: Box::new(Open),
             audit: audit::Audit::default(),
+            kms: crate::kms::Kms::default(),
         })
     }
 
     /// The registry with `authorizer` deciding who may do what.
     pub fn with_authorizer(mut self, authorizer: Box<dyn Authorizer>) -> Registry {
         self.authorizer = authorizer;
+        self
+    }
+
+    /// The registry with these KMS drivers for shared KEKs.
+    pub fn with_kms(mut self, kms: crate::kms::Kms) -> Registry {
+        self.kms = kms;
         self
     }
 
@@ -398,8 +408,8 @@ impl Registry {
     ) -> Result<api::Schema> {
         self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
         let state = self.engine.state();
-        let subject_state = state.existing_subject(subject, include_deleted)?;
-        let mut candidate = Candidate::read(request, self.settings())?;
+        state.existing_subject(subject, include_deleted)?;
+        let mut candidate = Candidate::read(request, self.settings(), Purpose::Compare)?;
         candidate.references = state.pin_references(subject.context(), &candidate.references)?;
         let config = state.effective_config(subject);
         let normalize = normalize.or(config.normalize).unwrap_or(false);
@@ -414,21 +424,52 @@ impl Registry {
                 max_elements: Some(self.settings().max_schema_elements),
             },
         )?;
-        let input = candidate.input(subject, request, None);
-        let found = subject_state
-            .visible(include_deleted)
-            .rev()
-            .find_map(|(version, entry)| {
-                let record = state.schema(subject.context(), entry.id)?;
-                plan::register::same_schema(record, &input, parsed.canonical()).then(|| {
-                    schema_object(&VersionView {
-                        subject: subject.clone(),
-                        version,
-                        entry: *entry,
-                        record: Arc::clone(record),
-                    })
-                })
-            });
+        let canonical = parsed.canonical().to_string();
+        let content = plan::register::Content {
+            schema_type: candidate.schema_type,
+            canonical: &canonical,
+            references: &candidate.references,
+            metadata: candidate.metadata.as_ref(),
+            rule_set: candidate.rule_set.as_ref(),
+        };
+        // Confluent's lookup: the request as given, then as a registration would complete it
+        // (the latest version's metadata and rules when it has none, the config's defaults and
+        // overrides), so that a lookup finds what registering the same request gave.
+        let mut found =
+            plan::register::find_version(&state, subject, &content, include_deleted, false);
+        if found.is_none() {
+            if let Some(latest) = plan::register::latest_live(&state, subject) {
+                let (metadata, rule_set) = plan::register::contract_of(
+                    &config,
+                    candidate.metadata.as_ref(),
+                    candidate.rule_set.as_ref(),
+                    Some(latest),
+                    None,
+                );
+                if metadata != candidate.metadata || rule_set != candidate.rule_set {
+                    let completed = plan::register::Content {
+                        metadata: metadata.as_ref(),
+                        rule_set: rule_set.as_ref(),
+                        ..content
+                    };
+                    found = plan::register::find_version(
+                        &state,
+                        subject,
+                        &completed,
+                        include_deleted,
+                        false,
+                    );
+                }
+            }
+        }
+        let found = found.map(|(version, entry, record)| {
+            schema_object(&VersionView {
+                subject: subject.clone(),
+                version,
+                entry: *entry,
+                record: Arc::clone(record),
+            })
+        });
         found.ok_or_else(|| Error::SchemaNotInSubject(subject.qualified()))
     }
 
@@ -460,7 +501,7 @@ impl Registry {
             },
             Some(spec) => Some(state.version(subject, spec, false)?),
         };
-        let candidate = Candidate::read(request, self.settings())?;
+        let candidate = Candidate::read(request, self.settings(), Purpose::Compare)?;
         let normalize = normalize.or(config.normalize).unwrap_or(false);
         let parsed = match state.parse(
             subject.context(),
@@ -541,7 +582,7 @@ impl Registry {
         };
         self.authorize(caller, operation, Resource::Subject(subject))?;
         plan::require_subject(subject)?;
-        let candidate = Candidate::read(request, self.settings())?;
+        let candidate = Candidate::read(request, self.settings(), Purpose::Register)?;
         let input = candidate.input(subject, request, normalize);
         let settings = self.settings();
         let registered = self
@@ -561,6 +602,140 @@ impl Registry {
             schema: Some(registered.schema),
             ts: registered.ts,
         })
+    }
+
+    /// `POST /subjects/{s}/versions/{v}/tags`: registers a new version of the schema at `spec`
+    /// with tags added and removed and its metadata or rules changed, as Confluent's
+    /// `modifySchemaTags` does (a registration like any other, with `confluent:version`).
+    pub async fn tag_version(
+        &self,
+        caller: &Caller,
+        subject: &QualifiedSubject,
+        spec: VersionSpec,
+        request: &api::TagSchemaRequest,
+    ) -> Result<RegisterSchemaResponse> {
+        self.authorize(caller, Operation::Write, Resource::Subject(subject))?;
+        plan::require_subject(subject)?;
+        if (request.rules_to_merge.is_some() || request.rules_to_remove.is_some())
+            && request.rule_set.is_some()
+        {
+            return Err(Error::InvalidRuleSet(
+                "ruleSet should be omitted if specifying rulesToMerge or rulesToRemove".into(),
+            ));
+        }
+        let read_rules =
+            |name: &str, value: Option<&serde_json::Value>| -> Result<Option<RuleSet>> {
+                match value {
+                    None | Some(serde_json::Value::Null) => Ok(None),
+                    Some(value) => {
+                        let rules = RuleSet::from_json(name, value).map_err(|e| {
+                            Error::BadRequest(format!(
+                                "`{}` in the request body: {}",
+                                e.path, e.problem
+                            ))
+                        })?;
+                        rules.validate().map_err(Error::InvalidRuleSet)?;
+                        Ok(Some(rules))
+                    }
+                }
+            };
+        let to_merge = read_rules("rulesToMerge", request.rules_to_merge.as_ref())?;
+        let own_rules = read_rules("ruleSet", request.rule_set.as_ref())?;
+        let entities =
+            |list: &Option<Vec<api::SchemaTags>>| -> Result<Vec<covenant_core::tags::EntityTags>> {
+                list.iter()
+                    .flatten()
+                    .map(|tags| {
+                        let entity =
+                            covenant_core::tags::EntityType::parse(&tags.schema_entity.entity_type)
+                                .ok_or_else(|| {
+                                    Error::BadRequest(format!(
+                                        "entityType `{}`: expected sr_record or sr_field",
+                                        tags.schema_entity.entity_type
+                                    ))
+                                })?;
+                        Ok(covenant_core::tags::EntityTags {
+                            path: tags
+                                .schema_entity
+                                .entity_path
+                                .trim_start_matches('.')
+                                .to_string(),
+                            entity,
+                            tags: tags.tags.clone(),
+                        })
+                    })
+                    .collect()
+            };
+        let (add, remove) = (
+            entities(&request.tags_to_add)?,
+            entities(&request.tags_to_remove)?,
+        );
+        let registration = {
+            let state = self.engine.state();
+            let (_, entry) = state.version(subject, spec, false)?;
+            let record = state.stored(subject.context(), entry.id)?;
+            let text = if add.is_empty() && remove.is_empty() {
+                record.schema.clone()
+            } else {
+                match record.schema_type {
+                    SchemaType::Avro => covenant_core::tags::avro(&record.schema, &add, &remove),
+                    SchemaType::Json => covenant_core::tags::json(&record.schema, &add, &remove),
+                    SchemaType::Protobuf => {
+                        return Err(Error::InvalidSchema(
+                            "tags are added to Protobuf schemas as (confluent.field_meta) and (confluent.message_meta) options in the schema text; register a new version with them".into(),
+                        ))
+                    }
+                }
+                .map_err(|e| Error::InvalidSchema(e.to_string()))?
+            };
+            let mut metadata = match &request.metadata {
+                None | Some(serde_json::Value::Null) => record
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| Metadata::from_json("metadata", m).ok())
+                    .unwrap_or_default(),
+                Some(value) => Metadata::from_json("metadata", value).map_err(|e| {
+                    Error::BadRequest(format!("`{}` in the request body: {}", e.path, e.problem))
+                })?,
+            };
+            metadata.properties.insert(
+                Metadata::CONFLUENT_VERSION.to_string(),
+                Some(request.new_version.unwrap_or(0).to_string()),
+            );
+            let rule_set = if to_merge.is_some() || request.rules_to_remove.is_some() {
+                let base_spec = match request.new_version {
+                    Some(new) if new > 1 => Version::new(new - 1)
+                        .map(VersionSpec::Number)
+                        .unwrap_or(VersionSpec::Latest),
+                    _ => VersionSpec::Latest,
+                };
+                let base = state
+                    .version(subject, base_spec, false)
+                    .ok()
+                    .and_then(|(_, entry)| state.schema(subject.context(), entry.id))
+                    .and_then(|record| record.rule_set.as_ref())
+                    .and_then(|r| RuleSet::from_json("ruleSet", r).ok());
+                let mut merged =
+                    RuleSet::merge(base.as_ref(), to_merge.as_ref()).unwrap_or_default();
+                if let Some(names) = &request.rules_to_remove {
+                    merged = merged.without(names);
+                }
+                Some(merged.to_json())
+            } else {
+                own_rules.map(|r| r.to_json())
+            };
+            RegisterSchemaRequest {
+                schema: Some(text),
+                schema_type: record.schema_type.member(),
+                references: Some(record.api_references()),
+                metadata: Some(metadata.to_json()),
+                rule_set,
+                id: None,
+                version: request.new_version,
+            }
+        };
+        self.register(caller, subject, &registration, Some(false))
+            .await
     }
 
     // ----------------------------------------------------------------------------- deletes
@@ -791,13 +966,28 @@ fn contract_member<T>(
     }
 }
 
+/// What a candidate schema is read for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// A registration: the schema may be left out (a new version of the previous one with a
+    /// new contract), and the rule set is validated.
+    Register,
+    /// A lookup or a compatibility check.
+    Compare,
+}
+
 impl<'r> Candidate<'r> {
-    fn read(request: &'r RegisterSchemaRequest, settings: &Settings) -> Result<Candidate<'r>> {
-        let text = request
-            .schema
-            .as_deref()
-            .ok_or_else(|| Error::InvalidSchema("the request has no \"schema\"".into()))?;
-        if text.trim().is_empty() {
+    fn read(
+        request: &'r RegisterSchemaRequest,
+        settings: &Settings,
+        purpose: Purpose,
+    ) -> Result<Candidate<'r>> {
+        let text = match request.schema.as_deref() {
+            Some(text) => text,
+            None if purpose == Purpose::Register => "",
+            None => return Err(Error::InvalidSchema("the request has no \"schema\"".into())),
+        };
+        if text.trim().is_empty() && purpose != Purpose::Register {
             return Err(Error::InvalidSchema("Empty schema".into()));
         }
         if text.len() > settings.max_schema_bytes {
@@ -826,11 +1016,27 @@ impl<'r> Candidate<'r> {
                 |v| Metadata::from_json("metadata", v),
                 Metadata::to_json,
             )?,
-            rule_set: contract_member(
-                request.rule_set.as_ref(),
-                |v| RuleSet::from_json("ruleSet", v),
-                RuleSet::to_json,
-            )?,
+            rule_set: match purpose {
+                Purpose::Compare => contract_member(
+                    request.rule_set.as_ref(),
+                    |v| RuleSet::from_json("ruleSet", v),
+                    RuleSet::to_json,
+                )?,
+                Purpose::Register => contract_member(
+                    request.rule_set.as_ref(),
+                    |v| RuleSet::from_json("ruleSet", v),
+                    |rules| {
+                        let mut rules = rules.clone();
+                        rules.fill_encryption_defaults();
+                        rules.to_json()
+                    },
+                )?
+                .map(|normal| {
+                    validated_rule_set(request.rule_set.as_ref().unwrap_or(&normal))?;
+                    Ok::<_, Error>(normal)
+                })
+                .transpose()?,
+            },
         })
     }
 
@@ -853,6 +1059,13 @@ impl<'r> Candidate<'r> {
             guid: Uuid::new_v4(),
         }
     }
+}
+
+/// Confluent's checks of a rule set as the request gave it (422/42210 naming the problem).
+fn validated_rule_set(given: &serde_json::Value) -> Result<()> {
+    let rules = RuleSet::from_json("ruleSet", given)
+        .map_err(|e| Error::BadRequest(format!("`{}`: {}", e.path, e.problem)))?;
+    rules.validate().map_err(Error::InvalidRuleSet)
 }
 
 /// The stored form of a config update: the level and the policy are validated here.
@@ -887,12 +1100,22 @@ fn stored_config(request: &ConfigUpdateRequest) -> Result<StoredConfig> {
             settings.default_rule_set.as_ref(),
             |v| RuleSet::from_json("defaultRuleSet", v),
             RuleSet::to_json,
-        )?,
+        )?
+        .map(|normal| {
+            validated_rule_set(settings.default_rule_set.as_ref().unwrap_or(&normal))
+                .map(|()| normal)
+        })
+        .transpose()?,
         override_rule_set: contract_member(
             settings.override_rule_set.as_ref(),
             |v| RuleSet::from_json("overrideRuleSet", v),
             RuleSet::to_json,
-        )?,
+        )?
+        .map(|normal| {
+            validated_rule_set(settings.override_rule_set.as_ref().unwrap_or(&normal))
+                .map(|()| normal)
+        })
+        .transpose()?,
         alias: settings.alias.clone(),
     })
 }
@@ -973,6 +1196,7 @@ fn describe(resource: Resource<'_>) -> String {
             format!("Context: {context}")
         }
         Resource::Registry => "the registry".to_string(),
+        Resource::Kek(name) => format!("Kek: {name}"),
     }
 }
 

@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
+pub mod keys;
+
 use bytes::Bytes;
 use covenant_core::api::{self, SchemaString};
 use covenant_core::compat::EarlierVersion;
@@ -260,6 +262,10 @@ pub struct State {
     global: ScopeSettings,
     contexts: BTreeMap<ContextName, ContextState>,
     guids: HashMap<Uuid, (ContextName, SchemaId)>,
+    /// The DEK registry.
+    keys: keys::Keys,
+    /// Associations of resources with subjects.
+    associations: keys::Associations,
 }
 
 impl State {
@@ -279,8 +285,22 @@ impl State {
         debug_assert_eq!(offset, self.head, "records are applied in log order");
         self.head = offset + 1;
         self.tip = hash;
-        match &record.event {
-            Event::SchemaRegistered(registered) => self.apply_registered(registered, record.ts),
+        self.apply_event(&record.event, record.ts);
+    }
+
+    /// The DEK registry.
+    pub fn keys(&self) -> &keys::Keys {
+        &self.keys
+    }
+
+    /// The associations.
+    pub fn associations(&self) -> &keys::Associations {
+        &self.associations
+    }
+
+    fn apply_event(&mut self, event: &Event, ts: i64) {
+        match event {
+            Event::SchemaRegistered(registered) => self.apply_registered(registered, ts),
             Event::VersionDeleted {
                 subject,
                 version,
@@ -331,6 +351,37 @@ impl State {
             Event::ConfigDeleted { scope } => self.settings_mut(scope).config = None,
             Event::ModeSet { scope, mode } => self.settings_mut(scope).mode = Some(*mode),
             Event::ModeDeleted { scope } => self.settings_mut(scope).mode = None,
+            Event::KekCreated { kek } | Event::KekUpdated { kek } => self.keys.kek_set(kek, ts),
+            Event::KekDeleted { name, permanent } => self.keys.kek_deleted(name, *permanent, ts),
+            Event::KekUndeleted { name } => self.keys.kek_undeleted(name, ts),
+            Event::DekCreated { dek } => self.keys.dek_created(dek, ts),
+            Event::DekDeleted {
+                kek,
+                subject,
+                algorithm,
+                version,
+                permanent,
+            } => self
+                .keys
+                .dek_deleted(kek, subject, *algorithm, *version, *permanent, ts),
+            Event::DekUndeleted {
+                kek,
+                subject,
+                algorithm,
+                version,
+            } => self
+                .keys
+                .dek_undeleted(kek, subject, *algorithm, *version, ts),
+            Event::AssociationSet { association } => self.associations.set(association, ts),
+            Event::AssociationDeleted {
+                resource_id,
+                association_type,
+            } => self.associations.delete(resource_id, association_type),
+            Event::Batch { events } => {
+                for event in events {
+                    self.apply_event(event, ts);
+                }
+            }
         }
     }
 
@@ -720,6 +771,34 @@ impl State {
             tip: Some(self.tip),
             global: settings_out(&self.global),
             contexts,
+            keks: self
+                .keys
+                .keks
+                .values()
+                .map(|e| snapshot::Kek {
+                    kek: e.kek.clone(),
+                    ts: e.ts,
+                })
+                .collect(),
+            deks: self
+                .keys
+                .deks
+                .values()
+                .map(|e| snapshot::Dek {
+                    dek: e.dek.clone(),
+                    ts: e.ts,
+                })
+                .collect(),
+            associations: self
+                .associations
+                .entries
+                .values()
+                .map(|e| snapshot::Association {
+                    association: e.association.clone(),
+                    create_ts: e.create_ts,
+                    update_ts: e.update_ts,
+                })
+                .collect(),
         }
     }
 
@@ -733,6 +812,25 @@ impl State {
             global: settings_in(snapshot.global),
             ..State::default()
         };
+        for kek in snapshot.keks {
+            state.keys.kek_set(&kek.kek, kek.ts);
+        }
+        for dek in snapshot.deks {
+            state.keys.dek_created(&dek.dek, dek.ts);
+        }
+        for association in snapshot.associations {
+            state.associations.entries.insert(
+                (
+                    association.association.resource_id.clone(),
+                    association.association.association_type.clone(),
+                ),
+                keys::AssociationEntry {
+                    association: association.association,
+                    create_ts: association.create_ts,
+                    update_ts: association.update_ts,
+                },
+            );
+        }
         for context in snapshot.contexts {
             let name = ContextName::parse(&context.name)
                 .map_err(|e| format!("context `{}`: {e}", context.name))?;
@@ -899,7 +997,7 @@ mod tests {
 
     #[test]
     fn folds_the_pinned_v1_log() {
-        let state = replay(&records(include_str!("../../fixtures/storage/v1.jsonl")));
+        let state = replay(&records(include_str!("../../../fixtures/storage/v1.jsonl")));
         assert_eq!(state.head(), 8);
         let orders = QualifiedSubject::parse("orders-value").expect("valid");
         let subject = state.existing_subject(&orders, false).expect("exists");
@@ -935,8 +1033,8 @@ mod tests {
     #[test]
     fn snapshot_then_tail_equals_full_replay() {
         for fixture in [
-            include_str!("../../fixtures/storage/v1.jsonl"),
-            include_str!("../../fixtures/storage/v1-full.jsonl"),
+            include_str!("../../../fixtures/storage/v1.jsonl"),
+            include_str!("../../../fixtures/storage/v1-full.jsonl"),
         ] {
             let records = records(fixture);
             let expected = document(&replay(&records));
@@ -959,8 +1057,8 @@ mod tests {
     /// back into the state a replay of that log gives, and this build writes it byte for byte.
     #[test]
     fn reads_and_writes_the_pinned_v1_snapshot() {
-        let records = records(include_str!("../../fixtures/storage/v1-full.jsonl"));
-        let pinned = include_str!("../../fixtures/storage/snapshot-v1.json").trim_end();
+        let records = records(include_str!("../../../fixtures/storage/v1-full.jsonl"));
+        let pinned = include_str!("../../../fixtures/storage/snapshot-v1.json").trim_end();
         let snapshot = Snapshot::read(records.len() as u64, pinned.as_bytes()).expect("reads");
         assert_eq!(snapshot.format, 1);
         let state = State::from_snapshot(snapshot).expect("restores");
@@ -973,9 +1071,9 @@ mod tests {
             document
         };
         assert_eq!(without_tip(&state), without_tip(&replayed));
-        // This build writes format 2: the same document with the tip.
+        // This build writes format 3: the same document with the tip.
         let written = document(&replayed);
-        assert_eq!(written["format"], 2);
+        assert_eq!(written["format"], 3);
         assert_eq!(written["tip"], replayed.tip().to_string());
     }
 
@@ -983,31 +1081,71 @@ mod tests {
     /// the state a replay gives, tip included, and written byte for byte.
     #[test]
     fn reads_and_writes_the_pinned_v2_snapshot() {
-        let records = records(include_str!("../../fixtures/storage/v2.jsonl"));
-        let pinned = include_str!("../../fixtures/storage/snapshot-v2.json").trim_end();
+        let records = records(include_str!("../../../fixtures/storage/v2.jsonl"));
+        let pinned = include_str!("../../../fixtures/storage/snapshot-v2.json").trim_end();
         let snapshot = Snapshot::read(records.len() as u64, pinned.as_bytes()).expect("reads");
         let state = State::from_snapshot(snapshot).expect("restores");
         let replayed = replay(&records);
         assert_eq!(state.tip(), replayed.tip());
         assert_eq!(document(&state), document(&replayed));
+        // This build writes format 3, which without keys or associations is format 2's bytes.
         assert_eq!(
             String::from_utf8(replayed.to_snapshot().to_bytes()).expect("utf-8"),
-            pinned
+            pinned.replacen("\"format\":2", "\"format\":3", 1)
         );
+    }
+
+    /// Format 3 snapshots, pinned: the DEK registry and the associations of the first 19
+    /// records of `v4.jsonl` (every format 4 event kind) are read back into the state a replay
+    /// gives, and written byte for byte.
+    #[test]
+    fn reads_and_writes_the_pinned_v3_snapshot() {
+        let all = records(include_str!("../../../fixtures/storage/v4.jsonl"));
+        let records = &all[..19];
+        let replayed = replay(records);
+        let written = String::from_utf8(replayed.to_snapshot().to_bytes()).expect("utf-8");
+        if std::env::var_os("COVENANT_WRITE_SNAPSHOT_FIXTURE").is_some() {
+            std::fs::write(
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../fixtures/storage/snapshot-v3.json"
+                ),
+                format!("{written}\n"),
+            )
+            .expect("fixture written");
+        }
+        let pinned = include_str!("../../../fixtures/storage/snapshot-v3.json").trim_end();
+        let snapshot = Snapshot::read(records.len() as u64, pinned.as_bytes()).expect("reads");
+        assert_eq!(snapshot.format, 3);
+        assert!(!snapshot.keks.is_empty() && !snapshot.deks.is_empty());
+        assert_eq!(snapshot.associations.len(), 2);
+        let state = State::from_snapshot(snapshot).expect("restores");
+        assert_eq!(state.keys(), replayed.keys());
+        assert_eq!(state.associations(), replayed.associations());
+        assert_eq!(document(&state), document(&replayed));
+        assert_eq!(written, pinned);
+        // The rest of the log folds on top of the restored state as on the replayed one.
+        let (mut from_snapshot, mut from_log) = (state, replayed);
+        for stored in &all[19..] {
+            from_snapshot.apply(stored.offset, &stored.record, stored.hash);
+            from_log.apply(stored.offset, &stored.record, stored.hash);
+        }
+        assert_eq!(document(&from_snapshot), document(&from_log));
+        assert!(from_log.associations().entries.is_empty());
     }
 
     #[test]
     fn unreadable_snapshots_are_refused_with_the_reason() {
-        let state = replay(&records(include_str!("../../fixtures/storage/v1.jsonl")));
+        let state = replay(&records(include_str!("../../../fixtures/storage/v1.jsonl")));
         let bytes = state.to_snapshot().to_bytes();
         assert!(Snapshot::read(7, &bytes)
             .expect_err("wrong offset")
             .contains("offset"));
         let text = String::from_utf8(bytes).expect("utf-8");
-        let newer = text.replacen("\"format\":2", "\"format\":3", 1);
+        let newer = text.replacen("\"format\":3", "\"format\":4", 1);
         assert!(Snapshot::read(8, newer.as_bytes())
             .expect_err("newer")
-            .contains("format 3"));
+            .contains("format 4"));
         let no_tip = text.replacen(&format!(",\"tip\":\"{}\"", state.tip()), "", 1);
         assert!(Snapshot::read(8, no_tip.as_bytes())
             .expect_err("format 2 without a tip")
