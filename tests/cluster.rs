@@ -674,3 +674,98 @@ fn every_node_answers_the_same_audit_trail() {
     assert_eq!(pages[0], pages[1]);
     assert_eq!(pages[1], pages[2]);
 }
+
+/// The DEK registry and associations on three nodes: concurrent creates of one KEK name and of
+/// one DEK version leave one winner that every node serves; a shared KEK's DEK made on one node
+/// unwraps to the same key on the others; an association made on one node guards its subject
+/// on another.
+#[test]
+fn three_nodes_share_keys_and_associations() {
+    let Some(base) = database() else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let store = unique_store(&base);
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| {
+            Server::spawn(
+                &store,
+                &Options {
+                    args: vec!["--poll-interval-ms".into(), "200".into()],
+                    env: vec![("COVENANT_LOCAL_KMS_SECRET".into(), "cluster-secret".into())],
+                    ..Options::default()
+                },
+                dir.path(),
+            )
+        })
+        .collect();
+    // One KEK name asked for with three different key ids at once: exactly one wins.
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                scope.spawn(move || {
+                    node.post(
+                        "/dek-registry/v1/keks",
+                        &json!({"name": "race", "kmsType": "local-kms", "kmsKeyId": format!("key-{i}"), "shared": true}),
+                    )
+                    .0
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+    let winner = nodes[0].call("GET", "/dek-registry/v1/keks/race", None);
+    eventually("every node serves the one KEK", || {
+        nodes
+            .iter()
+            .all(|n| n.get("/dek-registry/v1/keks/race") == winner)
+    });
+    // One DEK version from three nodes at once: one key, the same everywhere.
+    std::thread::scope(|scope| {
+        for node in &nodes {
+            scope.spawn(move || {
+                node.post(
+                    "/dek-registry/v1/keks/race/deks",
+                    &json!({"subject": "cards-value", "version": 1}),
+                )
+            });
+        }
+    });
+    let path = "/dek-registry/v1/keks/race/deks/cards-value/versions/1";
+    let (status, first) = nodes[0].get(path);
+    assert_eq!(status, 200, "{first}");
+    assert!(first["keyMaterial"].is_string(), "{first}");
+    eventually("every node unwraps the same DEK", || {
+        nodes.iter().all(|n| n.get(path) == (200, first.clone()))
+    });
+    // An association made on node 1 guards its subject on node 2.
+    let schema = record("Card", &[("id", "long", None)]);
+    assert_eq!(nodes[0].register("cards-value", &schema).0, 200);
+    let (status, body) = nodes[1].post(
+        "/associations",
+        &json!({"resourceName": "cards", "resourceNamespace": "c1", "resourceId": "id-cards",
+                "resourceType": "topic", "associations": [{"subject": "cards-value"}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    eventually("node 3 knows the association", || {
+        nodes[2].get("/associations/subjects/cards-value").1[0]["resourceId"] == "id-cards"
+    });
+    let (status, body) = nodes[2].delete("/subjects/cards-value");
+    assert_eq!(
+        (status, body["error_code"].clone()),
+        (409, json!(40904)),
+        "{body}"
+    );
+}

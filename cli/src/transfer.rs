@@ -9,7 +9,11 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use covenant_client::api::{Config, ConfigUpdateRequest, RegisterSchemaRequest, Schema};
+use covenant_client::api::{
+    Association, AssociationCreateOrUpdateInfo, AssociationCreateOrUpdateRequest, Config,
+    ConfigUpdateRequest, CreateDekRequest, CreateKekRequest, Dek, Kek, RegisterSchemaRequest,
+    Schema,
+};
 use covenant_client::{segment, Client, Version, VersionSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -18,6 +22,12 @@ use crate::error::{fail, CliError, Result};
 use crate::registry::RegistryArgs;
 
 const FORMAT: &str = "covenant-export";
+
+/// The export format this build writes: 2 adds the DEK registry and the associations.
+const VERSION: u32 = 2;
+
+/// The DEK algorithms, each listed apart by the DEK registry.
+const ALGORITHMS: [&str; 3] = ["AES128_GCM", "AES256_GCM", "AES256_SIV"];
 
 /// Everything a registry holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,6 +48,15 @@ pub struct Export {
     /// Every subject, soft-deleted ones included.
     #[serde(default)]
     pub subjects: Vec<SubjectExport>,
+    /// The DEK registry's KEKs, soft-deleted ones included (version 2 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keks: Vec<Kek>,
+    /// Their DEKs, wrapped as stored (version 2 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deks: Vec<Dek>,
+    /// Associations of resources with subjects (version 2 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub associations: Vec<Association>,
 }
 
 /// A context's settings.
@@ -156,14 +175,49 @@ pub async fn collect(client: &Client) -> Result<Export> {
             });
         }
     }
+    // The DEK registry and the associations: a registry without them (Confluent's community
+    // edition, Karapace) answers 404, and has none.
+    let mut keks = Vec::new();
+    let mut deks = Vec::new();
+    for name in optional(client.kek_names(true)).await?.unwrap_or_default() {
+        keks.push(client.kek(&name, true).await?);
+        for subject in client.dek_subjects(&name, true).await? {
+            for algorithm in ALGORITHMS {
+                for version in client
+                    .dek_versions(&name, &subject, algorithm, true)
+                    .await?
+                {
+                    let mut dek = client
+                        .dek(&name, &subject, version, algorithm, true)
+                        .await?;
+                    // The key itself never leaves the registry in an export.
+                    dek.key_material = None;
+                    deks.push(dek);
+                }
+            }
+        }
+    }
+    let mut associations = Vec::new();
+    const PAGE: usize = 1000;
+    while let Some(page) = optional(client.associations("-", "-", associations.len(), PAGE)).await?
+    {
+        let last = page.len() < PAGE;
+        associations.extend(page);
+        if last {
+            break;
+        }
+    }
     Ok(Export {
         format: FORMAT.into(),
-        version: 1,
+        version: VERSION,
         source: client.url().to_string(),
         config: optional(client.config(None, false)).await?,
         mode: optional(client.mode(None, false)).await?,
         contexts,
         subjects: exported,
+        keks,
+        deks,
+        associations,
     })
 }
 
@@ -187,6 +241,9 @@ fn write(data: &Export, to: &Path) -> Result<()> {
         mode: data.mode.clone(),
         contexts: Vec::new(),
         subjects: Vec::new(),
+        keks: data.keks.clone(),
+        deks: data.deks.clone(),
+        associations: data.associations.clone(),
     };
     let mut header_value = serde_json::to_value(&header).map_err(|e| CliError(e.to_string()))?;
     header_value["contexts"] =
@@ -233,6 +290,13 @@ fn read(from: &Path) -> Result<Export> {
             "{}: format `{}` is not {FORMAT}",
             from.display(),
             export.format
+        ));
+    }
+    if export.version == 0 || export.version > VERSION {
+        return fail(format!(
+            "{}: export version {} (this build reads 1 to {VERSION}; upgrade Covenant)",
+            from.display(),
+            export.version
         ));
     }
     Ok(export)
@@ -328,6 +392,48 @@ pub async fn apply(client: &Client, data: &Export, force: bool) -> Result<usize>
             )
             .await?;
     }
+    // Associations while the registry is still in IMPORT mode, where a STRONG (frozen) one is
+    // created over the subject its topic already owns, without registering a schema.
+    let mut resources: Vec<(&str, Vec<&Association>)> = Vec::new();
+    for association in &data.associations {
+        match resources
+            .iter_mut()
+            .find(|(id, _)| *id == association.resource_id)
+        {
+            Some((_, list)) => list.push(association),
+            None => resources.push((&association.resource_id, vec![association])),
+        }
+    }
+    for (_, list) in resources {
+        let first = list[0];
+        let infos = list
+            .iter()
+            .map(|association| AssociationCreateOrUpdateInfo {
+                subject: Some(association.subject.clone()),
+                association_type: Some(association.association_type.clone()),
+                lifecycle: Some(association.lifecycle.clone()),
+                frozen: association.frozen,
+                schema: None,
+                normalize: None,
+            })
+            .collect();
+        client
+            .create_association(&AssociationCreateOrUpdateRequest {
+                resource_name: Some(first.resource_name.clone()),
+                resource_namespace: Some(first.resource_namespace.clone()),
+                resource_id: Some(first.resource_id.clone()),
+                resource_type: Some(first.resource_type.clone()),
+                associations: Some(infos),
+            })
+            .await
+            .map_err(|e| {
+                CliError(format!(
+                    "cannot import the associations of {}: {}",
+                    first.resource_name,
+                    CliError::from(e)
+                ))
+            })?;
+    }
     for context in &data.contexts {
         let scope = format!(":{}:", context.context);
         if let Some(config) = &context.config {
@@ -353,6 +459,55 @@ pub async fn apply(client: &Client, data: &Export, force: bool) -> Result<usize>
         client.set_config(None, &update_request(config)).await?;
     }
     let final_mode = data.mode.clone().unwrap_or(previous_mode);
+    // KEKs live first, then their DEKs (as stored: wrapped, soft-deleted or not), then the KEKs
+    // that were soft-deleted.
+    for kek in &data.keks {
+        client
+            .create_kek(&CreateKekRequest {
+                name: Some(kek.name.clone()),
+                kms_type: Some(kek.kms_type.clone()),
+                kms_key_id: Some(kek.kms_key_id.clone()),
+                kms_props: Some(kek.kms_props.clone()),
+                doc: kek.doc.clone(),
+                shared: kek.shared,
+                deleted: false,
+            })
+            .await
+            .map_err(|e| {
+                CliError(format!(
+                    "cannot import KEK {}: {}",
+                    kek.name,
+                    CliError::from(e)
+                ))
+            })?;
+    }
+    for dek in &data.deks {
+        client
+            .create_dek(
+                &dek.kek_name,
+                &dek.subject,
+                &CreateDekRequest {
+                    subject: Some(dek.subject.clone()),
+                    version: Some(i64::from(dek.version)),
+                    algorithm: Some(dek.algorithm.clone()),
+                    encrypted_key_material: dek.encrypted_key_material.clone(),
+                    deleted: dek.deleted == Some(true),
+                },
+            )
+            .await
+            .map_err(|e| {
+                CliError(format!(
+                    "cannot import DEK {} v{} of {}: {}",
+                    dek.subject,
+                    dek.version,
+                    dek.kek_name,
+                    CliError::from(e)
+                ))
+            })?;
+    }
+    for kek in data.keks.iter().filter(|k| k.deleted == Some(true)) {
+        client.delete_kek(&kek.name, false).await?;
+    }
     client.set_mode(None, &final_mode, true).await?;
     Ok(versions.len())
 }

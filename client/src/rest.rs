@@ -535,6 +535,137 @@ impl Client {
         self.get(&path).await
     }
 
+    // ----------------------------------------------------------------------------- DEK registry
+
+    /// `GET /dek-registry/v1/keks`: the KEK names.
+    pub async fn kek_names(&self, deleted: bool) -> Result<Vec<String>> {
+        self.get(&format!("/dek-registry/v1/keks?deleted={deleted}"))
+            .await
+    }
+
+    /// `GET /dek-registry/v1/keks/{name}`.
+    pub async fn kek(&self, name: &str, deleted: bool) -> Result<covenant_core::api::Kek> {
+        self.get(&format!(
+            "/dek-registry/v1/keks/{}?deleted={deleted}",
+            segment(name)
+        ))
+        .await
+    }
+
+    /// `POST /dek-registry/v1/keks`.
+    pub async fn create_kek(
+        &self,
+        request: &covenant_core::api::CreateKekRequest,
+    ) -> Result<covenant_core::api::Kek> {
+        self.call(
+            Method::POST,
+            "/dek-registry/v1/keks",
+            Some(request),
+            Retry::No,
+        )
+        .await
+    }
+
+    /// `DELETE /dek-registry/v1/keks/{name}`.
+    pub async fn delete_kek(&self, name: &str, permanent: bool) -> Result<()> {
+        let url = format!(
+            "{}/dek-registry/v1/keks/{}?permanent={permanent}",
+            self.inner.base,
+            segment(name)
+        );
+        self.send(&Method::DELETE, &url, None).await.map(|_| ())
+    }
+
+    /// `GET /dek-registry/v1/keks/{kek}/deks`: the subjects with DEKs under a KEK.
+    pub async fn dek_subjects(&self, kek: &str, deleted: bool) -> Result<Vec<String>> {
+        self.get(&format!(
+            "/dek-registry/v1/keks/{}/deks?deleted={deleted}",
+            segment(kek)
+        ))
+        .await
+    }
+
+    /// `GET /dek-registry/v1/keks/{kek}/deks/{subject}/versions`.
+    pub async fn dek_versions(
+        &self,
+        kek: &str,
+        subject: &str,
+        algorithm: &str,
+        deleted: bool,
+    ) -> Result<Vec<i32>> {
+        self.get(&format!(
+            "/dek-registry/v1/keks/{}/deks/{}/versions?algorithm={algorithm}&deleted={deleted}",
+            segment(kek),
+            segment(subject)
+        ))
+        .await
+    }
+
+    /// `GET /dek-registry/v1/keks/{kek}/deks/{subject}/versions/{version}`.
+    pub async fn dek(
+        &self,
+        kek: &str,
+        subject: &str,
+        version: i32,
+        algorithm: &str,
+        deleted: bool,
+    ) -> Result<covenant_core::api::Dek> {
+        self.get(&format!(
+            "/dek-registry/v1/keks/{}/deks/{}/versions/{version}?algorithm={algorithm}&deleted={deleted}",
+            segment(kek),
+            segment(subject)
+        ))
+        .await
+    }
+
+    /// `POST /dek-registry/v1/keks/{kek}/deks/{subject}`.
+    pub async fn create_dek(
+        &self,
+        kek: &str,
+        subject: &str,
+        request: &covenant_core::api::CreateDekRequest,
+    ) -> Result<covenant_core::api::Dek> {
+        self.call(
+            Method::POST,
+            &format!(
+                "/dek-registry/v1/keks/{}/deks/{}",
+                segment(kek),
+                segment(subject)
+            ),
+            Some(request),
+            Retry::No,
+        )
+        .await
+    }
+
+    // ----------------------------------------------------------------------------- associations
+
+    /// `GET /associations/resources/{namespace}/{name}` (`-` for any).
+    /// One page of at most `limit` (the server caps it at 1,000) from `offset`.
+    pub async fn associations(
+        &self,
+        namespace: &str,
+        name: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<covenant_core::api::Association>> {
+        self.get(&format!(
+            "/associations/resources/{}/{}?offset={offset}&limit={limit}",
+            segment(namespace),
+            segment(name)
+        ))
+        .await
+    }
+
+    /// `POST /associations`.
+    pub async fn create_association(
+        &self,
+        request: &covenant_core::api::AssociationCreateOrUpdateRequest,
+    ) -> Result<covenant_core::api::AssociationResponse> {
+        self.call(Method::POST, "/associations", Some(request), Retry::No)
+            .await
+    }
+
     /// `GET /covenant/v1/audit`: one page of the audit trail. `query` holds the filters as
     /// (name, value) pairs: `subject`, `principal`, `action`, `since`, `until`, `from`, `limit`.
     pub async fn audit(&self, query: &[(&str, String)]) -> Result<covenant_core::api::AuditPage> {

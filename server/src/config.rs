@@ -89,7 +89,18 @@ pub struct RawConfig {
     /// Writes a second per principal.
     pub rate_limit_writes: Option<f64>,
     /// The local KMS's secret.
-    pub local_kms_secret: Option<String>,
+    pub local_kms_secret: Option<SecretText>,
+}
+
+/// A secret as given in the configuration: its `Debug` never shows it.
+#[derive(Clone, Default, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct SecretText(pub String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
 }
 
 /// A configuration problem, naming the key and the value.
@@ -142,7 +153,10 @@ impl RawConfig {
             tls_client_auth: vars.get("COVENANT_TLS_CLIENT_AUTH").cloned(),
             rate_limit_reads: number(vars, "COVENANT_RATE_LIMIT_READS")?,
             rate_limit_writes: number(vars, "COVENANT_RATE_LIMIT_WRITES")?,
-            local_kms_secret: vars.get("COVENANT_LOCAL_KMS_SECRET").cloned(),
+            local_kms_secret: vars
+                .get("COVENANT_LOCAL_KMS_SECRET")
+                .cloned()
+                .map(SecretText),
         })
     }
 
@@ -273,13 +287,17 @@ impl RawConfig {
                 )));
             }
         }
-        if self.local_kms_secret.as_deref() == Some("") {
+        if self
+            .local_kms_secret
+            .as_ref()
+            .is_some_and(|s| s.0.is_empty())
+        {
             return Err(ConfigError("local_kms_secret must not be empty".into()));
         }
         Ok(Config {
             auth,
             tls,
-            local_kms_secret: self.local_kms_secret,
+            local_kms_secret: self.local_kms_secret.map(|s| s.0),
             rate_limits: RateLimits {
                 reads: self.rate_limit_reads,
                 writes: self.rate_limit_writes,
@@ -367,6 +385,16 @@ impl std::fmt::Debug for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_local_kms_secret_is_never_printed() {
+        let raw = RawConfig::from_toml("local_kms_secret = \"hunter2-kms\"\n", "t.toml")
+            .expect("valid toml");
+        assert!(!format!("{raw:?}").contains("hunter2-kms"));
+        let config = raw.build().expect("builds");
+        assert_eq!(config.local_kms_secret.as_deref(), Some("hunter2-kms"));
+        assert!(!format!("{config:?}").contains("hunter2-kms"));
+    }
 
     #[test]
     fn layers_file_env_and_flags_in_that_order() {

@@ -57,19 +57,25 @@ fn exempt(path: &str) -> bool {
     matches!(path, "/health/live" | "/health/ready" | "/metrics")
 }
 
-/// Whether a request changes the registry (a registration, delete, config or mode change).
+/// Whether a request changes the registry (a registration, delete, config or mode change, a
+/// tag, a key or an association). The POSTs that only read are named: lookups, compatibility
+/// checks, `POST /`, `:batchGet` and a KEK's `/test`.
 fn is_write(method: &Method, path: &str) -> bool {
     match *method {
         Method::GET | Method::HEAD | Method::OPTIONS => false,
-        // Lookups and compatibility checks are POSTs that read.
-        // A registration is `[/contexts/{c}]/subjects/{s}/versions`.
         Method::POST => {
             let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
             let tail = match segments.as_slice() {
                 ["contexts", _, tail @ ..] => tail,
                 tail => tail,
             };
-            matches!(tail, ["subjects", _, "versions"])
+            let reads = matches!(tail, [""] | ["subjects", _] | ["compatibility", ..])
+                || matches!(segments.as_slice(), ["associations:batchGet"])
+                || matches!(
+                    segments.as_slice(),
+                    ["dek-registry", "v1", "keks", _, "test"]
+                );
+            !reads
         }
         _ => true,
     }
@@ -179,5 +185,16 @@ mod tests {
         assert!(is_write(&Method::DELETE, "/subjects/s"));
         assert!(!is_write(&Method::GET, "/subjects/s/versions"));
         assert!(is_write(&Method::POST, "/subjects/compatibility/versions"));
+        assert!(!is_write(&Method::POST, "/"));
+        assert!(!is_write(&Method::POST, "/contexts/.c/subjects/s"));
+        // Tags, keys and associations change the registry.
+        assert!(is_write(&Method::POST, "/subjects/s/versions/1/tags"));
+        assert!(is_write(&Method::POST, "/dek-registry/v1/keks"));
+        assert!(is_write(&Method::POST, "/dek-registry/v1/keks/k/deks/s"));
+        assert!(is_write(&Method::POST, "/dek-registry/v1/keks/k/undelete"));
+        assert!(!is_write(&Method::POST, "/dek-registry/v1/keks/k/test"));
+        assert!(is_write(&Method::POST, "/associations"));
+        assert!(is_write(&Method::POST, "/associations:batchMutate"));
+        assert!(!is_write(&Method::POST, "/associations:batchGet"));
     }
 }

@@ -567,8 +567,9 @@ pub enum Event {
         /// The association type.
         association_type: String,
     },
-    /// Several changes made as one (an association with the schema registered for it, a
-    /// cascading delete): applied in order, all or none.
+    /// Several changes made as one (the associations of one request, a cascading delete of a
+    /// resource's associations with their subjects): applied in order, all or none. A schema a
+    /// STRONG association is created with is registered by its own record just before.
     Batch {
         /// The changes.
         events: Vec<Event>,

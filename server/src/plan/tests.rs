@@ -569,3 +569,126 @@ fn contexts_are_deleted_only_when_empty() {
         .collect();
     assert_eq!(steps, vec![true, true, false]);
 }
+
+fn rules(names: &[&str]) -> Value {
+    let rules: Vec<Value> = names
+        .iter()
+        .map(|n| json!({"name": n, "kind": "CONDITION", "mode": "WRITE", "type": "CEL", "expr": "true"}))
+        .collect();
+    json!({ "domainRules": rules })
+}
+
+fn rule_names(rule_set: &Option<Value>) -> Vec<String> {
+    rule_set
+        .as_ref()
+        .and_then(|r| r["domainRules"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_new_version_merges_defaults_its_own_or_the_previous_contract_and_overrides() {
+    let mut world = World::new();
+    // Defaults from the global config, overrides from the context's, one more from the subject's:
+    // each key resolves subject, then context, then global.
+    world.config(
+        Scope::Global,
+        StoredConfig {
+            default_metadata: Some(json!({"properties": {"owner": "platform", "tier": "bronze"}})),
+            default_rule_set: Some(rules(&["fromDefault"])),
+            ..StoredConfig::default()
+        },
+    );
+    world.config(
+        Scope::Context(ContextName::parse(".team").expect("context")),
+        StoredConfig {
+            override_metadata: Some(json!({"properties": {"tier": "gold"}})),
+            ..StoredConfig::default()
+        },
+    );
+    world.config(
+        Scope::Subject(subject(":.team:orders")),
+        StoredConfig {
+            override_rule_set: Some(rules(&["fromOverride"])),
+            ..StoredConfig::default()
+        },
+    );
+    let orders = subject(":.team:orders");
+    let text = record("Order", &[("id", "long")]);
+    let own_metadata = json!({"properties": {"owner": "payments"}});
+    let own_rules = rules(&["mine"]);
+    let mut first = input(&orders, &text);
+    first.metadata = Some(&own_metadata);
+    first.rule_set = Some(&own_rules);
+    let v1 = world.register_input(&first).expect("registers");
+    let properties = &v1.metadata.as_ref().expect("metadata")["properties"];
+    assert_eq!(
+        properties["owner"], "payments",
+        "the request's own beats the default"
+    );
+    assert_eq!(properties["tier"], "gold", "the override beats everything");
+    assert!(properties.get("confluent:version").is_none());
+    assert_eq!(
+        rule_names(&v1.rule_set),
+        ["fromDefault", "mine", "fromOverride"]
+    );
+
+    // The same request again is the same version, found through the merge.
+    let again = world.register_input(&first).expect("registers");
+    assert_eq!((again.id, again.version), (v1.id, v1.version));
+
+    // A version without a contract of its own carries the previous one's.
+    let text2 = json!({"type": "record", "name": "Order", "fields": [
+        {"name": "id", "type": "long"}, {"name": "note", "type": "string", "default": ""}]})
+    .to_string();
+    let second = input(&orders, &text2);
+    let v2 = world.register_input(&second).expect("registers");
+    assert_eq!(v2.version, v(2));
+    assert_eq!(
+        v2.metadata.as_ref().expect("metadata")["properties"]["owner"],
+        "payments"
+    );
+    assert_eq!(
+        rule_names(&v2.rule_set),
+        ["fromDefault", "mine", "fromOverride"]
+    );
+
+    // Another subject gets only the global defaults.
+    let plain = world.register("plain", &text).expect("registers");
+    assert_eq!(
+        plain
+            .metadata
+            .as_ref()
+            .map(|m| m["properties"]["owner"].clone()),
+        Some(json!("platform"))
+    );
+}
+
+#[test]
+fn contract_of_writes_the_version_only_when_asked() {
+    let config = StoredConfig::default();
+    let own = json!({"properties": {"a": "1"}});
+    let (metadata, _) = register::contract_of(&config, Some(&own), None, None, Some((v(3), false)));
+    assert!(metadata.expect("metadata")["properties"]
+        .get("confluent:version")
+        .is_none());
+    let (metadata, _) = register::contract_of(&config, Some(&own), None, None, Some((v(3), true)));
+    assert_eq!(
+        metadata.expect("metadata")["properties"]["confluent:version"],
+        "3"
+    );
+    let asked = json!({"properties": {"confluent:version": "1"}});
+    let (metadata, _) =
+        register::contract_of(&config, Some(&asked), None, None, Some((v(4), false)));
+    assert_eq!(
+        metadata.expect("metadata")["properties"]["confluent:version"],
+        "4"
+    );
+    // Nothing in, nothing out.
+    assert_eq!(
+        register::contract_of(&config, None, None, None, None),
+        (None, None)
+    );
+}

@@ -236,7 +236,16 @@ impl Registry {
         dry_run: bool,
     ) -> Result<AssociationResponse> {
         let mut request = request_of(body, is_create, dry_run)?;
-        // The checks, against the state now (they are made again at the write).
+        // The subjects the request names are authorized before anything about them is read;
+        // those it leaves to the existing associations are authorized after the checks.
+        for info in &request.infos {
+            if let Some(subject) = &info.subject {
+                let subject = QualifiedSubject::parse(subject)?;
+                self.authorize(caller, Operation::Write, Resource::Subject(&subject))?;
+            }
+        }
+        // The checks, against the log's head (they are made again at the write).
+        self.engine.catch_up().await?;
         {
             let state = self.engine.state();
             let looks_up = |s: &QualifiedSubject, r: &RegisterSchemaRequest, n: bool| {
@@ -332,6 +341,8 @@ impl Registry {
         cascade: bool,
         dry_run: bool,
     ) -> Result<()> {
+        // Decided against the log's head, not a follower's view that may lag it.
+        self.engine.catch_up().await?;
         {
             let state = self.engine.state();
             for entry in state.associations().of_resource(resource_id) {

@@ -253,15 +253,22 @@ impl Registry {
             doc,
             shared,
         };
-        let kek = self
-            .engine
+        if test_sharing {
+            // Tested as it will be, before anything is written.
+            self.engine.catch_up().await?;
+            let planned = {
+                let state = self.engine.state();
+                plan::update_kek(&state, name, &update)?.answer().clone()
+            };
+            if planned.shared {
+                self.test_kek_sharing(&planned)?;
+            }
+        }
+        self.engine
             .commit(&Actor::of(caller), |state| {
                 plan::update_kek(state, name, &update)
             })
             .await?;
-        if kek.shared && test_sharing {
-            self.test_kek_sharing(&kek)?;
-        }
         self.stored_kek_json(name)
     }
 
@@ -358,12 +365,21 @@ impl Registry {
             None => 1,
             Some(v) => i32::try_from(v).map_err(|_| Error::InvalidKey("version".into()))?,
         };
+        // Decided against the log's head, not a follower's view that may lag it.
+        self.engine.catch_up().await?;
         // The material: as given; for a shared KEK without it, made (or, on a rewrap, the
         // existing key wrapped again) here, outside the planner.
         let material = {
             let state = self.engine.state();
             let kek = plan::kek(&state, kek_name, request.deleted)?.clone();
             match &request.encrypted_key_material {
+                Some(given) if kek.shared => {
+                    // The registry serves this DEK unwrapped: it must open before it is kept.
+                    self.kms
+                        .unwrap(&kek.kms_type, &kek.kms_key_id, &kek.kms_props, given)
+                        .map_err(|e| kms_error(subject, e))?;
+                    Some(given.clone())
+                }
                 Some(given) => Some(given.clone()),
                 None if kek.shared => {
                     let old = plan::dek(&state, kek_name, subject, algorithm, version)
@@ -478,6 +494,8 @@ impl Registry {
     ) -> Result<()> {
         let qualified = dek_subject(subject)?;
         self.authorize(caller, Operation::Delete, Resource::Subject(&qualified))?;
+        // Decided against the log's head, not a follower's view that may lag it.
+        self.engine.catch_up().await?;
         let version = self.resolve_dek_version(kek_name, subject, algorithm, version)?;
         self.engine
             .commit(&Actor::of(caller), |state| {
@@ -497,6 +515,8 @@ impl Registry {
     ) -> Result<()> {
         let qualified = dek_subject(subject)?;
         self.authorize(caller, Operation::Write, Resource::Subject(&qualified))?;
+        // Decided against the log's head, not a follower's view that may lag it.
+        self.engine.catch_up().await?;
         let version = self.resolve_dek_version(kek_name, subject, algorithm, version)?;
         self.engine
             .commit(&Actor::of(caller), |state| {

@@ -616,6 +616,8 @@ impl Registry {
     ) -> Result<RegisterSchemaResponse> {
         self.authorize(caller, Operation::Write, Resource::Subject(subject))?;
         plan::require_subject(subject)?;
+        // Decided against the log's head, not a follower's view that may lag it.
+        self.engine.catch_up().await?;
         if (request.rules_to_merge.is_some() || request.rules_to_remove.is_some())
             && request.rule_set.is_some()
         {
