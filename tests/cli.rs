@@ -361,7 +361,15 @@ fn operator_commands() {
         (json!(2), json!(2))
     );
     assert_eq!(stdout(&run(&["subjects"])).trim(), "users-value");
-    assert_eq!(stdout(&run(&["versions", "users-value"])).trim(), "1\n2");
+    // Each version with its semantic version beside it; `--output json` stays the list.
+    assert_eq!(
+        stdout(&run(&["versions", "users-value"])).trim(),
+        "1\t1.0.0\n2\t1.1.0"
+    );
+    assert_eq!(
+        stdout(&run(&["versions", "--output", "json", "users-value"])).trim(),
+        "[\n  1,\n  2\n]"
+    );
     let output = run(&["get", "--id", "1"]);
     assert!(
         stdout(&output).contains("\"name\": \"User\""),

@@ -768,4 +768,18 @@ fn three_nodes_share_keys_and_associations() {
         (409, json!(40904)),
         "{body}"
     );
+    // Semantic versions are decided once, on the node that registered, and read everywhere.
+    let v2 = record(
+        "Card",
+        &[("id", "long", None), ("note", "string", Some(json!("")))],
+    );
+    assert_eq!(nodes[2].register("cards-value", &v2).0, 200);
+    let (status, semvers) = nodes[2].get("/covenant/v1/subjects/cards-value/versions");
+    assert_eq!(status, 200, "{semvers}");
+    assert_eq!(semvers[1]["semver"]["version"], "1.1.0", "{semvers}");
+    eventually("every node serves the same semantic versions", || {
+        nodes
+            .iter()
+            .all(|n| n.get("/covenant/v1/subjects/cards-value/versions") == (200, semvers.clone()))
+    });
 }

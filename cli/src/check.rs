@@ -45,6 +45,10 @@ pub struct CheckArgs {
     /// The level of an offline check (default BACKWARD, or the manifest's).
     #[arg(long)]
     level: Option<String>,
+    /// Fail when a change needs a larger semantic-version bump than this (online, against
+    /// Covenant): patch, minor or major.
+    #[arg(long, value_name = "patch|minor|major")]
+    max_bump: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
@@ -203,6 +207,16 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
         }
     };
 
+    let max_bump: Option<covenant_client::semver::Bump> = match &args.max_bump {
+        None => None,
+        Some(_) if args.against.is_some() => {
+            return fail("--max-bump needs an online check against Covenant (no --against)")
+        }
+        Some(raw) => Some(
+            raw.parse()
+                .map_err(|e: String| CliError(format!("--max-bump {e}")))?,
+        ),
+    };
     let client = if args.against.is_none() {
         Some(registry.client()?)
     } else {
@@ -216,6 +230,19 @@ pub async fn run(args: CheckArgs) -> Result<u8> {
             (None, Some(client)) => check_online(client, target).await,
             (None, None) => unreachable!("a client exists for online checks"),
         };
+        let outcome = outcome.map(|mut outcome| {
+            if let (Some(max), Some(semver)) = (max_bump, &outcome.semver) {
+                let needed: Option<covenant_client::semver::Bump> =
+                    semver.bump.as_deref().and_then(|b| b.parse().ok());
+                if let Some(needed) = needed.filter(|needed| *needed > max) {
+                    outcome.bump_exceeds = Some(format!(
+                        "the change needs a {needed} bump ({}), more than --max-bump {max}",
+                        semver.version
+                    ));
+                }
+            }
+            outcome
+        });
         outcomes.push(outcome.unwrap_or_else(|error| {
             Outcome::error(
                 target.file.display().to_string(),
@@ -271,6 +298,11 @@ async fn check_online(client: &Client, target: &Target) -> Result<Outcome> {
         "registry",
     );
     if verdict.is_compatible {
+        // The version it would get, where the registry numbers versions (Covenant).
+        outcome.semver = match client.preview_semver(&target.subject, &request).await {
+            Ok(preview) => preview.semver,
+            Err(_) => None,
+        };
         return Ok(outcome);
     }
     outcome.compatible = false;

@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod changelog;
 mod check;
 mod diff;
 mod error;
@@ -59,6 +60,8 @@ enum Command {
     Auth(auth::AuthArgs),
     /// Show the audit trail: who changed which contract, when and from where.
     Audit(audit::AuditArgs),
+    /// Release notes of a subject from its semantic versions and the changes they record.
+    Changelog(changelog::ChangelogArgs),
 }
 
 fn main() -> ExitCode {
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
             Command::Import(args) => transfer::import(args).await,
             Command::Log(args) => log::run(args).await,
             Command::Audit(args) => audit::run(args).await,
+            Command::Changelog(args) => changelog::run(args).await,
         }
     });
     match result {

@@ -215,7 +215,22 @@ pub async fn versions(args: VersionsArgs) -> Result<u8> {
     let versions = client.versions(&args.subject, args.deleted).await?;
     match args.output {
         Output::Json => print_json(&versions)?,
-        Output::Text => versions.iter().for_each(|v| println!("{v}")),
+        Output::Text => {
+            // Beside each version its semantic version, where the registry keeps them.
+            let semvers: std::collections::BTreeMap<i32, String> = client
+                .semvers(&args.subject, args.deleted)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|v| v.semver.map(|s| (v.version, s.version)))
+                .collect();
+            for v in &versions {
+                match semvers.get(v) {
+                    Some(semver) => println!("{v}\t{semver}"),
+                    None => println!("{v}"),
+                }
+            }
+        }
     }
     Ok(0)
 }

@@ -123,6 +123,12 @@ pub struct Outcome {
     /// What prevented the check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The semantic version the change would get (online, against Covenant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub semver: Option<covenant_client::api::SemverInfo>,
+    /// The bump the change needs beyond `--max-bump`, which fails the check.
+    #[serde(rename = "bumpExceeds", skip_serializing_if = "Option::is_none")]
+    pub bump_exceeds: Option<String>,
 }
 
 impl Outcome {
@@ -143,6 +149,8 @@ impl Outcome {
             compatible: true,
             findings: Vec::new(),
             error: None,
+            semver: None,
+            bump_exceeds: None,
         }
     }
 
@@ -160,7 +168,10 @@ impl Outcome {
 pub fn exit_code(outcomes: &[Outcome]) -> u8 {
     if outcomes.iter().any(|o| o.error.is_some()) {
         2
-    } else if outcomes.iter().any(|o| !o.compatible) {
+    } else if outcomes
+        .iter()
+        .any(|o| !o.compatible || o.bump_exceeds.is_some())
+    {
         1
     } else {
         0
@@ -200,14 +211,30 @@ fn human(outcomes: &[Outcome], color: bool) -> String {
             continue;
         }
         if outcome.compatible {
+            let ok = outcome.bump_exceeds.is_none();
             out.push_str(&format!(
                 "{} {} → {}: compatible ({}, against {})\n",
-                paint("32", "✓"),
+                if ok {
+                    paint("32", "✓")
+                } else {
+                    paint("31", "✗")
+                },
                 outcome.file,
                 outcome.subject,
                 outcome.level,
                 outcome.against
             ));
+            if let Some(semver) = &outcome.semver {
+                out.push_str(&format!(
+                    "    would be {} — {}: {}\n",
+                    semver.version,
+                    semver.bump.as_deref().unwrap_or("first version"),
+                    semver.reasons.join("; ")
+                ));
+            }
+            if let Some(exceeds) = &outcome.bump_exceeds {
+                out.push_str(&format!("    {} {exceeds}\n", paint("31", "bump:")));
+            }
             continue;
         }
         out.push_str(&format!(
@@ -238,7 +265,10 @@ fn human(outcomes: &[Outcome], color: bool) -> String {
             }
         }
     }
-    let compatible = outcomes.iter().filter(|o| o.compatible).count();
+    let compatible = outcomes
+        .iter()
+        .filter(|o| o.compatible && o.bump_exceeds.is_none())
+        .count();
     let errors = outcomes.iter().filter(|o| o.error.is_some()).count();
     let incompatible = outcomes.len() - compatible - errors;
     out.push_str(&format!(

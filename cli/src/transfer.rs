@@ -5,6 +5,7 @@
 //! A directory holds `registry.json` (global and context settings) and one
 //! `subjects/<percent-encoded subject>.json` per subject; a `.json` path holds everything.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,7 @@ use clap::Args;
 use covenant_client::api::{
     Association, AssociationCreateOrUpdateInfo, AssociationCreateOrUpdateRequest, Config,
     ConfigUpdateRequest, CreateDekRequest, CreateKekRequest, Dek, Kek, RegisterSchemaRequest,
-    Schema,
+    Schema, SemverInfo,
 };
 use covenant_client::{segment, Client, Version, VersionSpec};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -81,6 +82,9 @@ pub struct SubjectExport {
     pub mode: Option<String>,
     /// Every version, oldest first, soft-deleted ones marked.
     pub versions: Vec<Schema>,
+    /// Covenant's semantic versions, by version (version 2 on; absent for other registries).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub semvers: BTreeMap<i32, SemverInfo>,
 }
 
 fn progress(length: usize, what: &str) -> ProgressBar {
@@ -150,11 +154,18 @@ pub async fn collect(client: &Client) -> Result<Export> {
                     .clone(),
             );
         }
+        let semvers = optional(client.semvers(&subject, true))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| v.semver.map(|s| (v.version, s)))
+            .collect();
         exported.push(SubjectExport {
             config: optional(client.config(Some(&subject), false)).await?,
             mode: optional(client.mode(Some(&subject), false)).await?,
             subject,
             versions,
+            semvers,
         });
         bar.inc(1);
     }
@@ -346,14 +357,18 @@ pub async fn apply(client: &Client, data: &Export, force: bool) -> Result<usize>
         })?;
     }
     // Versions in id order: a schema's references were registered before it.
-    let mut versions: Vec<(&str, &Schema)> = data
+    let mut versions: Vec<(&str, &Schema, Option<&SemverInfo>)> = data
         .subjects
         .iter()
-        .flat_map(|s| s.versions.iter().map(move |v| (s.subject.as_str(), v)))
+        .flat_map(|s| {
+            s.versions
+                .iter()
+                .map(move |v| (s.subject.as_str(), v, s.semvers.get(&v.version)))
+        })
         .collect();
     versions.sort_by(|a, b| (a.1.id, a.0, a.1.version).cmp(&(b.1.id, b.0, b.1.version)));
     let bar = progress(versions.len(), "import");
-    for (subject, version) in &versions {
+    for (subject, version, semver) in &versions {
         bar.set_message(format!("{subject} v{}", version.version));
         let request = RegisterSchemaRequest {
             schema: Some(version.schema.clone()),
@@ -363,6 +378,7 @@ pub async fn apply(client: &Client, data: &Export, force: bool) -> Result<usize>
             rule_set: version.rule_set.clone(),
             id: Some(i64::from(version.id)),
             version: Some(i64::from(version.version)),
+            semver: semver.cloned(),
         };
         client
             .register(subject, &request, false)
@@ -379,10 +395,10 @@ pub async fn apply(client: &Client, data: &Export, force: bool) -> Result<usize>
     }
     bar.finish_and_clear();
     // Soft deletes last, referrers before what they reference.
-    for (subject, version) in versions
+    for (subject, version, _) in versions
         .iter()
         .rev()
-        .filter(|(_, v)| v.deleted == Some(true))
+        .filter(|(_, v, _)| v.deleted == Some(true))
     {
         client
             .delete_version(

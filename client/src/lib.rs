@@ -22,3 +22,4 @@ pub use serde::{SerializerConfig, SubjectNameStrategy};
 
 pub use covenant_core::api;
 pub use covenant_core::ids::{Version, VersionSpec};
+pub use covenant_core::semver;

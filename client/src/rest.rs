@@ -666,6 +666,47 @@ impl Client {
             .await
     }
 
+    /// `GET /covenant/v1/subjects/{s}/versions`: each version with its semantic version
+    /// (Covenant only; other registries answer 404).
+    pub async fn semvers(
+        &self,
+        subject: &str,
+        deleted: bool,
+    ) -> Result<Vec<covenant_core::api::VersionSemver>> {
+        self.get(&format!(
+            "/covenant/v1/subjects/{}/versions?deleted={deleted}",
+            segment(subject)
+        ))
+        .await
+    }
+
+    /// `GET /covenant/v1/subjects/{s}/semver?requirement=R`: the newest live version whose
+    /// semantic version matches `requirement` (`^2`, `~2.3`, `>=1.4, <2`).
+    pub async fn resolve_semver(
+        &self,
+        subject: &str,
+        requirement: &str,
+    ) -> Result<covenant_core::api::VersionSemver> {
+        let requirement = utf8_percent_encode(requirement, NON_ALPHANUMERIC).to_string();
+        self.get(&format!(
+            "/covenant/v1/subjects/{}/semver?requirement={requirement}",
+            segment(subject)
+        ))
+        .await
+    }
+
+    /// `POST /covenant/v1/subjects/{s}/semver`: the semantic version registering `request`
+    /// would give, without registering it.
+    pub async fn preview_semver(
+        &self,
+        subject: &str,
+        request: &RegisterSchemaRequest,
+    ) -> Result<covenant_core::api::VersionSemver> {
+        let path = format!("/covenant/v1/subjects/{}/semver", segment(subject));
+        self.call(Method::POST, &path, Some(request), Retry::No)
+            .await
+    }
+
     /// `GET /covenant/v1/audit`: one page of the audit trail. `query` holds the filters as
     /// (name, value) pairs: `subject`, `principal`, `action`, `since`, `until`, `from`, `limit`.
     pub async fn audit(&self, query: &[(&str, String)]) -> Result<covenant_core::api::AuditPage> {

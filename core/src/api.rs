@@ -130,6 +130,9 @@ pub struct RegisterSchemaRequest {
         deserialize_with = "lenient::opt_int"
     )]
     pub version: Option<i64>,
+    /// Covenant: in IMPORT mode, the semantic version the version had where it was exported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semver: Option<SemverInfo>,
 }
 
 /// The answer to a registration.
@@ -842,4 +845,45 @@ pub struct AssociationResponse {
     pub resource_type: String,
     /// Its associations.
     pub associations: Vec<AssociationInfo>,
+}
+
+/// A version's semantic version, as Covenant's endpoints answer it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SemverInfo {
+    /// `MAJOR.MINOR.PATCH`.
+    pub version: String,
+    /// `major`, `minor` or `patch`; absent for a subject's first numbered version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bump: Option<String>,
+    /// The integer version it was compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub against: Option<i32>,
+    /// Whether the registration named it (`covenant:semver` in its metadata).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub explicit: bool,
+    /// Why, one line per deciding change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+/// One version of a subject with its semantic version (`GET /covenant/v1/subjects/{s}/versions`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionSemver {
+    /// The subject.
+    pub subject: String,
+    /// The integer version.
+    pub version: i32,
+    /// The schema id.
+    pub id: i32,
+    /// Soft-deleted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// Registration time, milliseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<i64>,
+    /// Its semantic version; absent for versions registered before semantic versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semver: Option<SemverInfo>,
 }

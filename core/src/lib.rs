@@ -19,6 +19,7 @@ pub mod json;
 pub mod protobuf;
 pub mod references;
 pub mod schema;
+pub mod semver;
 pub mod tags;
 pub mod wire;
 

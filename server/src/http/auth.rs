@@ -59,7 +59,7 @@ fn exempt(path: &str) -> bool {
 
 /// Whether a request changes the registry (a registration, delete, config or mode change, a
 /// tag, a key or an association). The POSTs that only read are named: lookups, compatibility
-/// checks, `POST /`, `:batchGet` and a KEK's `/test`.
+/// checks, `POST /`, `:batchGet`, a KEK's `/test` and a semantic-version preview.
 fn is_write(method: &Method, path: &str) -> bool {
     match *method {
         Method::GET | Method::HEAD | Method::OPTIONS => false,
@@ -196,5 +196,6 @@ mod tests {
         assert!(is_write(&Method::POST, "/associations"));
         assert!(is_write(&Method::POST, "/associations:batchMutate"));
         assert!(!is_write(&Method::POST, "/associations:batchGet"));
+        assert!(!is_write(&Method::POST, "/covenant/v1/subjects/s/semver"));
     }
 }

@@ -7,6 +7,7 @@ mod handlers;
 mod keys;
 pub mod limits;
 mod params;
+mod semver;
 
 pub use params::BodyLimits;
 
@@ -57,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/schemas/guids/{guid}/ids").get(schema_guid_ids))
         .service(resource("/schemas").get(list_schemas))
         .service(resource("/covenant/v1/audit").get(audit))
+        .configure(semver::configure)
         .configure(keys::configure)
         .service(context_routes(web::scope("/contexts/{context}")))
         .service(context_routes(web::scope("")));

@@ -16,5 +16,6 @@ pub mod snapshot;
 pub use hash::RecordHash;
 pub use record::{
     decode, encode, Actor, Event, Lifecycle, Record, SchemaRegistered, Scope, Stored, StoredActor,
-    StoredAssociation, StoredConfig, StoredDek, StoredKek, StoredReference, FORMAT_VERSION,
+    StoredAssociation, StoredConfig, StoredDek, StoredKek, StoredReference, StoredSemver,
+    FORMAT_VERSION,
 };

@@ -8,7 +8,9 @@
 //! (`fixtures/storage/v3.jsonl`) adds `actor`: the principal, how it authenticated and where the
 //! request came from, so that the log is the audit trail; records of formats 1 and 2 read as
 //! written by an anonymous caller. Format 4 (`fixtures/storage/v4.jsonl`) adds the DEK
-//! registry's and the associations' events, and batches of events written as one.
+//! registry's and the associations' events, and batches of events written as one. Format 5
+//! (`fixtures/storage/v5.jsonl`) adds a registration's semantic version (`semver`), decided once
+//! when the version is registered; registrations of earlier formats have none.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -29,7 +31,7 @@ use crate::kms::DekAlgorithm;
 use crate::store::StoreError;
 
 /// The newest record format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Who made a change (format 3 on).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -339,6 +341,30 @@ pub struct SchemaRegistered {
     /// Rule set, as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_set: Option<Value>,
+    /// The version's semantic version (format 5 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semver: Option<StoredSemver>,
+}
+
+/// A version's semantic version as decided at its registration: never recomputed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredSemver {
+    /// `MAJOR.MINOR.PATCH`.
+    pub version: String,
+    /// `major`, `minor` or `patch` against `against`; absent for a subject's first numbered
+    /// version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bump: Option<String>,
+    /// The version it was compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub against: Option<i32>,
+    /// Whether the registration gave the version explicitly (in its metadata).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub explicit: bool,
+    /// Why: one line per change that decided the bump.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 /// A key-encryption key as stored.
@@ -580,6 +606,7 @@ impl Event {
     /// The first record format that has this kind of event.
     pub fn since_format(&self) -> u32 {
         match self {
+            Event::SchemaRegistered(registered) if registered.semver.is_some() => 5,
             Event::SchemaRegistered(_)
             | Event::VersionDeleted { .. }
             | Event::SubjectDeleted { .. }
@@ -760,6 +787,43 @@ mod tests {
             let reason = corrupt(bad);
             assert!(reason.contains(needle), "{bad}: {reason}");
         }
+    }
+
+    /// Format 5, pinned: registrations with their semantic versions (first, minor, patch, an
+    /// explicit major); every record chains, reads back and re-encodes to the same bytes, and a
+    /// format 4 record holding a semantic version is refused.
+    #[test]
+    fn reads_and_writes_the_pinned_v5_log() {
+        let mut tip = RecordHash::GENESIS;
+        let mut versions = Vec::new();
+        for (offset, line) in lines(include_str!("../../../fixtures/storage/v5.jsonl"))
+            .into_iter()
+            .enumerate()
+        {
+            let stored = Stored::read(offset as u64, line.as_bytes()).expect("a v5 record reads");
+            assert_eq!(stored.record.v, 5);
+            stored.check_link(tip).expect("chained");
+            tip = stored.hash;
+            if let Event::SchemaRegistered(registered) = &stored.record.event {
+                if let Some(semver) = &registered.semver {
+                    versions.push(semver.version.clone());
+                }
+            }
+            let written =
+                String::from_utf8(encode(&stored.record).expect("encodes")).expect("utf-8");
+            assert_eq!(written, line, "record {offset}");
+        }
+        assert_eq!(versions, ["1.0.0", "1.1.0", "1.1.1", "3.0.0", "1.0.0"]);
+        let first = lines(include_str!("../../../fixtures/storage/v5.jsonl"))[0].replacen(
+            "{\"v\":5,",
+            "{\"v\":4,",
+            1,
+        );
+        let reason = match decode(0, first.as_bytes()) {
+            Err(StoreError::Corrupt { reason, .. }) => reason,
+            other => panic!("a v4 record with a semver read: {other:?}"),
+        };
+        assert!(reason.contains("format 5"), "{reason}");
     }
 
     /// Format 4, pinned: the DEK registry's and the associations' events, and a batch; every

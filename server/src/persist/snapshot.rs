@@ -2,7 +2,8 @@
 //! only the log's tail. Format 1 is pinned by `fixtures/storage/snapshot-v1.json`; format 2
 //! (`snapshot-v2.json`) adds `tip`, the hash of the last record folded in, so that the tail read
 //! after it is checked against the chain. Format 3 (`snapshot-v3.json`) adds the DEK registry
-//! (KEKs and DEKs) and the associations.
+//! (KEKs and DEKs) and the associations; format 4 (`snapshot-v4.json`) the subjects' semantic
+//! versions.
 
 use covenant_core::ids::{Mode, SchemaId, Version};
 use covenant_core::schema::SchemaType;
@@ -11,14 +12,16 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::hash::RecordHash;
-use super::record::{StoredAssociation, StoredConfig, StoredDek, StoredKek, StoredReference};
+use super::record::{
+    StoredAssociation, StoredConfig, StoredDek, StoredKek, StoredReference, StoredSemver,
+};
 use super::serde_as::{number, opt_text, text};
 
 /// The snapshot format this build writes and starts from.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 /// The formats this build reads.
-pub const READS: [u32; 3] = [1, 2, 3];
+pub const READS: [u32; 4] = [1, 2, 3, 4];
 
 /// The whole state at one offset.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -150,7 +153,14 @@ pub struct Subject {
     pub max_version: i32,
     /// Stored versions: (version, id, soft-deleted, registration time).
     pub versions: Vec<StoredVersion>,
+    /// The semantic versions of those that have one (format 4 on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub semvers: Vec<VersionSemver>,
 }
+
+/// A version's semantic version, stored as `[version, {...}]`.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionSemver(#[serde(with = "number")] pub Version, pub StoredSemver);
 
 /// One version of a subject, stored as `[version, id, deleted, ts]`.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]

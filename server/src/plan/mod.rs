@@ -9,6 +9,7 @@ pub mod delete;
 pub mod keys;
 pub mod mode;
 pub mod register;
+pub mod semver;
 
 #[cfg(test)]
 mod tests;

@@ -41,6 +41,8 @@ pub struct Register<'a> {
     pub normalize: Option<bool>,
     /// The GUID a new schema gets.
     pub guid: Uuid,
+    /// In IMPORT mode, the semantic version the exported version had.
+    pub semver: Option<&'a crate::persist::StoredSemver>,
 }
 
 /// What a registration answers: the version (new or existing) and its schema.
@@ -407,6 +409,7 @@ pub fn register(
         _ => next_version()?,
     };
 
+    let mut semver = input.semver.cloned().filter(|_| importing);
     if !importing {
         let level = level(&config, settings);
         let budget = Budget::new(settings.max_check_work);
@@ -432,6 +435,16 @@ pub fn register(
                 "Version is not one more than previous version".into(),
             ));
         }
+        semver = Some(super::semver::decide(
+            state,
+            subject,
+            &parsed,
+            level,
+            &config,
+            input.metadata,
+            content.metadata,
+            settings.max_check_work,
+        )?);
     }
 
     let key = ContentKey::new(
@@ -480,6 +493,7 @@ pub fn register(
         references: references.clone(),
         metadata: merged_metadata.clone(),
         rule_set: merged_rules.clone(),
+        semver,
     };
     let answer = Registered {
         id,

@@ -51,6 +51,7 @@ fn input<'a>(subject: &'a QualifiedSubject, text: &'a str) -> Register<'a> {
         version: None,
         normalize: None,
         guid: Uuid::new_v4(),
+        semver: None,
     }
 }
 

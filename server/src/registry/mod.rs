@@ -11,6 +11,7 @@ pub mod audit;
 mod engine;
 pub mod keys;
 pub mod query;
+pub mod semver;
 
 use std::sync::Arc;
 
@@ -734,6 +735,7 @@ impl Registry {
                 rule_set,
                 id: None,
                 version: request.new_version,
+                semver: None,
             }
         };
         self.register(caller, subject, &registration, Some(false))
@@ -951,6 +953,8 @@ struct Candidate<'r> {
     metadata: Option<serde_json::Value>,
     /// The request's rule set in its normal form.
     rule_set: Option<serde_json::Value>,
+    /// An import's semantic version.
+    semver: Option<crate::persist::StoredSemver>,
 }
 
 /// A data-contract member of a request in its normal form, or the 400 Confluent answers for
@@ -1009,10 +1013,25 @@ impl<'r> Candidate<'r> {
                 version: r.version,
             })
             .collect();
+        let semver = match &request.semver {
+            None => None,
+            Some(info) => {
+                covenant_core::semver::parse_explicit(&info.version)
+                    .map_err(Error::UnprocessableEntity)?;
+                Some(crate::persist::StoredSemver {
+                    version: info.version.clone(),
+                    bump: info.bump.clone(),
+                    against: info.against,
+                    explicit: info.explicit,
+                    reasons: info.reasons.clone(),
+                })
+            }
+        };
         Ok(Candidate {
             schema_type,
             text,
             references,
+            semver,
             metadata: contract_member(
                 request.metadata.as_ref(),
                 |v| Metadata::from_json("metadata", v),
@@ -1059,6 +1078,7 @@ impl<'r> Candidate<'r> {
             version: request.version,
             normalize,
             guid: Uuid::new_v4(),
+            semver: self.semver.as_ref(),
         }
     }
 }

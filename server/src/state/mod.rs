@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::persist::snapshot::{self, Snapshot, StoredVersion};
 use crate::persist::{
-    Event, Record, RecordHash, SchemaRegistered, Scope, StoredConfig, StoredReference,
+    Event, Record, RecordHash, SchemaRegistered, Scope, StoredConfig, StoredReference, StoredSemver,
 };
 
 /// Config and mode set at one scope.
@@ -139,6 +139,9 @@ pub struct SubjectState {
     pub versions: BTreeMap<Version, VersionState>,
     /// The highest version ever used: versions are never reused.
     pub max_version: Option<Version>,
+    /// Semantic versions, as their registrations recorded them (versions registered before
+    /// format 5 have none).
+    pub semvers: BTreeMap<Version, Arc<StoredSemver>>,
 }
 
 impl SubjectState {
@@ -420,6 +423,16 @@ impl State {
                 ts,
             },
         );
+        match &registered.semver {
+            Some(semver) => {
+                entry
+                    .semvers
+                    .insert(registered.version, Arc::new(semver.clone()));
+            }
+            None => {
+                entry.semvers.remove(&registered.version);
+            }
+        }
         if let Some(previous) = previous {
             context.release(previous.id, subject.name(), registered.version);
         }
@@ -761,6 +774,12 @@ impl State {
                             .iter()
                             .map(|(n, v)| StoredVersion(*n, v.id, v.deleted, v.ts))
                             .collect(),
+                        semvers: subject
+                            .semvers
+                            .iter()
+                            .filter(|(n, _)| subject.versions.contains_key(n))
+                            .map(|(n, s)| snapshot::VersionSemver(*n, (**s).clone()))
+                            .collect(),
                     })
                     .collect(),
             })
@@ -850,6 +869,7 @@ impl State {
                     references: schema.references,
                     metadata: schema.metadata,
                     rule_set: schema.rule_set,
+                    semver: None,
                 }));
                 state.guids.insert(record.guid, (name.clone(), record.id));
             }
@@ -859,11 +879,17 @@ impl State {
                     folded.use_id(id, &subject.name, version);
                     versions.insert(version, VersionState { id, deleted, ts });
                 }
+                let semvers = subject
+                    .semvers
+                    .into_iter()
+                    .map(|snapshot::VersionSemver(version, semver)| (version, Arc::new(semver)))
+                    .collect();
                 folded.subjects.insert(
                     subject.name,
                     SubjectState {
                         settings: settings_in(subject.settings),
                         versions,
+                        semvers,
                         max_version: optional(
                             subject.max_version,
                             Version::try_from,
@@ -1071,9 +1097,9 @@ mod tests {
             document
         };
         assert_eq!(without_tip(&state), without_tip(&replayed));
-        // This build writes format 3: the same document with the tip.
+        // This build writes format 4: the same document with the tip.
         let written = document(&replayed);
-        assert_eq!(written["format"], 3);
+        assert_eq!(written["format"], 4);
         assert_eq!(written["tip"], replayed.tip().to_string());
     }
 
@@ -1088,10 +1114,11 @@ mod tests {
         let replayed = replay(&records);
         assert_eq!(state.tip(), replayed.tip());
         assert_eq!(document(&state), document(&replayed));
-        // This build writes format 3, which without keys or associations is format 2's bytes.
+        // This build writes format 4, which without keys, associations or semantic versions is
+        // format 2's bytes.
         assert_eq!(
             String::from_utf8(replayed.to_snapshot().to_bytes()).expect("utf-8"),
-            pinned.replacen("\"format\":2", "\"format\":3", 1)
+            pinned.replacen("\"format\":2", "\"format\":4", 1)
         );
     }
 
@@ -1104,16 +1131,6 @@ mod tests {
         let records = &all[..19];
         let replayed = replay(records);
         let written = String::from_utf8(replayed.to_snapshot().to_bytes()).expect("utf-8");
-        if std::env::var_os("COVENANT_WRITE_SNAPSHOT_FIXTURE").is_some() {
-            std::fs::write(
-                concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../fixtures/storage/snapshot-v3.json"
-                ),
-                format!("{written}\n"),
-            )
-            .expect("fixture written");
-        }
         let pinned = include_str!("../../../fixtures/storage/snapshot-v3.json").trim_end();
         let snapshot = Snapshot::read(records.len() as u64, pinned.as_bytes()).expect("reads");
         assert_eq!(snapshot.format, 3);
@@ -1123,7 +1140,8 @@ mod tests {
         assert_eq!(state.keys(), replayed.keys());
         assert_eq!(state.associations(), replayed.associations());
         assert_eq!(document(&state), document(&replayed));
-        assert_eq!(written, pinned);
+        // Format 4 without semantic versions is format 3's bytes.
+        assert_eq!(written, pinned.replacen("\"format\":3", "\"format\":4", 1));
         // The rest of the log folds on top of the restored state as on the replayed one.
         let (mut from_snapshot, mut from_log) = (state, replayed);
         for stored in &all[19..] {
@@ -1134,6 +1152,44 @@ mod tests {
         assert!(from_log.associations().entries.is_empty());
     }
 
+    /// Format 4 snapshots, pinned: the semantic versions of `v5.jsonl`'s registrations (a
+    /// soft-deleted version's included) are read back into the state a replay gives, and
+    /// written byte for byte.
+    #[test]
+    fn reads_and_writes_the_pinned_v4_snapshot() {
+        let records = records(include_str!("../../../fixtures/storage/v5.jsonl"));
+        let replayed = replay(&records);
+        let written = String::from_utf8(replayed.to_snapshot().to_bytes()).expect("utf-8");
+        if std::env::var_os("COVENANT_WRITE_SNAPSHOT_FIXTURE").is_some() {
+            std::fs::write(
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../fixtures/storage/snapshot-v4.json"
+                ),
+                format!("{written}\n"),
+            )
+            .expect("fixture written");
+        }
+        let pinned = include_str!("../../../fixtures/storage/snapshot-v4.json").trim_end();
+        let snapshot = Snapshot::read(records.len() as u64, pinned.as_bytes()).expect("reads");
+        assert_eq!(snapshot.format, 4);
+        let state = State::from_snapshot(snapshot).expect("restores");
+        let users = QualifiedSubject::parse("users-value").expect("subject");
+        let semvers = |state: &State| -> Vec<String> {
+            state
+                .subject(&users)
+                .expect("users")
+                .semvers
+                .values()
+                .map(|s| s.version.clone())
+                .collect()
+        };
+        assert_eq!(semvers(&state), ["1.0.0", "1.1.0", "1.1.1", "3.0.0"]);
+        assert_eq!(semvers(&state), semvers(&replayed));
+        assert_eq!(document(&state), document(&replayed));
+        assert_eq!(written, pinned);
+    }
+
     #[test]
     fn unreadable_snapshots_are_refused_with_the_reason() {
         let state = replay(&records(include_str!("../../../fixtures/storage/v1.jsonl")));
@@ -1142,10 +1198,10 @@ mod tests {
             .expect_err("wrong offset")
             .contains("offset"));
         let text = String::from_utf8(bytes).expect("utf-8");
-        let newer = text.replacen("\"format\":3", "\"format\":4", 1);
+        let newer = text.replacen("\"format\":4", "\"format\":5", 1);
         assert!(Snapshot::read(8, newer.as_bytes())
             .expect_err("newer")
-            .contains("format 4"));
+            .contains("format 5"));
         let no_tip = text.replacen(&format!(",\"tip\":\"{}\"", state.tip()), "", 1);
         assert!(Snapshot::read(8, no_tip.as_bytes())
             .expect_err("format 2 without a tip")

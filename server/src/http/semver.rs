@@ -1,0 +1,64 @@
+//! `/covenant/v1/subjects/{subject}/...`: semantic versions, thin handlers over `Registry`.
+
+use actix_web::{web, HttpRequest};
+use covenant_core::api::RegisterSchemaRequest;
+
+use super::params::{self, caller, Params};
+use super::{json, AppState};
+use crate::error::{Error, Result};
+
+type Data = web::Data<AppState>;
+type Reply = Result<actix_web::HttpResponse>;
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    use super::resource;
+    cfg.service(resource("/covenant/v1/subjects/{subject}/versions").get(versions))
+        .service(
+            resource("/covenant/v1/subjects/{subject}/semver")
+                .get(resolve)
+                .post(preview),
+        );
+}
+
+/// `GET /covenant/v1/subjects/{s}/versions[?deleted=true]`.
+async fn versions(req: HttpRequest, data: Data) -> Reply {
+    let params = Params::of(&req);
+    let subject = params::subject(&req)?;
+    Ok(json(&data.registry.subject_semvers(
+        &caller(&req),
+        &subject,
+        params.flag("deleted")?,
+    )?))
+}
+
+/// `GET /covenant/v1/subjects/{s}/semver?requirement=^2`.
+async fn resolve(req: HttpRequest, data: Data) -> Reply {
+    let params = Params::of(&req);
+    let subject = params::subject(&req)?;
+    let requirement = params
+        .get("requirement")
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| {
+            Error::UnprocessableEntity(
+                "the query parameter `requirement` is needed (`^2`, `~2.3`, `>=1.4, <2`)".into(),
+            )
+        })?
+        .to_string();
+    Ok(json(&data.registry.resolve_semver(
+        &caller(&req),
+        &subject,
+        &requirement,
+    )?))
+}
+
+/// `POST /covenant/v1/subjects/{s}/semver`: what registering the body would give.
+async fn preview(req: HttpRequest, data: Data, payload: web::Payload) -> Reply {
+    let subject = params::subject(&req)?;
+    let request: RegisterSchemaRequest = params::json_body(payload, &data.body).await?;
+    Ok(json(&data.registry.preview_semver(
+        &caller(&req),
+        &subject,
+        &request,
+    )?))
+}
