@@ -320,3 +320,74 @@ fn export_and_import_keep_the_recorded_versions() {
     common::import_into(&target.url, &dir.path().join("export.json"));
     assert_eq!(semvers(&target), semvers(&source));
 }
+
+#[test]
+fn the_client_pins_its_writer_and_refuses_writers_outside_a_requirement() {
+    use covenant_client::serde::avro::{AvroDeserializer, AvroSerializer};
+    use covenant_client::{Client, SerializerConfig};
+    let server = Server::start();
+    history(&server);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = Client::new(&server.url).expect("client");
+    // The local schema is ignored: the writer is the newest 1.x, version 3 (id 3).
+    let local = avro(&[id()], None);
+    let pinned = AvroSerializer::new(
+        client.clone(),
+        &local,
+        vec![],
+        SerializerConfig {
+            auto_register: false,
+            ..SerializerConfig::default()
+        }
+        .use_version_req("^1"),
+    )
+    .expect("serializer");
+    #[derive(serde::Serialize)]
+    struct User {
+        id: i64,
+        email: String,
+    }
+    let record = User {
+        id: 7,
+        email: "a@example.com".into(),
+    };
+    let bytes = rt
+        .block_on(pinned.serialize_serde("users", &record))
+        .expect("serializes");
+    assert_eq!(&bytes[1..5], &3i32.to_be_bytes());
+    // A reader that requires 1.x reads it; one that requires ^2 refuses it, saying why.
+    let ones = AvroDeserializer::new(client.clone(), None)
+        .expect("deserializer")
+        .require_version("users-value", "^1")
+        .expect("requirement");
+    rt.block_on(ones.deserialize(&bytes))
+        .expect("1.1.1 is within ^1");
+    let twos = AvroDeserializer::new(client.clone(), None)
+        .expect("deserializer")
+        .require_version("users-value", "^2")
+        .expect("requirement");
+    let error = rt.block_on(twos.deserialize(&bytes)).expect_err("refused");
+    assert!(
+        error.to_string().contains("1.1.1") && error.to_string().contains("^2"),
+        "{error}"
+    );
+    assert!(AvroDeserializer::new(client.clone(), None)
+        .expect("deserializer")
+        .require_version("users-value", "two")
+        .is_err());
+    // No version matches: the serializer says so.
+    let none = AvroSerializer::new(
+        client,
+        &local,
+        vec![],
+        SerializerConfig::default().use_version_req("^5"),
+    )
+    .expect("serializer");
+    let error = rt
+        .block_on(none.serialize_serde("users", &record))
+        .expect_err("nothing matches");
+    assert!(error.to_string().contains("40402"), "{error}");
+}

@@ -79,6 +79,23 @@ pub struct SerializerConfig {
     pub metadata: Option<serde_json::Value>,
     /// Rule set registered with the local schema (auto-register and lookup).
     pub rule_set: Option<serde_json::Value>,
+    /// Write with the subject's newest version whose semantic version matches this
+    /// requirement (`^2`, `~2.3`, `>=1.4, <2`; Covenant only), instead of the local schema.
+    /// Cached like `use_latest_version`, for `latest_cache_ttl`.
+    pub use_version_req: Option<String>,
+}
+
+impl SerializerConfig {
+    /// Pins the writer schema to the newest version matching `requirement`.
+    pub fn use_version_req(mut self, requirement: &str) -> Self {
+        self.use_version_req = Some(requirement.to_string());
+        self
+    }
+
+    /// Whether the writer is the registry's choice, asked again when the cache expires.
+    pub(crate) fn follows_registry(&self) -> bool {
+        self.use_latest_version || self.use_version_req.is_some()
+    }
 }
 
 impl Default for SerializerConfig {
@@ -93,6 +110,7 @@ impl Default for SerializerConfig {
             latest_cache_ttl: Some(Duration::from_secs(60)),
             metadata: None,
             rule_set: None,
+            use_version_req: None,
         }
     }
 }
@@ -118,7 +136,7 @@ pub(crate) struct WriterResolver {
 impl WriterResolver {
     pub fn new(client: Client, config: SerializerConfig) -> WriterResolver {
         let ttl = config
-            .use_latest_version
+            .follows_registry()
             .then_some(config.latest_cache_ttl)
             .flatten();
         WriterResolver {
@@ -160,6 +178,20 @@ impl WriterResolver {
         let writer = if let Some(id) = self.config.use_schema_id {
             let schema = self.client.schema_by_id(id, Some(subject)).await?;
             Writer { id, schema }
+        } else if let Some(requirement) = &self.config.use_version_req {
+            let pinned = self.client.resolve_semver(subject, requirement).await?;
+            let version = self
+                .client
+                .version(
+                    subject,
+                    VersionSpec::Number(covenant_core::ids::Version::try_from(pinned.version)?),
+                    false,
+                )
+                .await?;
+            Writer {
+                id: version.id,
+                schema: Arc::new(SchemaString::from(version.as_ref())),
+            }
         } else if self.config.use_latest_version {
             // Asked afresh each time this cache expires (the client's own latest cache would
             // add its time to live on top).

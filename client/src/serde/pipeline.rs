@@ -123,7 +123,7 @@ pub(crate) struct Writing<F: Format> {
 impl<F: Format> Writing<F> {
     pub fn new(format: F, client: Client, config: SerializerConfig) -> Writing<F> {
         let ttl = config
-            .use_latest_version
+            .follows_registry()
             .then_some(config.latest_cache_ttl)
             .flatten();
         Writing {
@@ -234,6 +234,9 @@ pub(crate) struct Reading<P, V> {
     client: Client,
     prepared: BoundedCache<SchemaRef, (Arc<SchemaString>, Arc<P>)>,
     hooks: Vec<Arc<dyn Hook<V>>>,
+    /// Events are read only when their writer is a version of this subject whose semantic
+    /// version matches this requirement.
+    required: Option<(String, covenant_core::semver::VersionReq)>,
 }
 
 impl<P: Send + Sync, V> Reading<P, V> {
@@ -242,6 +245,65 @@ impl<P: Send + Sync, V> Reading<P, V> {
             client,
             prepared: BoundedCache::new(64, None),
             hooks: Vec::new(),
+            required: None,
+        }
+    }
+
+    /// Refuses events whose writer is not a version of `subject` with a semantic version
+    /// matching `requirement` (checked once per writer schema).
+    pub fn require_version(&mut self, subject: &str, requirement: &str) -> Result<()> {
+        let parsed = covenant_core::semver::VersionReq::parse(requirement).map_err(|e| {
+            crate::Error::Config(format!("`{requirement}` is not a version requirement: {e}"))
+        })?;
+        self.required = Some((subject.to_string(), parsed));
+        Ok(())
+    }
+
+    async fn check_required(&self, schema_ref: SchemaRef, schema: &SchemaString) -> Result<()> {
+        let Some((subject, requirement)) = &self.required else {
+            return Ok(());
+        };
+        let id = match schema_ref {
+            SchemaRef::Id(id) => id,
+            SchemaRef::Guid(_) => schema.max_id.unwrap_or(-1),
+        };
+        let versions: Vec<i32> = self
+            .client
+            .id_versions(id)
+            .await?
+            .into_iter()
+            .filter(|v| &v.subject == subject)
+            .map(|v| v.version)
+            .collect();
+        let semvers = self.client.semvers(subject, true).await?;
+        let matching = semvers.iter().any(|v| {
+            versions.contains(&v.version)
+                && v.semver.as_ref().is_some_and(|s| {
+                    covenant_core::semver::SemVer::parse(&s.version)
+                        .is_ok_and(|version| requirement.matches(&version))
+                })
+        });
+        if matching {
+            Ok(())
+        } else {
+            let found: Vec<String> = semvers
+                .iter()
+                .filter(|v| versions.contains(&v.version))
+                .map(|v| {
+                    v.semver.as_ref().map_or(
+                        format!("version {} (no semantic version)", v.version),
+                        |s| s.version.clone(),
+                    )
+                })
+                .collect();
+            Err(crate::Error::Schema(format!(
+                "the event's writer schema {schema_ref} is {} of {subject}, outside the required {requirement}",
+                if found.is_empty() {
+                    "no version".to_string()
+                } else {
+                    found.join(", ")
+                }
+            )))
         }
     }
 
@@ -269,6 +331,7 @@ impl<P: Send + Sync, V> Reading<P, V> {
             return Ok((schema_ref, schema, prepared, payload));
         }
         let schema = writer_of(&self.client, schema_ref).await?;
+        self.check_required(schema_ref, &schema).await?;
         let prepared = Arc::new(build(Arc::clone(&schema)).await?);
         self.prepared
             .insert(schema_ref, (Arc::clone(&schema), Arc::clone(&prepared)));

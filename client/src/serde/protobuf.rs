@@ -198,6 +198,13 @@ impl ProtobufDeserializer {
         }
     }
 
+    /// Refuses events whose writer schema is not a version of `subject` with a semantic
+    /// version matching `requirement` (`^2`, `~2.3`; Covenant only), checked once per writer.
+    pub fn require_version(mut self, subject: &str, requirement: &str) -> Result<Self> {
+        self.pipeline.require_version(subject, requirement)?;
+        Ok(self)
+    }
+
     /// Adds a hook every event passes after decoding.
     pub fn with_hook(mut self, hook: Arc<dyn Hook<DynamicMessage>>) -> Self {
         self.pipeline.add_hook(hook);

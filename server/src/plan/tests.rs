@@ -693,3 +693,77 @@ fn contract_of_writes_the_version_only_when_asked() {
         (None, None)
     );
 }
+
+/// A log written before semantic versions: its versions keep none, and the first version
+/// registered after the upgrade starts the subject's numbering at 1.0.0, saying why.
+#[test]
+fn versions_from_before_semantic_versions_keep_none() {
+    let mut world = World::new();
+    for (offset, line) in include_str!("../../../fixtures/storage/v4.jsonl")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+    {
+        let stored = crate::persist::Stored::read(offset as u64, line.as_bytes()).expect("reads");
+        world
+            .state
+            .apply(stored.offset, &stored.record, stored.hash);
+    }
+    let orders = subject("orders-value");
+    let before: Vec<Version> = world
+        .state
+        .subject(&orders)
+        .expect("orders")
+        .visible(false)
+        .map(|(v, _)| v)
+        .collect();
+    assert!(!before.is_empty());
+    assert!(world
+        .state
+        .subject(&orders)
+        .expect("orders")
+        .semvers
+        .is_empty());
+    let (_, entry) = world
+        .state
+        .subject(&orders)
+        .expect("orders")
+        .visible(false)
+        .next_back()
+        .expect("a live version");
+    let latest = world
+        .state
+        .stored(orders.context(), entry.id)
+        .expect("stored")
+        .schema
+        .clone();
+    let mut next: Value = serde_json::from_str(&latest).expect("json");
+    next["fields"]
+        .as_array_mut()
+        .expect("fields")
+        .push(json!({"name": "note", "type": "string", "default": ""}));
+    let text = next.to_string();
+    let registered = world.register("orders-value", &text).expect("registers");
+    let semver = world
+        .state
+        .subject(&orders)
+        .expect("orders")
+        .semvers
+        .get(&registered.version)
+        .cloned()
+        .expect("a semantic version");
+    assert_eq!(semver.version, "1.0.0");
+    assert!(
+        semver.reasons[0].contains("before semantic versions"),
+        "{semver:?}"
+    );
+    // The earlier versions are unchanged.
+    for version in before {
+        assert!(!world
+            .state
+            .subject(&orders)
+            .expect("orders")
+            .semvers
+            .contains_key(&version));
+    }
+}
