@@ -74,6 +74,10 @@ fn is_write(method: &Method, path: &str) -> bool {
                 || matches!(
                     segments.as_slice(),
                     ["dek-registry", "v1", "keks", _, "test"]
+                )
+                || matches!(
+                    segments.as_slice(),
+                    ["covenant", "v1", "subjects", _, "semver"]
                 );
             !reads
         }
