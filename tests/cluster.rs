@@ -768,6 +768,56 @@ fn three_nodes_share_keys_and_associations() {
         (409, json!(40904)),
         "{body}"
     );
+    // Every other DEK-registry and association write made on one node is what the others
+    // serve: KEK update, DEK delete and undelete, association update, batch calls, deletes.
+    let (status, body) = nodes[1].put(
+        "/dek-registry/v1/keks/race",
+        &json!({"doc": "moved", "shared": true}),
+    );
+    assert_eq!(status, 200, "{body}");
+    eventually("every node serves the updated KEK", || {
+        nodes
+            .iter()
+            .all(|n| n.get("/dek-registry/v1/keks/race").1["doc"] == "moved")
+    });
+    assert_eq!(nodes[2].delete(path).0, 204);
+    eventually("every node hides the deleted DEK", || {
+        nodes.iter().all(|n| n.get(path).0 == 404)
+    });
+    assert_eq!(
+        nodes[0].post(&format!("{path}/undelete"), &json!({})).0,
+        204
+    );
+    eventually("every node serves the restored DEK", || {
+        nodes.iter().all(|n| {
+            let (status, dek) = n.get(path);
+            status == 200 && dek["keyMaterial"] == first["keyMaterial"]
+        })
+    });
+    assert_eq!(nodes[0].register("other-value", &schema).0, 200);
+    let (status, body) = nodes[0].post(
+        "/associations:batchMutate",
+        &json!({"requests": [{"resourceName": "other", "resourceNamespace": "c1",
+            "resourceId": "id-other", "resourceType": "topic",
+            "associations": [{"opType": "CREATE", "subject": "other-value"}]}]}),
+    );
+    assert_eq!(status, 207, "{body}");
+    eventually("every node answers the batch get", || {
+        nodes.iter().all(|n| {
+            n.post(
+                "/associations:batchGet",
+                &json!({"requests": [{"resourceId": "id-other"}]}),
+            )
+            .1["results"][0]["result"]["associations"][0]["subject"]
+                == "other-value"
+        })
+    });
+    assert_eq!(nodes[1].delete("/associations/resources/id-other").0, 204);
+    eventually("every node forgets the deleted association", || {
+        nodes
+            .iter()
+            .all(|n| n.get("/associations/resources/id-other").1 == json!([]))
+    });
     // Semantic versions are decided once, on the node that registered, and read everywhere.
     let v2 = record(
         "Card",
