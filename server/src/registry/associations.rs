@@ -371,14 +371,7 @@ impl Registry {
         body: &Value,
         include_schemas: bool,
     ) -> Result<Value> {
-        let requests = body
-            .get("requests")
-            .and_then(Value::as_array)
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| Error::InvalidAssociation {
-                property: "requests".into(),
-                detail: "cannot be null or empty".into(),
-            })?;
+        let requests = batch_requests(body)?;
         let mut results = Vec::new();
         for request in requests {
             let text = |key: &str| request.get(key).and_then(Value::as_str).map(str::to_string);
@@ -451,14 +444,7 @@ impl Registry {
         body: &Value,
         dry_run: bool,
     ) -> Result<Value> {
-        let requests = body
-            .get("requests")
-            .and_then(Value::as_array)
-            .filter(|r| !r.is_empty())
-            .ok_or_else(|| Error::InvalidAssociation {
-                property: "requests".into(),
-                detail: "cannot be null or empty".into(),
-            })?;
+        let requests = batch_requests(body)?;
         let mut results = Vec::new();
         for request in requests {
             let outcome = self.mutate_one(caller, request, dry_run).await;
@@ -550,4 +536,15 @@ impl Registry {
             })).collect::<Vec<_>>(),
         }))
     }
+}
+
+/// The `requests` of a batch call: a non-empty array (42212 otherwise).
+fn batch_requests(body: &Value) -> Result<&Vec<Value>> {
+    body.get("requests")
+        .and_then(Value::as_array)
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| Error::InvalidAssociation {
+            property: "requests".into(),
+            detail: "cannot be null or empty".into(),
+        })
 }
