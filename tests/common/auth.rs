@@ -113,7 +113,9 @@ pub fn hash_password(password: &str) -> String {
     let hash = String::from_utf8(output.stdout).expect("utf-8");
     let hash = hash.trim().to_string();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
-    assert!(!hash.contains(password));
+    // (A password of a few characters turns up in the random salt now and then; only a
+    // longer one says whether the plain text leaked into the hash.)
+    assert!(password.len() < 6 || !hash.contains(password), "{hash}");
     hash
 }
 
