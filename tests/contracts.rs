@@ -340,6 +340,24 @@ fn shared_keks_have_their_deks_made_and_unwrapped_by_the_registry() {
         ok(bare.get("/dek-registry/v1/keks/shared"))["doc"],
         "orders keys"
     );
+    // A shared KEK of a KMS the registry has no driver for: the request cannot be served, which
+    // is the caller's to fix (422), not a failure of the registry (5xx).
+    ok(bare.post(
+        "/dek-registry/v1/keks",
+        &json!({"name": "cloud", "kmsType": "aws-kms", "kmsKeyId": "arn:aws:kms:x", "shared": true}),
+    ));
+    let message = refused(
+        bare.post(
+            "/dek-registry/v1/keks/cloud/deks",
+            &json!({"subject": "cloud-value"}),
+        ),
+        422,
+        422,
+    );
+    assert!(
+        message.contains("no driver for the KMS `aws-kms`"),
+        "{message}"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -83,6 +83,10 @@ pub enum KmsError {
     /// Anything else (500/50070).
     #[error("{0}")]
     Failed(String),
+    /// The registry has no driver for the KEK's KMS type (422): the request, not the registry,
+    /// is what cannot be served.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// A KMS that wraps DEKs under a KEK.
@@ -203,11 +207,13 @@ impl Kms {
 
     fn driver(&self, kms_type: &str) -> Result<&dyn KmsDriver, KmsError> {
         self.drivers.get(kms_type).map(|d| &**d).ok_or_else(|| {
-            KmsError::Failed(if kms_type == "local-kms" {
-                "the local KMS has no secret: set local_kms_secret in the server's configuration".to_string()
+            if kms_type == "local-kms" {
+                KmsError::Failed(
+                    "the local KMS has no secret: set local_kms_secret in the server's configuration".to_string(),
+                )
             } else {
-                format!("this registry has no driver for the KMS `{kms_type}`; DEKs under a shared KEK of that KMS must be made by the clients")
-            })
+                KmsError::Unsupported(format!("this registry has no driver for the KMS `{kms_type}`; DEKs under a shared KEK of that KMS must be made by the clients"))
+            }
         })
     }
 

@@ -33,6 +33,9 @@ fn kms_error(subject: &str, error: KmsError) -> Error {
         KmsError::Failed(reason) => Error::DekGeneration(format!(
             "Could not generate encrypted dek for {subject}: {reason}"
         )),
+        KmsError::Unsupported(reason) => Error::UnprocessableEntity(format!(
+            "Could not generate encrypted dek for {subject}: {reason}"
+        )),
     }
 }
 
@@ -72,6 +75,10 @@ impl Registry {
                             dek.subject
                         )),
                         KmsError::Failed(reason) => Error::DekGeneration(format!(
+                            "Could not generate raw dek for {}: {reason}",
+                            dek.subject
+                        )),
+                        KmsError::Unsupported(reason) => Error::UnprocessableEntity(format!(
                             "Could not generate raw dek for {}: {reason}",
                             dek.subject
                         )),
