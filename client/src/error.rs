@@ -7,7 +7,7 @@ use covenant_core::ErrorCode;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The registry answered with an error body.
-    #[error("registry error {error_code} (HTTP {status}): {message}")]
+    #[error("registry error {error_code} (HTTP {status}): {message}{}", request(.request_id))]
     Registry {
         /// The HTTP status.
         status: u16,
@@ -15,6 +15,8 @@ pub enum Error {
         error_code: u32,
         /// The registry's message.
         message: String,
+        /// The id of the request, as the registry logged it (`X-Request-Id`).
+        request_id: Option<String>,
     },
     /// The registry could not be reached, or the request timed out.
     #[error("cannot reach the registry at {url}: {reason}")]
@@ -91,3 +93,9 @@ impl From<covenant_core::Error> for Error {
 
 /// The client's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn request(id: &Option<String>) -> String {
+    id.as_ref()
+        .map(|id| format!(" (request {id})"))
+        .unwrap_or_default()
+}

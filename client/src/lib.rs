@@ -17,7 +17,7 @@ pub mod serde;
 pub mod blocking;
 
 pub use error::{Error, Result};
-pub use rest::{segment, Auth, Client, ClientBuilder, RetryPolicy, TokenSource};
+pub use rest::{segment, Auth, Client, ClientBuilder, RetryPolicy, TokenSource, TraceSource};
 pub use serde::{SerializerConfig, SubjectNameStrategy};
 
 pub use covenant_core::api;

@@ -99,7 +99,12 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     cache_capacity: usize,
     latest_ttl: Duration,
+    client_id: Option<String>,
+    traceparent: Option<TraceSource>,
 }
+
+/// Gives the W3C `traceparent` of the caller's current span, if there is one.
+pub type TraceSource = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -161,6 +166,24 @@ impl ClientBuilder {
         self
     }
 
+    /// Names this client to the registry (`X-Client-Id`), which keeps which client reads which
+    /// schema (`covenant_schema_last_read_timestamp_seconds`).
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    /// Propagates the caller's trace: `source` is asked on every request for the W3C
+    /// `traceparent` of the current span (from the application's tracing, e.g. OpenTelemetry's
+    /// propagator), and the registry's spans become its children.
+    pub fn traceparent(
+        mut self,
+        source: impl Fn() -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.traceparent = Some(Arc::new(source));
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client> {
         let base = self.url.trim_end_matches('/').to_string();
@@ -201,6 +224,8 @@ impl ClientBuilder {
                 base,
                 auth: self.auth,
                 retry: self.retry,
+                client_id: self.client_id,
+                traceparent: self.traceparent,
                 by_id: BoundedCache::new(self.cache_capacity, None),
                 by_guid: BoundedCache::new(self.cache_capacity, None),
                 registered: BoundedCache::new(self.cache_capacity, None),
@@ -222,6 +247,8 @@ struct Inner {
     base: String,
     auth: Auth,
     retry: RetryPolicy,
+    client_id: Option<String>,
+    traceparent: Option<TraceSource>,
     /// (context subject hint, id) → schema.
     by_id: BoundedCache<(String, i32), Arc<SchemaString>>,
     /// guid → schema (a GUID, like an id, always names the same schema).
@@ -253,6 +280,8 @@ impl Client {
             retry: RetryPolicy::default(),
             cache_capacity: 1000,
             latest_ttl: Duration::from_secs(60),
+            client_id: None,
+            traceparent: None,
         }
     }
 
@@ -288,8 +317,10 @@ impl Client {
         };
         let mut backoff = self.inner.retry.initial_backoff;
         let mut attempt = 1;
+        // One id for the call, its retries included, so the registry's log shows them together.
+        let request_id = request_id();
         loop {
-            match self.send(&method, &url, body.as_deref()).await {
+            match self.send(&method, &url, body.as_deref(), &request_id).await {
                 Err(error) if error.is_transient() && attempt < attempts => {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.inner.retry.max_backoff);
@@ -306,12 +337,25 @@ impl Client {
         }
     }
 
-    async fn send(&self, method: &Method, url: &str, body: Option<&[u8]>) -> Result<String> {
+    async fn send(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&[u8]>,
+        request_id: &str,
+    ) -> Result<String> {
         let mut request = self
             .inner
             .http
             .request(method.clone(), url)
-            .header("Accept", MEDIA_TYPE);
+            .header("Accept", MEDIA_TYPE)
+            .header("X-Request-Id", request_id);
+        if let Some(id) = &self.inner.client_id {
+            request = request.header("X-Client-Id", id);
+        }
+        if let Some(traceparent) = self.inner.traceparent.as_ref().and_then(|source| source()) {
+            request = request.header("traceparent", traceparent);
+        }
         request = match &self.inner.auth {
             Auth::None => request,
             Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
@@ -330,6 +374,11 @@ impl Client {
             reason: describe_transport(&e),
         })?;
         let status = response.status().as_u16();
+        let answered_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let text = response.text().await.map_err(|e| Error::Transport {
             url: url.to_string(),
             reason: describe_transport(&e),
@@ -347,11 +396,13 @@ impl Client {
                 status,
                 error_code: body.error_code,
                 message: body.message,
+                request_id: answered_id,
             }),
             Err(_) => Err(Error::Registry {
                 status,
                 error_code: u32::from(status),
                 message: shorten(&text),
+                request_id: answered_id,
             }),
         }
     }
@@ -498,7 +549,9 @@ impl Client {
     /// `DELETE /contexts/{ctx}` (an empty context).
     pub async fn delete_context(&self, context: &str) -> Result<()> {
         let url = format!("{}/contexts/{}", self.inner.base, segment(context));
-        self.send(&Method::DELETE, &url, None).await.map(|_| ())
+        self.send(&Method::DELETE, &url, None, &request_id())
+            .await
+            .map(|_| ())
     }
 
     /// `GET /schemas/types`.
@@ -573,7 +626,9 @@ impl Client {
             self.inner.base,
             segment(name)
         );
-        self.send(&Method::DELETE, &url, None).await.map(|_| ())
+        self.send(&Method::DELETE, &url, None, &request_id())
+            .await
+            .map(|_| ())
     }
 
     /// `GET /dek-registry/v1/keks/{kek}/deks`: the subjects with DEKs under a KEK.
@@ -989,6 +1044,24 @@ fn describe_transport(error: &reqwest::Error) -> String {
         }
         text
     }
+}
+
+/// A new request id: 16 random hex digits (from the standard library's randomly keyed hasher,
+/// so the crate needs no random-number dependency) and a per-process counter.
+fn request_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let prefix = *PREFIX.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(std::process::id().into());
+        hasher.finish()
+    });
+    format!(
+        "covenant-client-{prefix:016x}-{:x}",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 #[cfg(test)]
