@@ -403,6 +403,71 @@ mod tests {
                     prop_assert!(verdict.bump >= Bump::Patch);
                 }
             }
+
+            /// The same for JSON Schema objects: a field's type, and whether it is required
+            /// (a field without a default is required), change between the two.
+            #[test]
+            fn the_json_schema_bump_follows_the_verdict(old in fields(), new in fields(), level in 0..4usize, open in any::<bool>()) {
+                let level = [Backward, Forward, Full, NoCheck][level];
+                let (old, new) = (object(&old, open), object(&new, open));
+                let (old, new) = (parse(SchemaType::Json, &old), parse(SchemaType::Json, &new));
+                let verdict = classify(&old, &new, level, Policy::Strict, &Budget::unlimited());
+                let (backward, forward) = directions(level);
+                let breaks = !check_pair(&new, &old, backward, forward, Policy::Strict, &Budget::unlimited()).is_empty();
+                prop_assert_eq!(verdict.bump == Bump::Major, breaks);
+            }
+
+            /// The same for Protobuf messages: fields numbered in name order, so adding or
+            /// removing one renumbers the others.
+            #[test]
+            fn the_protobuf_bump_follows_the_verdict(old in fields(), new in fields(), level in 0..4usize) {
+                let level = [Backward, Forward, Full, NoCheck][level];
+                let (old, new) = (message(&old), message(&new));
+                let (old, new) = (parse(SchemaType::Protobuf, &old), parse(SchemaType::Protobuf, &new));
+                let verdict = classify(&old, &new, level, Policy::Strict, &Budget::unlimited());
+                let (backward, forward) = directions(level);
+                let breaks = !check_pair(&new, &old, backward, forward, Policy::Strict, &Budget::unlimited()).is_empty();
+                prop_assert_eq!(verdict.bump == Bump::Major, breaks);
+            }
+        }
+
+        fn object(fields: &[(String, &'static str, bool)], open: bool) -> String {
+            let mut properties = serde_json::Map::new();
+            let mut required = Vec::new();
+            for (name, kind, default) in fields {
+                let kind = match *kind {
+                    "int" | "long" => "integer",
+                    other => other,
+                };
+                properties.insert(name.clone(), serde_json::json!({ "type": kind }));
+                if !default {
+                    required.push(name.clone());
+                }
+            }
+            serde_json::json!({
+                "type": "object",
+                "properties": properties,
+                "required": required,
+                "additionalProperties": open,
+            })
+            .to_string()
+        }
+
+        fn message(fields: &[(String, &'static str, bool)]) -> String {
+            let body: String = fields
+                .iter()
+                .enumerate()
+                .map(|(i, (name, kind, _))| {
+                    let kind = match *kind {
+                        "int" => "int32",
+                        "long" => "int64",
+                        "boolean" => "bool",
+                        other => other,
+                    };
+                    format!("  {kind} {name} = {};\n", i + 1)
+                })
+                .collect();
+            format!("syntax = \"proto3\";\nmessage R {{\n{body}}}\n")
         }
     }
 }
