@@ -26,8 +26,8 @@ command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-g
 cargo build --quiet --release --bin covenant -p covenant-cli
 
 work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+# start() runs in a command substitution (a subshell), so the pids go to a file.
+cleanup() { [ -f "$work/pids" ] && while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$work/pids"; rm -rf "$work"; }
 trap cleanup EXIT
 
 n=0
@@ -35,7 +35,7 @@ start() { # store -> URL
   n=$((n + 1))
   RUST_LOG=warn ./target/release/covenant serve --listen 127.0.0.1:0 --store "$1" --poll-interval-ms 200 \
     >"$work/$n.out" 2>"$work/$n.err" &
-  pids+=($!)
+  echo $! >>"$work/pids"
   for _ in $(seq 1 100); do grep -q '^listening on ' "$work/$n.out" 2>/dev/null && break; sleep 0.1; done
   sed -n 's/^listening on //p' "$work/$n.out" | head -n 1
 }

@@ -34,14 +34,14 @@ cargo build --quiet --release --bin covenant -p covenant-cli
 cargo build --quiet --release --example baseline -p covenant-server
 
 work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+# start() runs in a command substitution (a subshell), so the pids go to a file.
+cleanup() { [ -f "$work/pids" ] && while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$work/pids"; rm -rf "$work"; }
 trap cleanup EXIT
 
 start() { # name command... ; prints the URL
   local name=$1; shift
   "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  pids+=($!)
+  echo $! >>"$work/pids"
   for _ in $(seq 1 100); do grep -q '^listening on ' "$work/$name.out" 2>/dev/null && break; sleep 0.1; done
   sed -n 's/^listening on //p' "$work/$name.out" | head -n 1
 }
