@@ -1280,3 +1280,267 @@ fn client_crate_and_cli_over_tls() {
     assert_eq!(code, Some(2));
     assert!(err.contains("--cert and --key"), "{err}");
 }
+
+/// `/metrics` is behind the same permission check as the API: a caller with global read may
+/// scrape it, on the main listener and on the metrics listener; no one else may.
+#[test]
+fn metrics_need_global_read() {
+    let dir = tempfile::tempdir().expect("dir");
+    let hash = hash_password("scrape-pw");
+    let mut auth = String::new();
+    for (name, roles) in [("prom", vec!["readonly"]), ("pay", vec!["payments"])] {
+        auth.push_str(&user_entry(name, &hash, &roles));
+    }
+    auth.push_str(
+        "\n[[grants]]\nrole = \"payments\"\noperations = [\"read\"]\nsubjects = [\"payments-*\"]\n",
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let server = start(
+        dir.path(),
+        &auth,
+        &["--metrics-listen", &format!("127.0.0.1:{port}")],
+    );
+    let main = Http::plain(&server.url);
+    let apart = Http::plain(&format!("http://127.0.0.1:{port}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while apart.try_call("GET", "/metrics", Cred::None, None).is_err() {
+        assert!(std::time::Instant::now() < deadline, "no metrics listener");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for http in [&main, &apart] {
+        assert_eq!(http.get("/metrics", Cred::None).status, 401);
+        assert_eq!(
+            http.get("/metrics", Cred::Basic("pay", "scrape-pw")).status,
+            403
+        );
+        let reply = http.get("/metrics", Cred::Basic("prom", "scrape-pw"));
+        assert_eq!(reply.status, 200);
+        assert!(reply
+            .body
+            .as_str()
+            .is_some_and(|page| page.contains("covenant_http_requests_total")));
+    }
+}
+
+/// The DEK registry, the associations and the semantic versions are behind the same check as
+/// the rest: KEKs by the KEK grants (readonly reads them, developer writes them, a
+/// subject-scoped role neither), DEKs and associations by their subjects, semantic versions as
+/// reads of their subject.
+#[test]
+fn keys_associations_and_semantic_versions_follow_the_grants() {
+    let dir = tempfile::tempdir().expect("dir");
+    let hash = hash_password("grants-pw");
+    let mut auth = String::new();
+    for (name, roles) in [
+        ("root", vec!["admin"]),
+        ("dev", vec!["developer"]),
+        ("viewer", vec!["readonly"]),
+        ("pay", vec!["payments"]),
+    ] {
+        auth.push_str(&user_entry(name, &hash, &roles));
+    }
+    auth.push_str(
+        "\n[[grants]]\nrole = \"payments\"\noperations = [\"read\", \"write\"]\nsubjects = [\"payments-*\"]\n",
+    );
+    let server = start(dir.path(), &auth, &[]);
+    let http = Http::plain(&server.url);
+    let as_user = |name: &'static str| Cred::Basic(name, "grants-pw");
+    let (root, dev, viewer, pay) = (
+        as_user("root"),
+        as_user("dev"),
+        as_user("viewer"),
+        as_user("pay"),
+    );
+    for subject in ["payments-value", "orders-value"] {
+        assert_eq!(http.register(subject, &avro("P"), root).status, 200);
+    }
+    let kek = |name: &str| json!({"name": name, "kmsType": "aws-kms", "kmsKeyId": format!("arn:aws:kms:eu:1:key/{name}")});
+    let status = |method: &str, path: &str, cred: Cred<'_>, body: Option<&Value>| {
+        http.call(method, path, cred, body).status
+    };
+    // KEKs.
+    assert_eq!(
+        status("POST", "/dek-registry/v1/keks", root, Some(&kek("k1"))),
+        200
+    );
+    assert_eq!(
+        status("POST", "/dek-registry/v1/keks", dev, Some(&kek("k2"))),
+        200
+    );
+    assert_eq!(
+        status("POST", "/dek-registry/v1/keks", viewer, Some(&kek("k3"))),
+        403
+    );
+    assert_eq!(
+        status("POST", "/dek-registry/v1/keks", pay, Some(&kek("k4"))),
+        403
+    );
+    assert_eq!(status("GET", "/dek-registry/v1/keks/k1", viewer, None), 200);
+    assert_eq!(status("GET", "/dek-registry/v1/keks/k1", pay, None), 403);
+    assert_eq!(
+        status("DELETE", "/dek-registry/v1/keks/k2", viewer, None),
+        403
+    );
+    assert_eq!(
+        status("GET", "/dek-registry/v1/keks/k1", Cred::None, None),
+        401
+    );
+    // DEKs, by their subject.
+    let dek = |subject: &str| json!({"subject": subject, "encryptedKeyMaterial": "AAECAwQFBgcICQoLDA0ODw=="});
+    assert_eq!(
+        status(
+            "POST",
+            "/dek-registry/v1/keks/k1/deks",
+            pay,
+            Some(&dek("payments-value"))
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            "POST",
+            "/dek-registry/v1/keks/k1/deks",
+            pay,
+            Some(&dek("orders-value"))
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            "GET",
+            "/dek-registry/v1/keks/k1/deks/payments-value",
+            pay,
+            None
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            "POST",
+            "/dek-registry/v1/keks/k1/deks",
+            viewer,
+            Some(&dek("orders-value"))
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            "POST",
+            "/dek-registry/v1/keks/k1/deks",
+            root,
+            Some(&dek("orders-value"))
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            "GET",
+            "/dek-registry/v1/keks/k1/deks/orders-value",
+            pay,
+            None
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            "GET",
+            "/dek-registry/v1/keks/k1/deks/orders-value",
+            viewer,
+            None
+        ),
+        200
+    );
+    // Associations, by their subjects.
+    let association = |topic: &str, subject: &str| {
+        json!({
+            "resourceName": topic, "resourceNamespace": "lkc-1",
+            "resourceId": format!("lkc-1:{topic}"), "resourceType": "topic",
+            "associations": [{"subject": subject, "associationType": "value"}],
+        })
+    };
+    assert_eq!(
+        status(
+            "POST",
+            "/associations",
+            pay,
+            Some(&association("orders", "orders-value"))
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            "POST",
+            "/associations",
+            pay,
+            Some(&association("payments", "payments-value"))
+        ),
+        200
+    );
+    assert_eq!(
+        status("GET", "/associations/subjects/payments-value", pay, None),
+        200
+    );
+    assert_eq!(
+        status("GET", "/associations/subjects/orders-value", pay, None),
+        403
+    );
+    assert_eq!(
+        status(
+            "POST",
+            "/associations",
+            viewer,
+            Some(&association("orders", "orders-value"))
+        ),
+        403
+    );
+    // Semantic versions are reads of their subject.
+    assert_eq!(
+        status(
+            "GET",
+            "/covenant/v1/subjects/payments-value/versions",
+            pay,
+            None
+        ),
+        200
+    );
+    assert_eq!(
+        status(
+            "GET",
+            "/covenant/v1/subjects/orders-value/versions",
+            pay,
+            None
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            "GET",
+            "/covenant/v1/subjects/orders-value/versions",
+            viewer,
+            None
+        ),
+        200
+    );
+    let preview = json!({"schema": avro("P")});
+    assert_eq!(
+        status(
+            "POST",
+            "/covenant/v1/subjects/orders-value/semver",
+            pay,
+            Some(&preview)
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            "POST",
+            "/covenant/v1/subjects/payments-value/semver",
+            pay,
+            Some(&preview)
+        ),
+        200
+    );
+}

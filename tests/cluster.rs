@@ -833,3 +833,33 @@ fn three_nodes_share_keys_and_associations() {
             .all(|n| n.get("/covenant/v1/subjects/cards-value/versions") == (200, semvers.clone()))
     });
 }
+
+/// The metrics of a shared log: a node that reads another's writes reports how far behind it
+/// was (records and seconds), and both report the same head.
+#[test]
+fn metrics_show_catch_up_lag_and_the_same_head_on_every_node() {
+    let Some(base) = database() else { return };
+    let store = unique_store(&base);
+    let dir = tempfile::tempdir().expect("dir");
+    let writer = node(&store, dir.path(), &[]);
+    let reader = node(&store, dir.path(), &[]);
+    for i in 0..3 {
+        writer.register_ok(&format!("lag-{i}"), &record("Lag", &[("id", "long", None)]));
+    }
+    let gauge = |server: &Server, name: &str| -> f64 {
+        let (_, page, _) = server.raw("GET", "/metrics", &[], None);
+        page.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in\n{page}"))
+            .parse()
+            .expect("a number")
+    };
+    eventually("the reader has applied the writer's records", || {
+        gauge(&reader, "covenant_log_head_records") == gauge(&writer, "covenant_log_head_records")
+    });
+    assert_eq!(gauge(&writer, "covenant_log_head_records"), 3.0);
+    assert!(gauge(&reader, "covenant_log_catch_up_lag_records") >= 1.0);
+    let seconds = gauge(&reader, "covenant_log_catch_up_lag_seconds");
+    assert!((0.0..10.0).contains(&seconds), "{seconds}");
+    assert_eq!(gauge(&reader, "covenant_log_records_applied_total"), 3.0);
+}

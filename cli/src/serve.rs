@@ -84,12 +84,30 @@ pub struct ServeArgs {
     /// Writes a second per principal (per address for anonymous callers); 429 beyond.
     #[arg(long)]
     rate_limit_writes: Option<f64>,
+    /// Also serve GET /metrics (only) on this address.
+    #[arg(long)]
+    metrics_listen: Option<String>,
+    /// Keep no metrics and serve no /metrics.
+    #[arg(long)]
+    no_metrics: bool,
+    /// Log lines as `text` or `json` (one object per line) [default: text].
+    #[arg(long)]
+    log_format: Option<String>,
+    /// Export traces to this OTLP/HTTP collector (`http://host:4318`).
+    #[arg(long)]
+    otlp_endpoint: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    init_logging();
     let config = match build_config(args) {
         Ok(config) => config,
+        Err(message) => {
+            eprintln!("covenant serve: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let _telemetry = match init_logging(&config.telemetry) {
+        Ok(guard) => guard,
         Err(message) => {
             eprintln!("covenant serve: {message}");
             return ExitCode::from(2);
@@ -142,6 +160,10 @@ fn build_config(args: ServeArgs) -> Result<covenant_server::Config, String> {
         // A secret is read from the config file or COVENANT_LOCAL_KMS_SECRET, never a flag
         // (flags show in the process list).
         local_kms_secret: None,
+        metrics_listen: args.metrics_listen,
+        metrics: args.no_metrics.then_some(false),
+        log_format: args.log_format,
+        otlp_endpoint: args.otlp_endpoint,
     };
     file.overlay(env)
         .overlay(flags)
@@ -150,14 +172,13 @@ fn build_config(args: ServeArgs) -> Result<covenant_server::Config, String> {
 }
 
 /// Logs go to standard error (standard output carries the `listening on` line), filtered by
-/// `RUST_LOG` or `COVENANT_LOG` (default `info`).
-fn init_logging() {
+/// `RUST_LOG` or `COVENANT_LOG` (default `info`), as text or JSON lines; spans go to the OTLP
+/// collector when one is configured. The guard flushes the last spans when serving ends.
+fn init_logging(
+    telemetry: &covenant_server::telemetry::Telemetry,
+) -> Result<covenant_server::telemetry::TelemetryGuard, String> {
     let filter = std::env::var("RUST_LOG")
         .or_else(|_| std::env::var("COVENANT_LOG"))
         .unwrap_or_else(|_| "info".to_string());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    covenant_server::telemetry::init(telemetry, &filter)
 }

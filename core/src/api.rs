@@ -4,6 +4,7 @@
 //! members are omitted when absent, as Confluent omits them: `schemaType` for Avro, empty
 //! `references`, unset config keys.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -68,6 +69,11 @@ pub mod lenient {
         Ok(int_of(Value::deserialize(deserializer)?)?.map(i64::from))
     }
 
+    /// An optional integer member (in `int` range), as an `i32`.
+    pub fn opt_int32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i32>, D::Error> {
+        int_of(Value::deserialize(deserializer)?)
+    }
+
     /// A required integer member (in `int` range).
     pub fn int<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
         int_of(Value::deserialize(deserializer)?)?
@@ -75,22 +81,118 @@ pub mod lenient {
     }
 }
 
+/// The JSON Schemas of members whose accepted values serde's types do not say (OpenAPI spec).
+pub mod spec {
+    use schemars::{json_schema, Schema, SchemaGenerator};
+
+    /// An integer member read leniently: a number in `int` range (a fraction is truncated) or a
+    /// numeric string.
+    pub fn int(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"anyOf": [
+            {"type": "number", "minimum": -2147483648i64, "maximum": 2147483647i64},
+            {"type": "string", "pattern": "^ *-?(0|[1-9][0-9]{0,8}) *$"},
+        ]})
+    }
+
+    /// An optional integer member read leniently.
+    pub fn opt_int(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"anyOf": [
+            {"type": "number", "minimum": -2147483648i64, "maximum": 2147483647i64},
+            {"type": "string", "pattern": "^ *-?(0|[1-9][0-9]{0,8}) *$"},
+            {"type": "null"},
+        ]})
+    }
+
+    /// A string member read leniently (a number or boolean is taken as its text).
+    pub fn string(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["string", "number", "boolean"]})
+    }
+
+    /// An optional string member read leniently.
+    pub fn opt_string(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["string", "number", "boolean", "null"]})
+    }
+
+    /// A schema format.
+    pub fn schema_type(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"anyOf": [{"enum": ["AVRO", "JSON", "PROTOBUF"]}, {"type": "null"}]})
+    }
+
+    /// A compatibility level.
+    pub fn level(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"anyOf": [{"enum": [
+            "NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL",
+            "FULL_TRANSITIVE",
+        ]}, {"type": "null"}]})
+    }
+
+    /// A compatibility policy.
+    pub fn policy(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"anyOf": [{"enum": ["STRICT", "LENIENT"]}, {"type": "null"}]})
+    }
+
+    /// A mode.
+    pub fn mode(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"enum": ["READWRITE", "READONLY", "IMPORT", "FORWARD"]})
+    }
+
+    /// A DEK algorithm.
+    pub fn algorithm(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"anyOf": [{"enum": ["AES128_GCM", "AES256_GCM", "AES256_SIV"]}, {"type": "null"}]})
+    }
+
+    /// A name that must be given: one to 255 characters, no control characters.
+    pub fn name(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,255}$"})
+    }
+
+    /// An object, or null.
+    pub fn opt_object(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["object", "null"]})
+    }
+
+    /// A boolean, or null.
+    pub fn opt_bool(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["boolean", "null"]})
+    }
+
+    /// String-valued properties, or null.
+    pub fn opt_properties(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["object", "null"], "additionalProperties": {"type": "string"}})
+    }
+
+    /// A string, or null.
+    pub fn opt_text(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["string", "null"]})
+    }
+
+    /// What a schema tag is on.
+    pub fn entity_type(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"enum": ["sr_record", "sr_field"]})
+    }
+}
+
 /// A reference from one schema to a version of another subject.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 pub struct SchemaReference {
     /// Avro full name, Protobuf import path or JSON Schema `$ref` URL.
     #[serde(deserialize_with = "lenient::string")]
+    #[schemars(schema_with = "spec::string")]
     pub name: String,
     /// The referenced subject.
     #[serde(deserialize_with = "lenient::string")]
+    #[schemars(schema_with = "spec::string")]
     pub subject: String,
     /// The referenced version.
     #[serde(deserialize_with = "lenient::int")]
+    #[schemars(schema_with = "spec::int")]
     pub version: i32,
 }
 
 /// `POST /subjects/{s}/versions`, `POST /subjects/{s}`, `POST /compatibility/...`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterSchemaRequest {
     /// The schema text.
@@ -99,6 +201,7 @@ pub struct RegisterSchemaRequest {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "lenient::opt_string"
     )]
+    #[schemars(schema_with = "spec::opt_string")]
     pub schema: Option<String>,
     /// `AVRO` (default), `JSON` or `PROTOBUF`.
     #[serde(
@@ -106,15 +209,18 @@ pub struct RegisterSchemaRequest {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "lenient::opt_string"
     )]
+    #[schemars(schema_with = "spec::schema_type")]
     pub schema_type: Option<String>,
     /// References to other subjects' versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub references: Option<Vec<SchemaReference>>,
     /// Data-contract metadata, stored and returned as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub metadata: Option<Value>,
     /// Data-contract rules, stored and returned as given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub rule_set: Option<Value>,
     /// Explicit id (IMPORT mode).
     #[serde(
@@ -122,6 +228,7 @@ pub struct RegisterSchemaRequest {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "lenient::opt_int"
     )]
+    #[schemars(schema_with = "spec::opt_int")]
     pub id: Option<i64>,
     /// Explicit version: in IMPORT mode any, otherwise the next version.
     #[serde(
@@ -129,6 +236,7 @@ pub struct RegisterSchemaRequest {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "lenient::opt_int"
     )]
+    #[schemars(schema_with = "spec::opt_int")]
     pub version: Option<i64>,
     /// Covenant: in IMPORT mode, the semantic version the version had where it was exported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,7 +244,7 @@ pub struct RegisterSchemaRequest {
 }
 
 /// The answer to a registration.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterSchemaResponse {
     /// The schema id.
@@ -155,9 +263,11 @@ pub struct RegisterSchemaResponse {
     pub references: Vec<SchemaReference>,
     /// Metadata as registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub metadata: Option<Value>,
     /// Rule set as registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub rule_set: Option<Value>,
     /// The stored (canonical) schema text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,7 +278,7 @@ pub struct RegisterSchemaResponse {
 }
 
 /// A schema as one version of a subject (`GET /subjects/{s}/versions/{v}`, lookup, `GET /schemas`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Schema {
     /// The subject, qualified outside the default context.
@@ -188,9 +298,11 @@ pub struct Schema {
     pub references: Vec<SchemaReference>,
     /// Metadata as registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub metadata: Option<Value>,
     /// Rule set as registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub rule_set: Option<Value>,
     /// The schema text.
     pub schema: String,
@@ -203,7 +315,7 @@ pub struct Schema {
 }
 
 /// A schema by id (`GET /schemas/ids/{id}`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SchemaString {
     /// Omitted for Avro.
@@ -216,9 +328,11 @@ pub struct SchemaString {
     pub references: Vec<SchemaReference>,
     /// Metadata as registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub metadata: Option<Value>,
     /// Rule set as registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub rule_set: Option<Value>,
     /// The highest id in the context (`fetchMaxId=true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -244,7 +358,7 @@ impl From<&Schema> for SchemaString {
 }
 
 /// A (subject, version) pair.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SubjectVersion {
     /// The subject.
     pub subject: String,
@@ -253,7 +367,7 @@ pub struct SubjectVersion {
 }
 
 /// A (context, id) pair (`GET /schemas/guids/{guid}/ids`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ContextId {
     /// The context.
     pub context: String,
@@ -262,7 +376,7 @@ pub struct ContextId {
 }
 
 /// The answer to a compatibility check.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CompatibilityCheckResponse {
     /// The verdict.
     pub is_compatible: bool,
@@ -276,7 +390,7 @@ pub struct CompatibilityCheckResponse {
 }
 
 /// One incompatibility of a compatibility check, as data.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CompatibilityFinding {
     /// The kind, in the format's vocabulary (`TYPE_MISMATCH`, ...).
@@ -303,7 +417,7 @@ pub struct CompatibilityFinding {
 }
 
 /// Config keys other than the level, shared by the GET and PUT shapes.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigSettings {
     /// Normalize schemas before comparing them.
@@ -320,18 +434,23 @@ pub struct ConfigSettings {
     pub compatibility_group: Option<String>,
     /// `STRICT` (default) or `LENIENT` (JSON Schema).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::policy")]
     pub compatibility_policy: Option<String>,
     /// Metadata applied to new versions that carry none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub default_metadata: Option<Value>,
     /// Metadata that overrides what new versions carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub override_metadata: Option<Value>,
     /// Rules applied to new versions that carry none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub default_rule_set: Option<Value>,
     /// Rules that override what new versions carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub override_rule_set: Option<Value>,
     /// Another subject this one is an alias of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -361,11 +480,12 @@ impl ConfigSettings {
 }
 
 /// `GET /config` and `GET /config/{s}`: the level is `compatibilityLevel`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Config {
     /// The compatibility level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::level")]
     pub compatibility_level: Option<String>,
     /// The other keys.
     #[serde(flatten)]
@@ -373,11 +493,12 @@ pub struct Config {
 }
 
 /// `PUT /config` and `PUT /config/{s}`, request and echo: the level is `compatibility`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigUpdateRequest {
     /// The compatibility level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::level")]
     pub compatibility: Option<String>,
     /// The other keys.
     #[serde(flatten)]
@@ -385,14 +506,15 @@ pub struct ConfigUpdateRequest {
 }
 
 /// `GET/PUT /mode`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ModeBody {
     /// `READWRITE`, `READONLY`, `IMPORT` or `FORWARD`.
+    #[schemars(schema_with = "spec::mode")]
     pub mode: String,
 }
 
 /// Every error body.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorMessage {
     /// The numeric error code.
     pub error_code: u32,
@@ -401,7 +523,7 @@ pub struct ErrorMessage {
 }
 
 /// `GET /v1/metadata/version`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerVersion {
     /// The server's version.
@@ -464,7 +586,7 @@ mod tests {
 
 /// One entry of Covenant's audit trail (`GET /covenant/v1/audit`): a record of the log, who
 /// wrote it and what it changed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     /// The record's offset in the log.
@@ -534,7 +656,7 @@ pub struct AuditEntry {
 }
 
 /// A page of the audit trail.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditPage {
     /// The entries, oldest first.
@@ -552,18 +674,19 @@ fn present<'de, D: serde::Deserializer<'de>>(
 }
 
 /// The entity a schema tag is attached to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SchemaEntity {
     /// `[namespace.]Record[.field]` (Avro), `object.property` (JSON Schema); a leading `.` is
     /// ignored.
     pub entity_path: String,
     /// `sr_record` or `sr_field`.
+    #[schemars(schema_with = "spec::entity_type")]
     pub entity_type: String,
 }
 
 /// Tags for one entity.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SchemaTags {
     /// The entity.
@@ -575,7 +698,7 @@ pub struct SchemaTags {
 
 /// `POST /subjects/{s}/versions/{v}/tags`: a new version of a schema with tags added and
 /// removed, and its metadata or rules changed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TagSchemaRequest {
     /// The version the new one must get (the next one).
@@ -584,6 +707,7 @@ pub struct TagSchemaRequest {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "lenient::opt_int"
     )]
+    #[schemars(schema_with = "spec::opt_int")]
     pub new_version: Option<i64>,
     /// Tags to add.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -593,12 +717,15 @@ pub struct TagSchemaRequest {
     pub tags_to_remove: Option<Vec<SchemaTags>>,
     /// Metadata replacing the version's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub metadata: Option<Value>,
     /// A rule set replacing the version's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub rule_set: Option<Value>,
     /// Rules merged into the previous version's (by name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "spec::opt_object")]
     pub rules_to_merge: Option<Value>,
     /// Names of rules to take out of the previous version's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -606,7 +733,7 @@ pub struct TagSchemaRequest {
 }
 
 /// A key-encryption key of the DEK registry (`/dek-registry/v1/keks`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Kek {
     /// Its name.
@@ -633,17 +760,20 @@ pub struct Kek {
 }
 
 /// `POST /dek-registry/v1/keks`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateKekRequest {
     /// Its name.
     #[serde(default)]
+    #[schemars(required, schema_with = "spec::name")]
     pub name: Option<String>,
     /// The KMS type.
     #[serde(default)]
+    #[schemars(required, schema_with = "spec::name")]
     pub kms_type: Option<String>,
     /// The key's id in the KMS.
     #[serde(default)]
+    #[schemars(required, schema_with = "spec::name")]
     pub kms_key_id: Option<String>,
     /// KMS properties.
     #[serde(default)]
@@ -661,7 +791,7 @@ pub struct CreateKekRequest {
 
 /// `PUT /dek-registry/v1/keks/{name}`: each member absent leaves the value as it is; an
 /// explicit `null` clears it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateKekRequest {
     /// New KMS properties.
@@ -670,6 +800,7 @@ pub struct UpdateKekRequest {
         deserialize_with = "present_value",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(schema_with = "spec::opt_properties")]
     pub kms_props: Option<Value>,
     /// A new description.
     #[serde(
@@ -677,6 +808,7 @@ pub struct UpdateKekRequest {
         deserialize_with = "present_value",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(schema_with = "spec::opt_text")]
     pub doc: Option<Value>,
     /// Whether the registry may use it.
     #[serde(
@@ -684,6 +816,7 @@ pub struct UpdateKekRequest {
         deserialize_with = "present_value",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(schema_with = "spec::opt_bool")]
     pub shared: Option<Value>,
 }
 
@@ -694,7 +827,7 @@ fn present_value<'de, D: serde::Deserializer<'de>>(
 }
 
 /// A data-encryption key of the DEK registry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Dek {
     /// The KEK it is wrapped with.
@@ -720,7 +853,7 @@ pub struct Dek {
 }
 
 /// `POST /dek-registry/v1/keks/{kek}/deks[/{subject}]`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateDekRequest {
     /// The subject (the path's, when it names one).
@@ -728,9 +861,11 @@ pub struct CreateDekRequest {
     pub subject: Option<String>,
     /// The version (default 1).
     #[serde(default, deserialize_with = "lenient::opt_int")]
+    #[schemars(schema_with = "spec::opt_int")]
     pub version: Option<i64>,
     /// The algorithm (default `AES256_GCM`).
     #[serde(default)]
+    #[schemars(schema_with = "spec::algorithm")]
     pub algorithm: Option<String>,
     /// The key wrapped by the KEK, base64; for a shared KEK the registry makes one if absent.
     #[serde(default)]
@@ -741,7 +876,7 @@ pub struct CreateDekRequest {
 }
 
 /// One association of a resource (a topic) with a subject.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Association {
     /// The subject.
@@ -770,7 +905,7 @@ pub struct Association {
 }
 
 /// One association in a create-or-update request.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssociationCreateOrUpdateInfo {
     /// The subject (default `:.<namespace>:<name>-<type>`).
@@ -794,7 +929,7 @@ pub struct AssociationCreateOrUpdateInfo {
 }
 
 /// `POST /associations`, `PUT /associations/resources/{id}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssociationCreateOrUpdateRequest {
     /// The resource's name.
@@ -815,7 +950,7 @@ pub struct AssociationCreateOrUpdateRequest {
 }
 
 /// One association as an answer lists it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssociationInfo {
     /// The subject.
@@ -832,7 +967,7 @@ pub struct AssociationInfo {
 }
 
 /// The associations of one resource.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssociationResponse {
     /// The resource's name.
@@ -848,7 +983,7 @@ pub struct AssociationResponse {
 }
 
 /// A version's semantic version, as Covenant's endpoints answer it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SemverInfo {
     /// `MAJOR.MINOR.PATCH`.
@@ -857,7 +992,12 @@ pub struct SemverInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bump: Option<String>,
     /// The integer version it was compared with.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_int32"
+    )]
+    #[schemars(schema_with = "spec::opt_int")]
     pub against: Option<i32>,
     /// Whether the registration named it (`covenant:semver` in its metadata).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -868,7 +1008,7 @@ pub struct SemverInfo {
 }
 
 /// One version of a subject with its semantic version (`GET /covenant/v1/subjects/{s}/versions`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionSemver {
     /// The subject.

@@ -25,6 +25,10 @@
 //! | `tls_client_auth` | `COVENANT_TLS_CLIENT_AUTH` | `required` | `required` or `optional` client certificates with `tls_client_ca` |
 //! | `local_kms_secret` | `COVENANT_LOCAL_KMS_SECRET` | none | the secret of the local KMS (`local-kms`) with which the DEK registry makes and unwraps DEKs of shared KEKs; never logged |
 //! | `rate_limit_reads`, `rate_limit_writes` | `COVENANT_RATE_LIMIT_READS`, `COVENANT_RATE_LIMIT_WRITES` | none | requests a second per principal (per address for anonymous callers); 429 beyond |
+//! | `metrics` | `COVENANT_METRICS` | `true` | keep and serve metrics (`false`: no `/metrics`, nothing counted) |
+//! | `metrics_listen` | `COVENANT_METRICS_LISTEN` | none | serve `GET /metrics` (only) on this address too, plain HTTP, outside authentication |
+//! | `log_format` | `COVENANT_LOG_FORMAT` | `text` | `text` or `json` (one object per line) |
+//! | `otlp_endpoint` | `COVENANT_OTLP_ENDPOINT` | none | an OTLP/HTTP collector (`http://host:4318`): traces are exported there as JSON to `/v1/traces` |
 
 use std::collections::HashMap;
 
@@ -90,6 +94,14 @@ pub struct RawConfig {
     pub rate_limit_writes: Option<f64>,
     /// The local KMS's secret.
     pub local_kms_secret: Option<SecretText>,
+    /// A second address serving `/metrics`.
+    pub metrics_listen: Option<String>,
+    /// Keep and serve metrics.
+    pub metrics: Option<bool>,
+    /// `text` or `json`.
+    pub log_format: Option<String>,
+    /// The OTLP/HTTP collector.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// A secret as given in the configuration: its `Debug` never shows it.
@@ -157,6 +169,22 @@ impl RawConfig {
                 .get("COVENANT_LOCAL_KMS_SECRET")
                 .cloned()
                 .map(SecretText),
+            metrics_listen: vars.get("COVENANT_METRICS_LISTEN").cloned(),
+            metrics: match vars
+                .get("COVENANT_METRICS")
+                .map(|v| v.trim().to_ascii_lowercase())
+            {
+                None => None,
+                Some(v) if v == "true" => Some(true),
+                Some(v) if v == "false" => Some(false),
+                Some(v) => {
+                    return Err(ConfigError(format!(
+                        "COVENANT_METRICS={v}: expected true or false"
+                    )))
+                }
+            },
+            log_format: vars.get("COVENANT_LOG_FORMAT").cloned(),
+            otlp_endpoint: vars.get("COVENANT_OTLP_ENDPOINT").cloned(),
         })
     }
 
@@ -193,6 +221,10 @@ impl RawConfig {
             rate_limit_reads: higher.rate_limit_reads.or(self.rate_limit_reads),
             rate_limit_writes: higher.rate_limit_writes.or(self.rate_limit_writes),
             local_kms_secret: higher.local_kms_secret.or(self.local_kms_secret),
+            metrics_listen: higher.metrics_listen.or(self.metrics_listen),
+            metrics: higher.metrics.or(self.metrics),
+            log_format: higher.log_format.or(self.log_format),
+            otlp_endpoint: higher.otlp_endpoint.or(self.otlp_endpoint),
         }
     }
 
@@ -294,9 +326,27 @@ impl RawConfig {
         {
             return Err(ConfigError("local_kms_secret must not be empty".into()));
         }
+        let telemetry = crate::telemetry::Telemetry {
+            log_format: match self.log_format.as_deref() {
+                None | Some("text") => crate::telemetry::LogFormat::Text,
+                Some("json") => crate::telemetry::LogFormat::Json,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "log_format = {other}: expected text or json"
+                    )))
+                }
+            },
+            otlp_endpoint: match &self.otlp_endpoint {
+                None => None,
+                Some(raw) => Some(crate::telemetry::traces_url(raw).map_err(ConfigError)?),
+            },
+        };
         Ok(Config {
             auth,
             tls,
+            telemetry,
+            metrics: self.metrics.unwrap_or(true),
+            metrics_listen: self.metrics_listen,
             local_kms_secret: self.local_kms_secret.map(|s| s.0),
             rate_limits: RateLimits {
                 reads: self.rate_limit_reads,
@@ -346,6 +396,12 @@ pub struct Config {
     pub auth: Option<crate::auth::AuthSettings>,
     /// HTTPS; `None`: plain HTTP.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Logs and traces.
+    pub telemetry: crate::telemetry::Telemetry,
+    /// A second address serving `/metrics` only.
+    pub metrics_listen: Option<String>,
+    /// Keep and serve metrics.
+    pub metrics: bool,
     /// Request rates.
     pub rate_limits: RateLimits,
     /// Address to bind.

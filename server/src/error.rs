@@ -73,6 +73,10 @@ pub enum Error {
         details: String,
         /// Answer 409 (deployed clients) rather than 40901.
         legacy_code: bool,
+        /// The level checked, and the kinds of incompatibility found (for the metrics).
+        level: covenant_core::ids::CompatibilityLevel,
+        /// The kinds of incompatibility found, once each.
+        kinds: Vec<String>,
     },
     /// 42201.
     #[error("Invalid schema: {0}")]

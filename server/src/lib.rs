@@ -10,12 +10,14 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod kms;
+pub mod metrics;
 pub mod persist;
 pub mod plan;
 pub mod registry;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod tls;
 pub mod watch;
 pub mod work;
@@ -105,6 +107,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         }
     }
 
+    if !config.metrics {
+        registry.metrics().disable();
+    }
     let registry = Arc::new(registry);
     // Follow the log (other nodes' writes on a shared store) and store snapshots as it grows.
     actix_web::rt::spawn(Arc::clone(&registry).follow());
@@ -129,6 +134,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         auth: authenticator,
         rates: http::auth::RequestRates::new(config.rate_limits),
     });
+    let metrics_data = data.clone();
     let sources = http::limits::Sources::new(config.max_connections_per_source);
     let workers = config
         .workers
@@ -137,9 +143,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         App::new()
             .app_data(data.clone())
             .wrap(from_fn(http::auth::authenticate))
-            .wrap(from_fn(http::log_requests))
             .wrap(from_fn(http::refuse_bad_escapes))
             .wrap(from_fn(http::limit_sources))
+            .wrap(from_fn(http::observe))
             .configure(http::configure)
             .default_service(web::to(http::no_route))
     })
@@ -155,9 +161,46 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         }
         None => server.listen(listener)?,
     };
-    server.run().await?;
+    let main = server.run();
+    match &config.metrics_listen {
+        None => main.await?,
+        Some(address) => {
+            let metrics = serve_metrics(address, metrics_data)?;
+            let (main, metrics) = futures_util::future::join(main, metrics).await;
+            main?;
+            metrics?;
+        }
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves `GET /metrics` alone on a second address (plain HTTP, the same authentication),
+/// so that a scraper can reach it on an internal interface.
+fn serve_metrics(
+    address: &str,
+    data: web::Data<http::AppState>,
+) -> Result<actix_web::dev::Server, ServeError> {
+    let listener = std::net::TcpListener::bind(address).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {address} for metrics: {e}"),
+        )
+    })?;
+    let bound = listener.local_addr()?;
+    tracing::info!(address = %bound, "serving metrics");
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(from_fn(http::auth::authenticate))
+            .wrap(from_fn(http::observe))
+            .configure(http::configure_metrics)
+            .default_service(web::to(http::no_route))
+    })
+    .workers(1)
+    .shutdown_timeout(5)
+    .listen(listener)?;
+    Ok(server.run())
 }
 
 /// Raises the soft limit on open files as far as the hard limit allows, so that the connection

@@ -28,8 +28,9 @@ where
     F: Future<Output = Result<T>> + Send + 'static,
     T: Send + 'static,
 {
+    // The work runs under the request's span, on the pool's thread as on the caller's.
     pool()
-        .spawn(work)
+        .spawn(tracing::Instrument::in_current_span(work))
         .await
         .map_err(|e| Error::Internal(format!("an expensive request failed: {e}")))?
 }

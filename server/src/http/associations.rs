@@ -14,19 +14,146 @@ type Data = web::Data<AppState>;
 type Reply = Result<HttpResponse>;
 
 /// Registers the associations' routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn routes(t: &mut super::Table) {
+    use super::doc::{op, Kind};
     use super::resource;
-    cfg.service(resource("/associations").post(create))
-        .service(resource("/associations:batchGet").post(batch_get))
-        .service(resource("/associations:batchMutate").post(batch_mutate))
-        .service(resource("/associations/subjects/{subject}").get(by_subject))
-        .service(
-            resource("/associations/resources/{id}")
-                .get(by_id)
-                .put(upsert)
-                .delete(delete),
+    use covenant_core::api::{Association, AssociationResponse};
+    let filtered = |d: super::doc::Doc| {
+        d.query(
+            "resourceType",
+            Kind::Text,
+            "Only associations of this resource type (`topic`)",
         )
-        .service(resource("/associations/resources/{namespace}/{name}").get(by_name));
+        .query(
+            "associationType",
+            Kind::Repeated,
+            "Only these association types (`key`, `value`)",
+        )
+        .query(
+            "lifecycle",
+            Kind::OneOf(&["STRONG", "WEAK"]),
+            "Only `STRONG` or `WEAK` associations",
+        )
+        .paged()
+    };
+    const INVALID: &[u32] = &[42212, 422];
+    const CONFLICT: &[u32] = &[40902, 40903, 40904, 40905, 40907, 40908];
+    let multi = serde_json::json!({"type": "object"});
+    t.add(
+        resource("/associations").post(
+            create,
+            op("createAssociations", "Associates a resource with subjects")
+                .tag("Associations")
+                .write()
+                .flag("dryRun", "Check only, change nothing")
+                .body::<AssociationCreateOrUpdateRequest>()
+                .ok::<AssociationResponse>()
+                .error(404, &[40401, 40410])
+                .error(409, CONFLICT)
+                .error(422, INVALID),
+        ),
+    )
+    .add(
+        resource("/associations:batchGet").post(
+            batch_get,
+            op("batchGetAssociations", "Associations of several resources")
+                .tag("Associations")
+                .flag("includeSchemas", "Include each subject's latest schema")
+                .body::<serde_json::Map<String, Value>>()
+                .ok_inline_with(207, multi.clone())
+                .error(422, INVALID),
+        ),
+    )
+    .add(
+        resource("/associations:batchMutate").post(
+            batch_mutate,
+            op(
+                "batchMutateAssociations",
+                "Several association changes, each answered on its own",
+            )
+            .tag("Associations")
+            .write()
+            .flag("dryRun", "Check only, change nothing")
+            .body::<serde_json::Map<String, Value>>()
+            .ok_inline_with(207, multi)
+            .error(422, INVALID),
+        ),
+    )
+    .add(
+        resource("/associations/subjects/{subject}").get(
+            by_subject,
+            filtered(
+                op("associationsOfSubject", "The associations of a subject").tag("Associations"),
+            )
+            .ok::<Vec<Association>>()
+            .error(422, INVALID),
+        ),
+    )
+    .add(
+        resource("/associations/resources/{id}")
+            .get(
+                by_id,
+                filtered(
+                    op(
+                        "associationsOfResource",
+                        "The associations of a resource, by id",
+                    )
+                    .tag("Associations"),
+                )
+                .ok::<Vec<Association>>()
+                .error(422, INVALID),
+            )
+            .put(
+                upsert,
+                op(
+                    "upsertAssociations",
+                    "Creates or updates a resource's associations",
+                )
+                .tag("Associations")
+                .write()
+                .flag("dryRun", "Check only, change nothing")
+                .body::<AssociationCreateOrUpdateRequest>()
+                .ok::<AssociationResponse>()
+                .error(404, &[40401, 40410])
+                .error(409, CONFLICT)
+                .error(422, INVALID),
+            )
+            .delete(
+                delete,
+                op("deleteAssociations", "Deletes a resource's associations")
+                    .tag("Associations")
+                    .write()
+                    .query("resourceType", Kind::Text, "The resource type (`topic`)")
+                    .query(
+                        "associationType",
+                        Kind::Repeated,
+                        "Only these association types",
+                    )
+                    .flag(
+                        "cascadeLifecycle",
+                        "Also delete the subjects of STRONG associations",
+                    )
+                    .flag("dryRun", "Check only, change nothing")
+                    .no_content()
+                    .error(404, &[40410])
+                    .error(409, CONFLICT)
+                    .error(422, INVALID),
+            ),
+    )
+    .add(
+        resource("/associations/resources/{namespace}/{name}").get(
+            by_name,
+            filtered(
+                op(
+                    "associationsOfResourceName",
+                    "The associations of a resource, by namespace and name",
+                )
+                .tag("Associations"),
+            )
+            .ok::<Vec<Association>>()
+            .error(422, INVALID),
+        ),
+    );
 }
 
 fn filter(params: &Params) -> Result<AssociationFilter> {

@@ -54,7 +54,7 @@ impl RequestRates {
 
 /// Paths that need neither credentials nor a rate budget.
 fn exempt(path: &str) -> bool {
-    matches!(path, "/health/live" | "/health/ready" | "/metrics")
+    matches!(path, "/health/live" | "/health/ready")
 }
 
 /// Whether a request changes the registry (a registration, delete, config or mode change, a

@@ -4,13 +4,14 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use covenant_core::api::{ConfigUpdateRequest, ModeBody, RegisterSchemaRequest, ServerVersion};
-use covenant_core::ids::{ContextName, QualifiedSubject, SchemaId};
+use covenant_core::ids::{ContextName, QualifiedSubject, SchemaId, Version};
 use covenant_core::schema::supported_types;
 use serde_json::json;
 
 use super::params::{self, caller, Params};
 use super::{bytes_response, json, AppState};
 use crate::error::{Error, Result};
+use crate::metrics::client_of;
 use crate::registry::query::SubjectFilter;
 use crate::work;
 use std::sync::Arc;
@@ -91,13 +92,18 @@ fn id_param(req: &HttpRequest) -> Result<SchemaId> {
 
 pub async fn schema_by_id(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
+    let context = id_context(&req, &params)?;
+    let id = id_param(&req)?;
     let body = data.registry.schema_by_id(
         &caller(&req),
-        &id_context(&req, &params)?,
-        id_param(&req)?,
+        &context,
+        id,
         params.get("format"),
         params.flag("fetchMaxId")?,
     )?;
+    data.registry
+        .metrics()
+        .read_id(client_of(req.headers()), &context, id);
     Ok(bytes_response(StatusCode::OK, body))
 }
 
@@ -189,14 +195,28 @@ pub async fn list_versions(req: HttpRequest, data: Data) -> Reply {
 
 pub async fn get_version(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
+    let subject = params::subject(&req)?;
     let schema = data.registry.get_version(
         &caller(&req),
-        &params::subject(&req)?,
+        &subject,
         params::version(&req)?,
         params.flag("deleted")?,
         params.get("format"),
     )?;
+    if let Some(version) = Version::new(i64::from(schema.version)) {
+        data.registry
+            .metrics()
+            .read_version(client_of(req.headers()), &subject, version);
+    }
     Ok(json(&schema))
+}
+
+/// `GET /metrics`, in the Prometheus text format.
+pub async fn metrics(req: HttpRequest, data: Data) -> Reply {
+    let page = data.registry.metrics_page(&caller(&req))?;
+    Ok(HttpResponse::Ok()
+        .content_type(crate::metrics::CONTENT_TYPE)
+        .body(page))
 }
 
 pub async fn raw_schema_by_version(req: HttpRequest, data: Data) -> Reply {

@@ -11,14 +11,56 @@ type Data = web::Data<AppState>;
 type Reply = Result<actix_web::HttpResponse>;
 
 /// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub(super) fn routes(t: &mut super::Table) {
+    use super::doc::{op, Kind};
     use super::resource;
-    cfg.service(resource("/covenant/v1/subjects/{subject}/versions").get(versions))
-        .service(
-            resource("/covenant/v1/subjects/{subject}/semver")
-                .get(resolve)
-                .post(preview),
-        );
+    use covenant_core::api::VersionSemver;
+    t.add(
+        resource("/covenant/v1/subjects/{subject}/versions").get(
+            versions,
+            op(
+                "semanticVersions",
+                "Every version of a subject with its semantic version",
+            )
+            .tag("Semantic versions")
+            .flag("deleted", "Include soft-deleted versions")
+            .ok::<Vec<VersionSemver>>()
+            .error(404, &[40401]),
+        ),
+    )
+    .add(
+        resource("/covenant/v1/subjects/{subject}/semver")
+            .get(
+                resolve,
+                op(
+                    "resolveSemanticVersion",
+                    "The highest version matching a semver requirement",
+                )
+                .tag("Semantic versions")
+                .query(
+                    "requirement",
+                    Kind::Text,
+                    "A semver requirement (`^2`, `~2.3`, `>=1.4, <2`)",
+                )
+                .flag("deleted", "Include soft-deleted versions")
+                .ok::<VersionSemver>()
+                .error(404, &[40401, 40402])
+                .error(422, &[422]),
+            )
+            .post(
+                preview,
+                op(
+                    "previewSemanticVersion",
+                    "The semantic version a registration of this schema would get",
+                )
+                .tag("Semantic versions")
+                .body::<RegisterSchemaRequest>()
+                .ok::<VersionSemver>()
+                .error(404, &[40401])
+                .error(409, &[409, 40901])
+                .error(422, &[42201, 42205, 42208, 42209, 42210, 422]),
+            ),
+    );
 }
 
 /// `GET /covenant/v1/subjects/{s}/versions[?deleted=true]`.

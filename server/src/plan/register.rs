@@ -66,6 +66,8 @@ pub struct Registered {
     pub rule_set: Option<Value>,
     /// Registration time of an existing version (a new one is stamped when appended).
     pub ts: Option<i64>,
+    /// The level a new version was checked at (`None`: an existing version or an import).
+    pub checked: Option<CompatibilityLevel>,
 }
 
 impl Registered {
@@ -80,6 +82,7 @@ impl Registered {
             metadata: record.metadata.clone(),
             rule_set: record.rule_set.clone(),
             ts: Some(ts),
+            checked: None,
         }
     }
 }
@@ -410,8 +413,10 @@ pub fn register(
     };
 
     let mut semver = input.semver.cloned().filter(|_| importing);
+    let mut checked = None;
     if !importing {
         let level = level(&config, settings);
+        checked = Some(level);
         let budget = Budget::new(settings.max_check_work);
         let problems = check_history(
             state,
@@ -427,6 +432,8 @@ pub fn register(
                 subject: subject.qualified(),
                 details: details(&problems, level),
                 legacy_code: settings.legacy_incompatible_code,
+                level,
+                kinds: kinds(&problems),
             });
         }
         // Outside IMPORT mode a version may be given only as the next one (Confluent's rule).
@@ -505,6 +512,7 @@ pub fn register(
         metadata: merged_metadata,
         rule_set: merged_rules,
         ts: None,
+        checked,
     };
     Ok(Decision::append(
         Event::SchemaRegistered(registered),
@@ -579,6 +587,17 @@ pub fn policy(config: &StoredConfig) -> Policy {
 /// The 409 details and verbose messages end with this summary, as Confluent's do.
 pub fn summary(level: CompatibilityLevel) -> String {
     format!("{{validateFields: 'false', compatibility: '{level}'}}")
+}
+
+/// The kinds of incompatibility among `problems`, once each, in the order first found.
+pub fn kinds(problems: &[Incompatibility]) -> Vec<String> {
+    let mut kinds: Vec<String> = Vec::new();
+    for problem in problems {
+        if !kinds.contains(&problem.kind) {
+            kinds.push(problem.kind.clone());
+        }
+    }
+    kinds
 }
 
 fn details(problems: &[Incompatibility], level: CompatibilityLevel) -> String {

@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{RwLock, RwLockReadGuard};
+use tracing::Instrument;
 
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::persist::snapshot::{self, Snapshot};
 use crate::persist::{Actor, Record, Stored};
 use crate::plan::Decision;
@@ -33,17 +35,23 @@ pub struct Engine {
     in_sync: AtomicBool,
     /// The offset of the last snapshot stored or loaded.
     last_snapshot: AtomicU64,
+    /// Whether the start-up replay is over (records applied after it are other nodes').
+    opened: AtomicBool,
+    metrics: Arc<Metrics>,
 }
 
 impl Engine {
     /// Opens a log: loads the newest snapshot, then replays the tail into memory.
     pub async fn open(log: Arc<dyn EventLog>, settings: Settings) -> Result<Engine> {
+        let started = std::time::Instant::now();
+        let metrics = Arc::new(Metrics::new());
         let cluster_id = log.cluster_id().await?;
         let (state, last_snapshot) = match log.load_snapshot(snapshot::FORMAT).await? {
             Some((offset, bytes)) => {
                 match Snapshot::read(offset, &bytes).and_then(State::from_snapshot) {
                     Ok(state) => {
                         tracing::info!(offset, "starting from the snapshot at offset {offset}");
+                        metrics.snapshot_taken();
                         (state, offset)
                     }
                     Err(reason) => {
@@ -66,10 +74,14 @@ impl Engine {
             cluster_id,
             in_sync: AtomicBool::new(false),
             last_snapshot: AtomicU64::new(last_snapshot),
+            opened: AtomicBool::new(false),
+            metrics,
         };
         let head = engine.log.durable_head().await?;
         engine.catch_up().await?;
         engine.check_durable_head(head).await?;
+        engine.opened.store(true, Ordering::Relaxed);
+        engine.metrics.replayed(started.elapsed());
         Ok(engine)
     }
 
@@ -137,6 +149,7 @@ impl Engine {
             .save_snapshot(offset, snapshot::FORMAT, &bytes)
             .await?;
         self.last_snapshot.store(offset, Ordering::Relaxed);
+        self.metrics.snapshot_taken();
         tracing::info!(offset, bytes = bytes.len(), "snapshot stored");
         Ok(())
     }
@@ -149,6 +162,16 @@ impl Engine {
     /// The state, for reading. Hold the guard briefly.
     pub fn state(&self) -> RwLockReadGuard<'_, State> {
         self.state.read()
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The offset of the last snapshot stored or loaded (0 for none).
+    pub fn last_snapshot(&self) -> u64 {
+        self.last_snapshot.load(Ordering::Relaxed)
     }
 
     /// The registry's settings.
@@ -186,7 +209,10 @@ impl Engine {
             if batch.is_empty() {
                 return Ok(applied);
             }
+            let _span = tracing::debug_span!("apply", records = batch.len()).entered();
             let mut state = self.state.write();
+            let mut this_batch = 0;
+            let mut oldest = None;
             for stored in &batch {
                 if stored.offset != state.head() {
                     // Another task applied these meanwhile.
@@ -194,8 +220,17 @@ impl Engine {
                 }
                 stored.check_link(state.tip())?;
                 state.apply(stored.offset, &stored.record, stored.hash);
-                applied += 1;
+                oldest.get_or_insert(stored.record.ts);
+                this_batch += 1;
             }
+            drop(state);
+            applied += this_batch;
+            let foreign = if self.opened.load(Ordering::Relaxed) {
+                this_batch as u64
+            } else {
+                0
+            };
+            self.metrics.applied(this_batch as u64, foreign, oldest);
         }
     }
 
@@ -209,6 +244,7 @@ impl Engine {
         loop {
             self.catch_up().await?;
             let (offset, tip, decision) = {
+                let _span = tracing::info_span!("plan").entered();
                 let state = self.state.read();
                 (state.head(), state.tip(), plan(&state)?)
             };
@@ -217,16 +253,26 @@ impl Engine {
                 Decision::Append(event, answer) => (event, answer),
             };
             let record = Record::new(*event, tip, actor.clone());
-            match self.log.append(offset, &record).await {
+            let appended = self
+                .log
+                .append(offset, &record)
+                .instrument(tracing::info_span!("append", offset))
+                .await;
+            match appended {
                 Ok(hash) => {
+                    let _span = tracing::info_span!("apply", records = 1).entered();
                     let mut state = self.state.write();
                     // The follower may have read this record back from a shared log already.
                     if state.head() == offset {
                         state.apply(offset, &record, hash);
+                        self.metrics.applied(1, 0, None);
                     }
                     return Ok(answer);
                 }
-                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::Conflict { .. }) => {
+                    self.metrics.commit_retry();
+                    continue;
+                }
                 Err(error) => return Err(Error::from(error)),
             }
         }

@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use crate::access::{Authorizer, Caller, Open, Operation, Resource};
 use crate::error::{Error, Result};
+use crate::metrics::{CheckSource, Metrics, Outcome, Verdict};
 use crate::persist::{Actor, Scope, StoredConfig, StoredReference};
 use crate::plan::{self, register::Register};
 use crate::settings::Settings;
@@ -134,6 +135,21 @@ impl Registry {
 
     fn settings(&self) -> &Settings {
         self.engine.settings()
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.engine.metrics()
+    }
+
+    /// `GET /metrics`: the page, with the state's gauges read now.
+    pub fn metrics_page(&self, caller: &Caller) -> Result<String> {
+        if !self.metrics().is_enabled() {
+            return Err(Error::NoRoute("GET /metrics (metrics = false)".into()));
+        }
+        self.authorize(caller, Operation::Read, Resource::Registry)?;
+        let last_snapshot = self.engine.last_snapshot();
+        Ok(self.metrics().encode(&self.engine.state(), last_snapshot))
     }
 
     // ----------------------------------------------------------------------------- schemas
@@ -485,14 +501,28 @@ impl Registry {
         verbose: bool,
     ) -> Result<CompatibilityCheckResponse> {
         self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
+        let _span = tracing::info_span!("check").entered();
         let state = self.engine.state();
         let config = state.effective_config(subject);
         let level = plan::level(&config, self.settings());
+        let count = |verdict: Verdict, problems: &[Incompatibility]| {
+            self.metrics().check(
+                SchemaType::from_request(request.schema_type.as_deref())
+                    .unwrap_or(SchemaType::Avro),
+                level,
+                verdict,
+                CheckSource::Check,
+                plan::register::kinds(problems).iter().map(String::as_str),
+            )
+        };
         let compatible = || CompatibilityCheckResponse {
             is_compatible: true,
             messages: verbose.then(Vec::new),
             findings: verbose.then(Vec::new),
         };
+        // The request is read (its format, contract members and text) before anything is
+        // compared, so a malformed one is refused whatever it would be compared with.
+        let candidate = Candidate::read(request, self.settings(), Purpose::Compare)?;
         // A named version must exist; `latest` of a subject with no versions is compatible.
         let against = match version {
             None => None,
@@ -502,7 +532,6 @@ impl Registry {
             },
             Some(spec) => Some(state.version(subject, spec, false)?),
         };
-        let candidate = Candidate::read(request, self.settings(), Purpose::Compare)?;
         let normalize = normalize.or(config.normalize).unwrap_or(false);
         let parsed = match state.parse(
             subject.context(),
@@ -517,11 +546,12 @@ impl Registry {
         ) {
             Ok(parsed) => parsed,
             Err(error) if verbose => {
+                count(Verdict::Invalid, &[]);
                 return Ok(CompatibilityCheckResponse {
                     is_compatible: false,
                     messages: Some(vec![error.to_string()]),
                     findings: Some(Vec::new()),
-                })
+                });
             }
             Err(error) => return Err(error),
         };
@@ -539,6 +569,7 @@ impl Registry {
                     &budget,
                 );
                 if budget.is_exhausted() {
+                    count(Verdict::Invalid, &[]);
                     return Err(Error::CheckTooLarge {
                         limit: budget.limit(),
                     });
@@ -557,8 +588,10 @@ impl Registry {
             )?,
         };
         if problems.is_empty() {
+            count(Verdict::Compatible, &[]);
             return Ok(compatible());
         }
+        count(Verdict::Incompatible, &problems);
         let mut messages: Vec<String> = problems.iter().map(Incompatibility::message).collect();
         messages.push(plan::register::summary(level));
         Ok(CompatibilityCheckResponse {
@@ -586,12 +619,14 @@ impl Registry {
         let candidate = Candidate::read(request, self.settings(), Purpose::Register)?;
         let input = candidate.input(subject, request, normalize);
         let settings = self.settings();
-        let registered = self
+        let result = self
             .engine
             .commit(&Actor::of(caller), |state| {
                 plan::register::register(state, settings, &input)
             })
-            .await?;
+            .await;
+        self.count_registration(candidate.schema_type, &result);
+        let registered = result?;
         Ok(RegisterSchemaResponse {
             id: registered.id.get(),
             version: Some(registered.version.get()),
@@ -603,6 +638,42 @@ impl Registry {
             schema: Some(registered.schema),
             ts: registered.ts,
         })
+    }
+
+    /// Counts a registration and the check it made.
+    fn count_registration(&self, format: SchemaType, result: &Result<plan::register::Registered>) {
+        let metrics = self.metrics();
+        match result {
+            Ok(registered) => {
+                let outcome = if registered.ts.is_some() {
+                    Outcome::Existing
+                } else {
+                    Outcome::Created
+                };
+                metrics.registration(format, outcome);
+                if let Some(level) = registered.checked {
+                    metrics.check(
+                        format,
+                        level,
+                        Verdict::Compatible,
+                        CheckSource::Register,
+                        [],
+                    );
+                }
+            }
+            Err(error) => {
+                metrics.registration(format, Outcome::of_error(error));
+                if let Error::Incompatible { level, kinds, .. } = error {
+                    metrics.check(
+                        format,
+                        *level,
+                        Verdict::Incompatible,
+                        CheckSource::Register,
+                        kinds.iter().map(String::as_str),
+                    );
+                }
+            }
+        }
     }
 
     /// `POST /subjects/{s}/versions/{v}/tags`: registers a new version of the schema at `spec`
@@ -752,12 +823,15 @@ impl Registry {
         permanent: bool,
     ) -> Result<Vec<i32>> {
         self.authorize(caller, Operation::Delete, Resource::Subject(subject))?;
-        let versions = self
+        let result = self
             .engine
             .commit(&Actor::of(caller), |state| {
                 plan::delete::subject(state, subject, permanent)
             })
-            .await?;
+            .await;
+        self.metrics()
+            .delete(false, permanent, Outcome::of(&result));
+        let versions = result?;
         Ok(versions.into_iter().map(Version::get).collect())
     }
 
@@ -770,12 +844,14 @@ impl Registry {
         permanent: bool,
     ) -> Result<i32> {
         self.authorize(caller, Operation::Delete, Resource::Subject(subject))?;
-        let version = self
+        let result = self
             .engine
             .commit(&Actor::of(caller), |state| {
                 plan::delete::version(state, subject, spec, permanent)
             })
-            .await?;
+            .await;
+        self.metrics().delete(true, permanent, Outcome::of(&result));
+        let version = result?;
         Ok(version.get())
     }
 
@@ -822,12 +898,15 @@ impl Registry {
     ) -> Result<ConfigUpdateRequest> {
         self.authorize(caller, Operation::Config, Resource::Scope(scope))?;
         let update = stored_config(request)?;
-        let config = self
+        let result = self
             .engine
             .commit(&Actor::of(caller), |state| {
                 plan::config::set(state, scope, &update)
             })
-            .await?;
+            .await;
+        self.metrics()
+            .setting_change(false, true, Outcome::of(&result));
+        let config = result?;
         Ok(config_update(config))
     }
 
@@ -835,12 +914,15 @@ impl Registry {
     pub async fn delete_config(&self, caller: &Caller, scope: &Scope) -> Result<api::Config> {
         self.authorize(caller, Operation::Config, Resource::Scope(scope))?;
         let settings = self.settings();
-        let previous = self
+        let result = self
             .engine
             .commit(&Actor::of(caller), |state| {
                 plan::config::delete(state, settings, scope)
             })
-            .await?;
+            .await;
+        self.metrics()
+            .setting_change(false, false, Outcome::of(&result));
+        let previous = result?;
         let update = config_update(previous);
         Ok(api::Config {
             compatibility_level: update.compatibility,
@@ -878,19 +960,27 @@ impl Registry {
     ) -> Result<Mode> {
         self.authorize(caller, Operation::Mode, Resource::Scope(scope))?;
         let mode: Mode = mode.parse()?;
-        self.engine
+        let result = self
+            .engine
             .commit(&Actor::of(caller), |state| {
                 plan::mode::set(state, scope, mode, force)
             })
-            .await
+            .await;
+        self.metrics()
+            .setting_change(true, true, Outcome::of(&result));
+        result
     }
 
     /// `DELETE /mode[/{s}]`: the mode that was removed.
     pub async fn delete_mode(&self, caller: &Caller, scope: &Scope) -> Result<Mode> {
         self.authorize(caller, Operation::Mode, Resource::Scope(scope))?;
-        self.engine
+        let result = self
+            .engine
             .commit(&Actor::of(caller), |state| plan::mode::delete(state, scope))
-            .await
+            .await;
+        self.metrics()
+            .setting_change(true, false, Outcome::of(&result));
+        result
     }
 
     // ----------------------------------------------------------------------------- audit
