@@ -68,6 +68,9 @@ fn table() -> Table {
     use handlers::*;
     use serde_json::json;
     let mut t = Table(Vec::new());
+    // actix tries resources in order, one pattern after another: the routes every serializer
+    // calls come first, the context-prefixed copies last.
+    context_routes(&mut t, "");
     let empty = json!({"type": "object", "maxProperties": 0});
     t.add(
         resource("/")
@@ -112,7 +115,6 @@ fn table() -> Table {
     semver::routes(&mut t);
     keys::routes(&mut t);
     context_routes(&mut t, "/contexts/{context}");
-    context_routes(&mut t, "");
     t
 }
 
