@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use actix_web::http::header::HeaderMap;
 use covenant_core::ids::{CompatibilityLevel, ContextName, QualifiedSubject, SchemaId, Version};
 use covenant_core::schema::SchemaType;
 use parking_lot::Mutex;
@@ -214,7 +215,6 @@ pub struct Metrics {
     usage_dropped: Counter,
     resident: Gauge,
     open_fds: Gauge,
-    start_time: FloatGauge,
     uptime: FloatGauge,
     /// When the last snapshot was stored or loaded (ms since the epoch; 0 for never).
     last_snapshot_ms: AtomicI64,
@@ -244,170 +244,150 @@ impl Metrics {
     /// Every metric, registered and at zero.
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
-        let http_requests = Family::<HttpLabels, Counter>::default();
-        registry.register(
+        let http_requests = registered(
+            &mut registry,
             "covenant_http_requests",
             "HTTP requests by route template, method and status class",
-            http_requests.clone(),
+            Family::<HttpLabels, Counter>::default(),
         );
-        let http_duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+        let http_duration = registered(&mut registry, "covenant_http_request_duration_seconds", "HTTP request latency by route template and method, from the request head to the response", Family::<RouteLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(LATENCY_BUCKETS)
-        });
-        registry.register(
-            "covenant_http_request_duration_seconds",
-            "HTTP request latency by route template and method, from the request head to the response",
-            http_duration.clone(),
-        );
-        let http_in_flight = Gauge::default();
-        registry.register(
+        }));
+        let http_in_flight = registered(
+            &mut registry,
             "covenant_http_requests_in_flight",
             "HTTP requests being served",
-            http_in_flight.clone(),
+            Gauge::default(),
         );
-        let registrations = Family::<FormatOutcome, Counter>::default();
-        registry.register(
-            "covenant_registrations",
-            "Schema registrations by format and outcome (created, existing, incompatible, invalid, refused, not_found, error)",
-            registrations.clone(),
-        );
-        let deletes = Family::<DeleteLabels, Counter>::default();
-        registry.register(
+        let registrations = registered(&mut registry, "covenant_registrations", "Schema registrations by format and outcome (created, existing, incompatible, invalid, refused, not_found, error)", Family::<FormatOutcome, Counter>::default());
+        let deletes = registered(
+            &mut registry,
             "covenant_deletes",
             "Deletes of subjects and versions by target, permanence and outcome",
-            deletes.clone(),
+            Family::<DeleteLabels, Counter>::default(),
         );
-        let setting_changes = Family::<SettingLabels, Counter>::default();
-        registry.register(
+        let setting_changes = registered(
+            &mut registry,
             "covenant_setting_changes",
             "Config and mode changes by setting (config, mode), action (set, delete) and outcome",
-            setting_changes.clone(),
+            Family::<SettingLabels, Counter>::default(),
         );
-        let checks = Family::<CheckLabels, Counter>::default();
-        registry.register(
+        let checks = registered(
+            &mut registry,
             "covenant_compatibility_checks",
             "Compatibility checks by format, level, verdict and source (check, register)",
-            checks.clone(),
+            Family::<CheckLabels, Counter>::default(),
         );
-        let incompatibilities = Family::<KindLabels, Counter>::default();
-        registry.register(
+        let incompatibilities = registered(
+            &mut registry,
             "covenant_incompatibilities",
             "Incompatibilities found, by format and kind",
-            incompatibilities.clone(),
+            Family::<KindLabels, Counter>::default(),
         );
-        let head = Gauge::default();
-        registry.register(
+        let head = registered(
+            &mut registry,
             "covenant_log_head_records",
             "Records of the log this node has applied (the offset of the next record)",
-            head.clone(),
+            Gauge::default(),
         );
-        let applied = Counter::default();
-        registry.register(
+        let applied = registered(
+            &mut registry,
             "covenant_log_records_applied",
             "Records applied to the state since start (replay, own writes and other nodes' writes)",
-            applied.clone(),
+            Counter::default(),
         );
-        let retries = Counter::default();
-        registry.register(
+        let retries = registered(
+            &mut registry,
             "covenant_log_commit_retries",
             "Writes planned again because another node appended first",
-            retries.clone(),
+            Counter::default(),
         );
-        let lag_records = Gauge::default();
-        registry.register(
+        let lag_records = registered(
+            &mut registry,
             "covenant_log_catch_up_lag_records",
             "Records the last catch-up with a shared log applied that this node had not written",
-            lag_records.clone(),
+            Gauge::default(),
         );
-        let lag_seconds = FloatGauge::default();
-        registry.register(
+        let lag_seconds = registered(
+            &mut registry,
             "covenant_log_catch_up_lag_seconds",
             "How long after it was written the oldest record of the last catch-up was applied",
-            lag_seconds.clone(),
+            FloatGauge::default(),
         );
-        let replay_seconds = FloatGauge::default();
-        registry.register(
+        let replay_seconds = registered(
+            &mut registry,
             "covenant_log_replay_duration_seconds",
             "How long loading the snapshot and replaying the log took at start",
-            replay_seconds.clone(),
+            FloatGauge::default(),
         );
-        let snapshot_age_records = Gauge::default();
-        registry.register(
+        let snapshot_age_records = registered(
+            &mut registry,
             "covenant_snapshot_age_records",
             "Records applied since the last snapshot was stored or loaded",
-            snapshot_age_records.clone(),
+            Gauge::default(),
         );
-        let snapshot_age_seconds = FloatGauge::default();
-        registry.register(
+        let snapshot_age_seconds = registered(
+            &mut registry,
             "covenant_snapshot_age_seconds",
             "Seconds since this node stored or loaded a snapshot (since start when it has none)",
-            snapshot_age_seconds.clone(),
+            FloatGauge::default(),
         );
-        let contexts = Gauge::default();
-        registry.register(
+        let contexts = registered(
+            &mut registry,
             "covenant_contexts",
             "Contexts with subjects or schemas",
-            contexts.clone(),
+            Gauge::default(),
         );
-        let subjects = Gauge::default();
-        registry.register(
+        let subjects = registered(
+            &mut registry,
             "covenant_subjects",
             "Subjects with live versions",
-            subjects.clone(),
+            Gauge::default(),
         );
-        let versions = Family::<FormatLabel, Gauge>::default();
-        registry.register(
+        let versions = registered(
+            &mut registry,
             "covenant_versions",
             "Live (not soft-deleted) versions by format",
-            versions.clone(),
+            Family::<FormatLabel, Gauge>::default(),
         );
-        let schemas = Family::<FormatLabel, Gauge>::default();
-        registry.register(
+        let schemas = registered(
+            &mut registry,
             "covenant_schemas",
             "Schemas (distinct ids) stored, by format",
-            schemas.clone(),
+            Family::<FormatLabel, Gauge>::default(),
         );
-        let last_read = Family::<UsageLabels, FloatGauge>::default();
-        registry.register(
-            "covenant_schema_last_read_timestamp_seconds",
-            "When a client last read a subject's version (by id or by version), by subject, version and client",
-            last_read.clone(),
-        );
-        let usage_dropped = Counter::default();
-        registry.register(
-            "covenant_usage_dropped",
-            "Reads not tracked in covenant_schema_last_read_timestamp_seconds because its series limit was reached",
-            usage_dropped.clone(),
-        );
-        let resident = Gauge::default();
-        registry.register(
+        let last_read = registered(&mut registry, "covenant_schema_last_read_timestamp_seconds", "When a client last read a subject's version (by id or by version), by subject, version and client", Family::<UsageLabels, FloatGauge>::default());
+        let usage_dropped = registered(&mut registry, "covenant_usage_dropped", "Reads not tracked in covenant_schema_last_read_timestamp_seconds because its series limit was reached", Counter::default());
+        let resident = registered(
+            &mut registry,
             "process_resident_memory_bytes",
             "Resident memory of the process",
-            resident.clone(),
+            Gauge::default(),
         );
-        let open_fds = Gauge::default();
-        registry.register(
+        let open_fds = registered(
+            &mut registry,
             "process_open_fds",
             "Open file descriptors of the process",
-            open_fds.clone(),
+            Gauge::default(),
         );
-        let start_time = FloatGauge::default();
-        registry.register(
+        let start_time = registered(
+            &mut registry,
             "process_start_time_seconds",
             "When the process started, in seconds since the epoch",
-            start_time.clone(),
+            FloatGauge::default(),
         );
         start_time.set(unix_seconds(SystemTime::now()));
-        let uptime = FloatGauge::default();
-        registry.register(
+        let uptime = registered(
+            &mut registry,
             "covenant_uptime_seconds",
             "Seconds since the registry started",
-            uptime.clone(),
+            FloatGauge::default(),
         );
-        let build = Family::<BuildLabels, Gauge>::default();
-        registry.register(
+        let build = registered(
+            &mut registry,
             "covenant_build_info",
             "The running version (always 1)",
-            build.clone(),
+            Family::<BuildLabels, Gauge>::default(),
         );
         build
             .get_or_create(&BuildLabels {
@@ -442,7 +422,6 @@ impl Metrics {
             usage_dropped,
             resident,
             open_fds,
-            start_time,
             uptime,
             last_snapshot_ms: AtomicI64::new(0),
             usage: Mutex::new(HashMap::new()),
@@ -590,26 +569,27 @@ impl Metrics {
 
     // ----------------------------------------------------------------------------- usage
 
-    /// `client` read schema `id` of `context`.
-    pub fn read_id(&self, client: String, context: &ContextName, id: SchemaId) {
-        self.read(UsageKey {
-            read: Read::Id(context.clone(), id),
-            client,
-        });
+    /// The client of a request with `headers` read schema `id` of `context`.
+    pub fn read_id(&self, headers: &HeaderMap, context: &ContextName, id: SchemaId) {
+        if self.is_enabled() {
+            self.read(UsageKey {
+                read: Read::Id(context.clone(), id),
+                client: client_of(headers),
+            });
+        }
     }
 
-    /// `client` read `version` of `subject`.
-    pub fn read_version(&self, client: String, subject: &QualifiedSubject, version: Version) {
-        self.read(UsageKey {
-            read: Read::Version(subject.clone(), version),
-            client,
-        });
+    /// The client of a request with `headers` read `version` of `subject`.
+    pub fn read_version(&self, headers: &HeaderMap, subject: &QualifiedSubject, version: Version) {
+        if self.is_enabled() {
+            self.read(UsageKey {
+                read: Read::Version(subject.clone(), version),
+                client: client_of(headers),
+            });
+        }
     }
 
     fn read(&self, key: UsageKey) {
-        if !self.is_enabled() {
-            return;
-        }
         let now = unix_millis(SystemTime::now());
         let mut usage = self.usage.lock();
         let len = usage.len();
@@ -734,8 +714,18 @@ impl Metrics {
         if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
             self.open_fds.set(entries.count() as i64);
         }
-        let _ = &self.start_time;
     }
+}
+
+/// `metric`, registered under `name` with `help` (a handle to it is kept to update it).
+fn registered<M: prometheus_client::registry::Metric + Clone>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    metric: M,
+) -> M {
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 /// Resident memory from `/proc/self/statm` (Linux), in bytes.
@@ -758,7 +748,7 @@ fn unix_seconds(at: SystemTime) -> f64 {
 /// Who a request comes from, for the usage gauges: the `X-Client-Id` header when sent, else
 /// `Confluent-Client-Version`, else the `User-Agent`, else `unknown`; cut to 64 characters of
 /// printable ASCII.
-pub fn client_of(headers: &actix_web::http::header::HeaderMap) -> String {
+fn client_of(headers: &HeaderMap) -> String {
     let value = ["x-client-id", "confluent-client-version", "user-agent"]
         .iter()
         .find_map(|name| {

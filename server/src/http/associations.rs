@@ -38,21 +38,25 @@ pub(super) fn routes(t: &mut super::Table) {
     };
     const INVALID: &[u32] = &[42212, 422];
     const CONFLICT: &[u32] = &[40902, 40903, 40904, 40905, 40907, 40908];
+    // A create or an upsert: a request body of associations, answered with the resource's.
+    let writes = |d: super::doc::Doc| {
+        d.tag("Associations")
+            .write()
+            .flag("dryRun", "Check only, change nothing")
+            .body::<AssociationCreateOrUpdateRequest>()
+            .ok::<AssociationResponse>()
+            .error(404, &[40401, 40410])
+            .error(409, CONFLICT)
+            .error(422, INVALID)
+    };
     let multi = serde_json::json!({"type": "object"});
-    t.add(
-        resource("/associations").post(
-            create,
-            op("createAssociations", "Associates a resource with subjects")
-                .tag("Associations")
-                .write()
-                .flag("dryRun", "Check only, change nothing")
-                .body::<AssociationCreateOrUpdateRequest>()
-                .ok::<AssociationResponse>()
-                .error(404, &[40401, 40410])
-                .error(409, CONFLICT)
-                .error(422, INVALID),
-        ),
-    )
+    t.add(resource("/associations").post(
+        create,
+        writes(op(
+            "createAssociations",
+            "Associates a resource with subjects",
+        )),
+    ))
     .add(
         resource("/associations:batchGet").post(
             batch_get,
@@ -105,18 +109,10 @@ pub(super) fn routes(t: &mut super::Table) {
             )
             .put(
                 upsert,
-                op(
+                writes(op(
                     "upsertAssociations",
                     "Creates or updates a resource's associations",
-                )
-                .tag("Associations")
-                .write()
-                .flag("dryRun", "Check only, change nothing")
-                .body::<AssociationCreateOrUpdateRequest>()
-                .ok::<AssociationResponse>()
-                .error(404, &[40401, 40410])
-                .error(409, CONFLICT)
-                .error(422, INVALID),
+                )),
             )
             .delete(
                 delete,

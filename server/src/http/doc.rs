@@ -185,6 +185,14 @@ impl Doc {
         self
     }
 
+    /// Uses the KMS (a shared KEK's DEK is made or opened by the registry): the KMS may deny
+    /// access (403/40370), have no driver here (422) or fail (500/50070).
+    pub fn kms(self) -> Doc {
+        self.error(403, &[40370])
+            .error(422, &[422])
+            .error(500, &[50070])
+    }
+
     /// A write: the store may fail (50001).
     pub fn write(mut self) -> Doc {
         self.write = true;

@@ -11,7 +11,6 @@ use serde_json::json;
 use super::params::{self, caller, Params};
 use super::{bytes_response, json, AppState};
 use crate::error::{Error, Result};
-use crate::metrics::client_of;
 use crate::registry::query::SubjectFilter;
 use crate::work;
 use std::sync::Arc;
@@ -101,9 +100,7 @@ pub async fn schema_by_id(req: HttpRequest, data: Data) -> Reply {
         params.get("format"),
         params.flag("fetchMaxId")?,
     )?;
-    data.registry
-        .metrics()
-        .read_id(client_of(req.headers()), &context, id);
+    data.registry.metrics().read_id(req.headers(), &context, id);
     Ok(bytes_response(StatusCode::OK, body))
 }
 
@@ -206,7 +203,7 @@ pub async fn get_version(req: HttpRequest, data: Data) -> Reply {
     if let Some(version) = Version::new(i64::from(schema.version)) {
         data.registry
             .metrics()
-            .read_version(client_of(req.headers()), &subject, version);
+            .read_version(req.headers(), &subject, version);
     }
     Ok(json(&schema))
 }

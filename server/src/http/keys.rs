@@ -54,8 +54,7 @@ pub(super) fn routes(t: &mut super::Table) {
                     .ok::<Kek>()
                     .error(409, &[40971, 40972])
                     .error(422, INVALID)
-                    .error(403, &[40370])
-                    .error(500, &[50070]),
+                    .kms(),
             ),
     )
     .add(
@@ -80,8 +79,7 @@ pub(super) fn routes(t: &mut super::Table) {
                     .error(404, KEY_404)
                     .error(409, &[40972])
                     .error(422, INVALID)
-                    .error(403, &[40370])
-                    .error(500, &[50070]),
+                    .kms(),
             )
             .delete(
                 delete_kek,
@@ -114,9 +112,7 @@ pub(super) fn routes(t: &mut super::Table) {
             )
             .ok::<serde_json::Value>()
             .error(404, KEY_404)
-            .error(403, &[40370])
-            .error(422, &[422])
-            .error(500, &[50070]),
+            .kms(),
         ),
     )
     .add(
@@ -141,8 +137,7 @@ pub(super) fn routes(t: &mut super::Table) {
                 .error(404, KEY_404)
                 .error(409, &[40971, 40972])
                 .error(422, INVALID)
-                .error(403, &[40370])
-                .error(500, &[50070]),
+                .kms(),
             ),
     )
     .add(
@@ -153,9 +148,7 @@ pub(super) fn routes(t: &mut super::Table) {
                     .flag("deleted", "Also find a soft-deleted DEK")
                     .ok::<Dek>()
                     .error(404, KEY_404)
-                    .error(403, &[40370])
-                    .error(422, &[422])
-                    .error(500, &[50070]),
+                    .kms(),
             )
             .post(
                 create_dek,
@@ -170,8 +163,7 @@ pub(super) fn routes(t: &mut super::Table) {
                 .error(404, KEY_404)
                 .error(409, &[40971, 40972])
                 .error(422, INVALID)
-                .error(403, &[40370])
-                .error(500, &[50070]),
+                .kms(),
             )
             .delete(
                 delete_dek,
@@ -218,8 +210,7 @@ pub(super) fn routes(t: &mut super::Table) {
                     .ok::<Dek>()
                     .error(404, KEY_404)
                     .error(422, &[42202, 422])
-                    .error(403, &[40370])
-                    .error(500, &[50070]),
+                    .kms(),
             )
             .delete(
                 delete_dek,
