@@ -246,6 +246,199 @@ fn deks_of_a_client_side_kek_keep_the_wrapped_key_they_are_given() {
     assert_eq!(server.delete("/dek-registry/v1/keks/payments").0, 204);
 }
 
+/// `max_keys` bounds the KEKs and, apart, the DEKs (Confluent's `dek.registry.max.keys`), the
+/// soft-deleted ones included; a DEK under a soft-deleted KEK is undeleted only after its KEK.
+#[test]
+fn keys_are_bounded_and_a_deleted_kek_is_undeleted_first() {
+    let server = Server::start_with(Options {
+        env: vec![("COVENANT_MAX_KEYS".into(), "2".into())],
+        ..Options::default()
+    });
+    ok(server.post("/dek-registry/v1/keks", &kek("orders", false)));
+    ok(server.post("/dek-registry/v1/keks", &kek("payments", false)));
+    let message = refused(
+        server.post("/dek-registry/v1/keks", &kek("refunds", false)),
+        409,
+        40972,
+    );
+    assert_eq!(message, "A maximum of 2 keys already exist");
+    // DEKs are counted apart from KEKs.
+    let dek = |subject: &str| json!({"subject": subject, "algorithm": "AES256_GCM", "encryptedKeyMaterial": WRAPPED});
+    for subject in ["a-value", "b-value"] {
+        ok(server.post("/dek-registry/v1/keks/orders/deks", &dek(subject)));
+    }
+    refused(
+        server.post("/dek-registry/v1/keks/orders/deks", &dek("c-value")),
+        409,
+        40972,
+    );
+    // A create over an existing DEK would add nothing: at the limit it is answered as over
+    // any existing key (40971), not as over the limit.
+    refused(
+        server.post("/dek-registry/v1/keks/orders/deks", &dek("a-value")),
+        409,
+        40971,
+    );
+    // Soft-deleted keys are kept, so they still count; a permanent delete makes room.
+    assert_eq!(
+        server.delete("/dek-registry/v1/keks/orders/deks/b-value").0,
+        204
+    );
+    refused(
+        server.post("/dek-registry/v1/keks/orders/deks", &dek("c-value")),
+        409,
+        40972,
+    );
+    assert_eq!(
+        server
+            .delete("/dek-registry/v1/keks/orders/deks/b-value?permanent=true")
+            .0,
+        204
+    );
+    ok(server.post("/dek-registry/v1/keks/orders/deks", &dek("c-value")));
+
+    // A DEK under a soft-deleted KEK is undeleted only once the KEK is (404/40472).
+    for subject in ["a-value", "c-value"] {
+        let path = format!("/dek-registry/v1/keks/orders/deks/{subject}");
+        assert_eq!(server.delete(&path).0, 204);
+    }
+    assert_eq!(server.delete("/dek-registry/v1/keks/orders").0, 204);
+    for path in [
+        "/dek-registry/v1/keks/orders/deks/a-value/undelete",
+        "/dek-registry/v1/keks/orders/deks/a-value/versions/1/undelete",
+    ] {
+        let message = refused(server.post(path, &json!({})), 404, 40472);
+        assert_eq!(message, "Key 'orders' must be undeleted first");
+    }
+    assert_eq!(
+        server
+            .post("/dek-registry/v1/keks/orders/undelete", &json!({}))
+            .0,
+        204
+    );
+    assert_eq!(
+        server
+            .post(
+                "/dek-registry/v1/keks/orders/deks/a-value/undelete",
+                &json!({})
+            )
+            .0,
+        204
+    );
+    assert_eq!(
+        ok(server.get("/dek-registry/v1/keks/orders/deks")),
+        json!(["a-value"])
+    );
+}
+
+/// A KMS that refuses a key answers 403/40370, whether the registry makes a DEK, opens one or
+/// tests a KEK's sharing; here the local KMS serves only the key ids the operator lists.
+#[test]
+fn a_kms_that_refuses_the_key_is_a_403() {
+    let mut options = with_kms();
+    options.env.push((
+        "COVENANT_LOCAL_KMS_KEY_IDS".into(),
+        "local-kms://granted".into(),
+    ));
+    let server = Server::start_with(options);
+    let shared = |name: &str, key_id: &str| {
+        let mut kek = kek(name, true);
+        kek["kmsKeyId"] = json!(key_id);
+        kek
+    };
+    // A granted key works as before.
+    ok(server.post(
+        "/dek-registry/v1/keks?testSharing=true",
+        &shared("granted", "local-kms://granted"),
+    ));
+    let made = ok(server.post(
+        "/dek-registry/v1/keks/granted/deks",
+        &json!({"subject": "orders-value"}),
+    ));
+    assert!(made["keyMaterial"].is_string(), "{made}");
+    // Another is refused when its sharing is tested...
+    let message = refused(
+        server.post(
+            "/dek-registry/v1/keks?testSharing=true",
+            &shared("other", "local-kms://other"),
+        ),
+        403,
+        40370,
+    );
+    assert!(message.contains("local-kms://other"), "{message}");
+    assert!(!message.contains(SECRET), "{message}");
+    assert_eq!(
+        server.get("/dek-registry/v1/keks/other").0,
+        404,
+        "a refused test creates nothing"
+    );
+    // ...and, created untested, when a DEK is made under it: nothing is written.
+    ok(server.post(
+        "/dek-registry/v1/keks",
+        &shared("other", "local-kms://other"),
+    ));
+    let message = refused(
+        server.post(
+            "/dek-registry/v1/keks/other/deks",
+            &json!({"subject": "orders-value"}),
+        ),
+        403,
+        40370,
+    );
+    assert!(message.contains("orders-value"), "{message}");
+    refused(
+        server.get("/dek-registry/v1/keks/other/deks/orders-value"),
+        404,
+        40470,
+    );
+    // Testing the KEK says so too.
+    refused(
+        server.post("/dek-registry/v1/keks/other/test", &json!({})),
+        403,
+        40370,
+    );
+}
+
+/// `max_associations` bounds the associations (409/40902, the code and message Confluent
+/// defines); an update of an existing one is answered at the limit.
+#[test]
+fn associations_are_bounded() {
+    let server = Server::start_with(Options {
+        env: vec![("COVENANT_MAX_ASSOCIATIONS".into(), "1".into())],
+        ..Options::default()
+    });
+    server.register_ok("orders-value", &record("Order", &["id:long"]));
+    server.register_ok("items-value", &record("Item", &["id:long"]));
+    ok(server.post(
+        "/associations",
+        &association("orders", json!([{"subject": "orders-value"}])),
+    ));
+    let message = refused(
+        server.post(
+            "/associations",
+            &association("items", json!([{"subject": "items-value"}])),
+        ),
+        409,
+        40902,
+    );
+    assert_eq!(message, "A maximum of 1 associations already exist");
+    // The same association again adds nothing.
+    ok(server.post(
+        "/associations",
+        &association("orders", json!([{"subject": "orders-value"}])),
+    ));
+    assert_eq!(
+        server
+            .delete("/associations/resources/id-orders?resourceType=topic")
+            .0,
+        204
+    );
+    ok(server.post(
+        "/associations",
+        &association("items", json!([{"subject": "items-value"}])),
+    ));
+}
+
 #[test]
 fn shared_keks_have_their_deks_made_and_unwrapped_by_the_registry() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the registry (Confluent Schema Registry REST API).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Check schema files against their subjects (the registry, a directory, or a git ref).
     Check(check::CheckArgs),
     /// Register a schema file under a subject.
@@ -67,7 +67,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let cli = match cli.command {
-        Command::Serve(args) => return serve::run(args),
+        Command::Serve(args) => return serve::run(*args),
         Command::Auth(args) => {
             return match auth::run(args) {
                 Ok(code) => ExitCode::from(code),

@@ -56,6 +56,15 @@ pub struct ServeArgs {
     /// Protobuf declaration (42209 beyond) [default: 50000].
     #[arg(long)]
     max_schema_elements: Option<usize>,
+    /// KEKs at most, and DEKs at most, in the DEK registry (409/40972 beyond) [default: 20000].
+    #[arg(long)]
+    max_keys: Option<usize>,
+    /// Associations at most (409/40902 beyond) [default: 100000].
+    #[arg(long)]
+    max_associations: Option<usize>,
+    /// A KEK key id the local KMS may serve (repeatable; others get 403/40370) [default: any].
+    #[arg(long = "local-kms-key-id")]
+    local_kms_key_ids: Vec<String>,
     /// An auth file: Covenant TOML (users, API keys, roles, grants) or a Karapace
     /// registry_authfile (also COVENANT_AUTH_FILE). Without it every caller may do everything.
     #[arg(long)]
@@ -148,6 +157,9 @@ fn build_config(args: ServeArgs) -> Result<covenant_server::Config, String> {
         max_connections_per_source: args.max_connections_per_source,
         max_check_work: args.max_check_work,
         max_schema_elements: args.max_schema_elements,
+        max_keys: args.max_keys,
+        max_associations: args.max_associations,
+        local_kms_key_ids: (!args.local_kms_key_ids.is_empty()).then_some(args.local_kms_key_ids),
         auth_file: args.auth_file,
         auth_cache_seconds: args.auth_cache_seconds,
         auth_failures_per_minute: args.auth_failures_per_minute,

@@ -16,6 +16,8 @@
 //! | `body_timeout_ms` | `COVENANT_BODY_TIMEOUT_MS` | `5000` | how long a request body may take to arrive (408 beyond); headers have the same limit |
 //! | `max_connections` | `COVENANT_MAX_CONNECTIONS` | `10000` | open connections at most, in total |
 //! | `max_check_work` | `COVENANT_MAX_CHECK_WORK` | `20000000` | comparison steps one compatibility check may take (422 beyond) |
+//! | `max_keys` | `COVENANT_MAX_KEYS` | `20000` | KEKs at most, and DEKs at most, in the DEK registry (Confluent's `dek.registry.max.keys`; 409/40972 beyond) |
+//! | `max_associations` | `COVENANT_MAX_ASSOCIATIONS` | `100000` | associations at most (409/40902 beyond) |
 //! | `max_connections_per_source` | `COVENANT_MAX_CONNECTIONS_PER_SOURCE` | `256` | open connections at most from one address (0: no limit; raise it behind a proxy) |
 //! | `auth_file` | `COVENANT_AUTH_FILE` | none | users, API keys, roles and grants (Covenant TOML or Karapace JSON); without it every caller may do everything |
 //! | `auth_cache_seconds` | `COVENANT_AUTH_CACHE_SECONDS` | `60` | how long a verified credential is trusted before it is checked again |
@@ -24,6 +26,7 @@
 //! | `tls_client_ca` | `COVENANT_TLS_CLIENT_CA` | none | PEM CA whose client certificates authenticate callers (mTLS) |
 //! | `tls_client_auth` | `COVENANT_TLS_CLIENT_AUTH` | `required` | `required` or `optional` client certificates with `tls_client_ca` |
 //! | `local_kms_secret` | `COVENANT_LOCAL_KMS_SECRET` | none | the secret of the local KMS (`local-kms`) with which the DEK registry makes and unwraps DEKs of shared KEKs; never logged |
+//! | `local_kms_key_ids` | `COVENANT_LOCAL_KMS_KEY_IDS` (comma-separated) | any | the KEK key ids (`kmsKeyId`) the local KMS may wrap and unwrap DEKs under; a shared KEK of another id is refused with 403/40370, as a cloud KMS refuses a key it has not been granted |
 //! | `rate_limit_reads`, `rate_limit_writes` | `COVENANT_RATE_LIMIT_READS`, `COVENANT_RATE_LIMIT_WRITES` | none | requests a second per principal (per address for anonymous callers); 429 beyond |
 //! | `metrics` | `COVENANT_METRICS` | `true` | keep and serve metrics (`false`: no `/metrics`, nothing counted) |
 //! | `metrics_listen` | `COVENANT_METRICS_LISTEN` | none | serve `GET /metrics` (only) on this address too, plain HTTP, outside authentication |
@@ -74,6 +77,10 @@ pub struct RawConfig {
     pub max_check_work: Option<u64>,
     /// The most elements a schema may have.
     pub max_schema_elements: Option<usize>,
+    /// KEKs (and DEKs) at most.
+    pub max_keys: Option<usize>,
+    /// Associations at most.
+    pub max_associations: Option<usize>,
     /// The auth file.
     pub auth_file: Option<String>,
     /// Seconds a verified credential is trusted.
@@ -94,6 +101,8 @@ pub struct RawConfig {
     pub rate_limit_writes: Option<f64>,
     /// The local KMS's secret.
     pub local_kms_secret: Option<SecretText>,
+    /// The key ids the local KMS may use.
+    pub local_kms_key_ids: Option<Vec<String>>,
     /// A second address serving `/metrics`.
     pub metrics_listen: Option<String>,
     /// Keep and serve metrics.
@@ -156,6 +165,8 @@ impl RawConfig {
             max_connections_per_source: number(vars, "COVENANT_MAX_CONNECTIONS_PER_SOURCE")?,
             max_check_work: number(vars, "COVENANT_MAX_CHECK_WORK")?,
             max_schema_elements: number(vars, "COVENANT_MAX_SCHEMA_ELEMENTS")?,
+            max_keys: number(vars, "COVENANT_MAX_KEYS")?,
+            max_associations: number(vars, "COVENANT_MAX_ASSOCIATIONS")?,
             auth_file: vars.get("COVENANT_AUTH_FILE").cloned(),
             auth_cache_seconds: number(vars, "COVENANT_AUTH_CACHE_SECONDS")?,
             auth_failures_per_minute: number(vars, "COVENANT_AUTH_FAILURES_PER_MINUTE")?,
@@ -169,6 +180,13 @@ impl RawConfig {
                 .get("COVENANT_LOCAL_KMS_SECRET")
                 .cloned()
                 .map(SecretText),
+            local_kms_key_ids: vars.get("COVENANT_LOCAL_KMS_KEY_IDS").map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }),
             metrics_listen: vars.get("COVENANT_METRICS_LISTEN").cloned(),
             metrics: match vars
                 .get("COVENANT_METRICS")
@@ -209,6 +227,8 @@ impl RawConfig {
                 .or(self.max_connections_per_source),
             max_check_work: higher.max_check_work.or(self.max_check_work),
             max_schema_elements: higher.max_schema_elements.or(self.max_schema_elements),
+            max_keys: higher.max_keys.or(self.max_keys),
+            max_associations: higher.max_associations.or(self.max_associations),
             auth_file: higher.auth_file.or(self.auth_file),
             auth_cache_seconds: higher.auth_cache_seconds.or(self.auth_cache_seconds),
             auth_failures_per_minute: higher
@@ -221,6 +241,7 @@ impl RawConfig {
             rate_limit_reads: higher.rate_limit_reads.or(self.rate_limit_reads),
             rate_limit_writes: higher.rate_limit_writes.or(self.rate_limit_writes),
             local_kms_secret: higher.local_kms_secret.or(self.local_kms_secret),
+            local_kms_key_ids: higher.local_kms_key_ids.or(self.local_kms_key_ids),
             metrics_listen: higher.metrics_listen.or(self.metrics_listen),
             metrics: higher.metrics.or(self.metrics),
             log_format: higher.log_format.or(self.log_format),
@@ -263,9 +284,11 @@ impl RawConfig {
             || self.max_connections == Some(0)
             || self.max_check_work == Some(0)
             || self.max_schema_elements == Some(0)
+            || self.max_keys == Some(0)
+            || self.max_associations == Some(0)
         {
             return Err(ConfigError(
-                "snapshot_interval, poll_interval_ms, body_timeout_ms, max_connections, max_check_work and max_schema_elements must be positive".into(),
+                "snapshot_interval, poll_interval_ms, body_timeout_ms, max_connections, max_check_work, max_schema_elements, max_keys and max_associations must be positive".into(),
             ));
         }
         let auth = self
@@ -326,6 +349,16 @@ impl RawConfig {
         {
             return Err(ConfigError("local_kms_secret must not be empty".into()));
         }
+        if self
+            .local_kms_key_ids
+            .as_ref()
+            .is_some_and(|ids| ids.is_empty())
+        {
+            return Err(ConfigError(
+                "local_kms_key_ids must name at least one key id (leave it out to allow any)"
+                    .into(),
+            ));
+        }
         let telemetry = crate::telemetry::Telemetry {
             log_format: match self.log_format.as_deref() {
                 None | Some("text") => crate::telemetry::LogFormat::Text,
@@ -348,6 +381,7 @@ impl RawConfig {
             metrics: self.metrics.unwrap_or(true),
             metrics_listen: self.metrics_listen,
             local_kms_secret: self.local_kms_secret.map(|s| s.0),
+            local_kms_key_ids: self.local_kms_key_ids,
             rate_limits: RateLimits {
                 reads: self.rate_limit_reads,
                 writes: self.rate_limit_writes,
@@ -373,6 +407,10 @@ impl RawConfig {
                 max_schema_elements: self
                     .max_schema_elements
                     .unwrap_or(crate::settings::DEFAULT_MAX_SCHEMA_ELEMENTS),
+                max_keys: self.max_keys.unwrap_or(crate::settings::DEFAULT_MAX_KEYS),
+                max_associations: self
+                    .max_associations
+                    .unwrap_or(crate::settings::DEFAULT_MAX_ASSOCIATIONS),
             },
         })
     }
@@ -392,6 +430,8 @@ pub struct RateLimits {
 pub struct Config {
     /// The local KMS's secret (never printed: `Debug` hides it).
     pub local_kms_secret: Option<String>,
+    /// The key ids the local KMS may use (`None`: any).
+    pub local_kms_key_ids: Option<Vec<String>>,
     /// Authentication and authorization; `None`: every caller may do everything.
     pub auth: Option<crate::auth::AuthSettings>,
     /// HTTPS; `None`: plain HTTP.

@@ -188,6 +188,9 @@ pub enum Error {
     /// 40907.
     #[error("No active (non-deleted) version exists for subject '{0}'")]
     NoActiveSubjectVersion(String),
+    /// 40902 (Confluent's message; its server defines the code but never raises it).
+    #[error("A maximum of {0} associations already exist")]
+    TooManyAssociations(usize),
     /// 40908 (Confluent's message, with its double space).
     #[error("The association of type  '{association_type}' is frozen for subject '{subject}'")]
     AssociationFrozen {
@@ -297,6 +300,7 @@ impl Error {
             StrongAssociationExists(_) => ErrorCode::StrongAssociationExists,
             NoActiveSubjectVersion(_) => ErrorCode::NoActiveSubjectVersion,
             AssociationFrozen { .. } => ErrorCode::AssociationFrozen,
+            TooManyAssociations(_) => ErrorCode::TooManyAssociations,
             RateLimited(_) => ErrorCode::TooManyRequests,
             ReferenceExists { .. } => ErrorCode::ReferenceExists,
             IdMismatch { .. } => ErrorCode::IdDoesNotMatch,

@@ -108,10 +108,13 @@ pub trait KmsDriver: Send + Sync {
 }
 
 /// The local KMS: AES-128-GCM (12-byte IV, 16-byte tag, no associated data) under
-/// `HKDF-SHA256(secret, salt = 32 zero bytes, info = "", 16 bytes)`; the key id is not used.
+/// `HKDF-SHA256(secret, salt = 32 zero bytes, info = "", 16 bytes)`. The key id does not enter
+/// the construction (as in Confluent's clients); it only decides, when the operator lists the
+/// ids the secret may serve, whether the KMS serves the KEK at all.
 pub struct LocalKms {
     key: LessSafeKey,
     random: SystemRandom,
+    allowed: Option<std::collections::BTreeSet<String>>,
 }
 
 impl LocalKms {
@@ -134,6 +137,22 @@ impl LocalKms {
                 UnboundKey::new(&aead::AES_128_GCM, &key).expect("a 16-byte AES key"),
             ),
             random: SystemRandom::new(),
+            allowed: None,
+        }
+    }
+
+    /// This KMS serving only the KEKs whose key id is one of `ids` (others: access denied).
+    pub fn only_for(mut self, ids: impl IntoIterator<Item = String>) -> LocalKms {
+        self.allowed = Some(ids.into_iter().collect());
+        self
+    }
+
+    fn permit(&self, key_id: &str) -> Result<(), KmsError> {
+        match &self.allowed {
+            Some(ids) if !ids.contains(key_id) => Err(KmsError::AccessDenied(format!(
+                "the local KMS may not use the key `{key_id}`: it is not one of the server's local_kms_key_ids"
+            ))),
+            _ => Ok(()),
         }
     }
 }
@@ -141,10 +160,11 @@ impl LocalKms {
 impl KmsDriver for LocalKms {
     fn wrap(
         &self,
-        _key_id: &str,
+        key_id: &str,
         _props: &BTreeMap<String, String>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, KmsError> {
+        self.permit(key_id)?;
         let mut iv = [0u8; 12];
         self.random
             .fill(&mut iv)
@@ -160,10 +180,11 @@ impl KmsDriver for LocalKms {
 
     fn unwrap(
         &self,
-        _key_id: &str,
+        key_id: &str,
         _props: &BTreeMap<String, String>,
         ciphertext: &[u8],
     ) -> Result<Vec<u8>, KmsError> {
+        self.permit(key_id)?;
         if ciphertext.len() < 12 + 16 {
             return Err(KmsError::Failed("the wrapped key is too short".into()));
         }
@@ -192,9 +213,18 @@ pub struct Kms {
 impl Kms {
     /// The drivers of the server's configuration: the local KMS when a secret is given.
     pub fn new(local_secret: Option<&str>) -> Kms {
+        Kms::with_local(local_secret, None)
+    }
+
+    /// The local KMS of `secret`, serving the KEKs of `key_ids` only when they are given.
+    pub fn with_local(secret: Option<&str>, key_ids: Option<&[String]>) -> Kms {
         let mut drivers: BTreeMap<String, Box<dyn KmsDriver>> = BTreeMap::new();
-        if let Some(secret) = local_secret {
-            drivers.insert("local-kms".into(), Box::new(LocalKms::new(secret)));
+        if let Some(secret) = secret {
+            let mut local = LocalKms::new(secret);
+            if let Some(ids) = key_ids {
+                local = local.only_for(ids.iter().cloned());
+            }
+            drivers.insert("local-kms".into(), Box::new(local));
         }
         Kms { drivers }
     }
@@ -269,6 +299,52 @@ impl Kms {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Listed key ids confine the local KMS: others are denied both ways, with the id named
+    /// and the secret never.
+    #[test]
+    fn the_local_kms_serves_only_the_key_ids_it_is_given() {
+        let props = BTreeMap::new();
+        let open = Kms::with_local(Some("s3cret"), None);
+        let (_, wrapped) = open
+            .new_dek(
+                "local-kms",
+                "local-kms://other",
+                &props,
+                DekAlgorithm::Aes128Gcm,
+            )
+            .expect("any id without a list");
+        let confined = Kms::with_local(Some("s3cret"), Some(&["local-kms://granted".into()]));
+        assert!(confined
+            .new_dek(
+                "local-kms",
+                "local-kms://granted",
+                &props,
+                DekAlgorithm::Aes128Gcm
+            )
+            .is_ok());
+        for result in [
+            confined
+                .new_dek(
+                    "local-kms",
+                    "local-kms://other",
+                    &props,
+                    DekAlgorithm::Aes128Gcm,
+                )
+                .map(|_| ()),
+            confined
+                .unwrap("local-kms", "local-kms://other", &props, &wrapped)
+                .map(|_| ()),
+        ] {
+            match result {
+                Err(KmsError::AccessDenied(reason)) => {
+                    assert!(reason.contains("local-kms://other"), "{reason}");
+                    assert!(!reason.contains("s3cret"), "{reason}");
+                }
+                other => panic!("expected a denial, got {other:?}"),
+            }
+        }
+    }
 
     /// Confluent's local KMS: the derived key is HKDF-SHA256 of the secret with a zero salt.
     /// Cross-checked with Python's `cryptography` HKDF (salt None → 32 zero bytes, info b"").

@@ -64,7 +64,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let mut registry = registry::Registry::open(log, config.registry.clone())
         .await
         .map_err(|e| ServeError::Store(e.to_string()))?
-        .with_kms(kms::Kms::new(config.local_kms_secret.as_deref()));
+        .with_kms(kms::Kms::with_local(
+            config.local_kms_secret.as_deref(),
+            config.local_kms_key_ids.as_deref(),
+        ));
     tracing::info!(
         store = %registry.store_description(),
         records = registry.head(),

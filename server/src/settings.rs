@@ -19,6 +19,13 @@ pub const DEFAULT_MAX_SCHEMA_ELEMENTS: usize = 50_000;
 /// largest schema a Confluent registry stores by default.
 pub const DEFAULT_MAX_SCHEMA_BYTES: usize = 1024 * 1024;
 
+/// The default of `max_keys`: Confluent's `dek.registry.max.keys`.
+pub const DEFAULT_MAX_KEYS: usize = 20_000;
+
+/// The default of `max_associations`: far more topics than one registry serves, few enough that
+/// the associations stay a few tens of megabytes.
+pub const DEFAULT_MAX_ASSOCIATIONS: usize = 100_000;
+
 /// Registry-wide settings from the server config.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -36,6 +43,10 @@ pub struct Settings {
     pub max_check_work: u64,
     /// The most elements a schema in a request may have (`max_schema_elements`).
     pub max_schema_elements: usize,
+    /// The most KEKs, and separately the most DEKs, the DEK registry keeps (`max_keys`).
+    pub max_keys: usize,
+    /// The most associations the registry keeps (`max_associations`).
+    pub max_associations: usize,
 }
 
 impl Default for Settings {
@@ -48,6 +59,8 @@ impl Default for Settings {
             poll_interval: Duration::from_secs(1),
             max_check_work: DEFAULT_MAX_CHECK_WORK,
             max_schema_elements: DEFAULT_MAX_SCHEMA_ELEMENTS,
+            max_keys: DEFAULT_MAX_KEYS,
+            max_associations: DEFAULT_MAX_ASSOCIATIONS,
         }
     }
 }

@@ -19,6 +19,9 @@ pub(super) fn routes(t: &mut super::Table) {
     use super::resource;
     use covenant_core::api::{CreateDekRequest, CreateKekRequest, Dek, Kek, UpdateKekRequest};
     const KEY_404: &[u32] = &[40470];
+    // A permanent delete of a key not soft-deleted first; an undelete under a deleted KEK.
+    const NOT_SOFT_DELETED: &[u32] = &[40470, 40471];
+    const KEK_SOFT_DELETED: &[u32] = &[40470, 40472];
     const INVALID: &[u32] = &[42271, 422];
     let key = |id, summary| op(id, summary).tag("DEK registry");
     let algorithm = |d: Doc| {
@@ -77,7 +80,6 @@ pub(super) fn routes(t: &mut super::Table) {
                     .body::<UpdateKekRequest>()
                     .ok::<Kek>()
                     .error(404, KEY_404)
-                    .error(409, &[40972])
                     .error(422, INVALID)
                     .kms(),
             )
@@ -90,8 +92,8 @@ pub(super) fn routes(t: &mut super::Table) {
                 .write()
                 .flag("permanent", "Delete permanently")
                 .no_content()
-                .error(404, KEY_404)
-                .error(422, &[42272, 40471]),
+                .error(404, NOT_SOFT_DELETED)
+                .error(422, &[42272]),
             ),
     )
     .add(
@@ -174,8 +176,8 @@ pub(super) fn routes(t: &mut super::Table) {
                 .write()
                 .flag("permanent", "Delete permanently")
                 .no_content()
-                .error(404, KEY_404)
-                .error(422, &[40471, 422]),
+                .error(404, NOT_SOFT_DELETED)
+                .error(422, &[422]),
             ),
     )
     .add(
@@ -187,8 +189,8 @@ pub(super) fn routes(t: &mut super::Table) {
             ))
             .write()
             .no_content()
-            .error(404, KEY_404)
-            .error(422, &[40472, 422]),
+            .error(404, KEK_SOFT_DELETED)
+            .error(422, &[422]),
         ),
     )
     .add(
@@ -221,8 +223,8 @@ pub(super) fn routes(t: &mut super::Table) {
                 .write()
                 .flag("permanent", "Delete permanently")
                 .no_content()
-                .error(404, KEY_404)
-                .error(422, &[40471, 42202, 422]),
+                .error(404, NOT_SOFT_DELETED)
+                .error(422, &[42202, 422]),
             ),
     )
     .add(
@@ -234,8 +236,8 @@ pub(super) fn routes(t: &mut super::Table) {
             ))
             .write()
             .no_content()
-            .error(404, KEY_404)
-            .error(422, &[40472, 42202, 422]),
+            .error(404, KEK_SOFT_DELETED)
+            .error(422, &[42202, 422]),
         ),
     );
 }

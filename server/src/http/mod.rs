@@ -544,3 +544,47 @@ impl ResponseError for Error {
 
 /// The message of a server error, for the request's log line.
 struct ErrorText(String);
+
+#[cfg(test)]
+mod tests {
+    use covenant_core::error::ErrorCode;
+
+    /// Every `error_code` the document lists under a status is one that travels with that
+    /// status (Confluent's convention: 40470 with 404, 42271 with 422), so a client reading the
+    /// document, or schemathesis checking answers against it, is never told the wrong pairing.
+    #[test]
+    fn the_documented_error_codes_travel_with_their_status() {
+        let spec = super::openapi();
+        let mut checked = 0;
+        for (path, operations) in spec["paths"].as_object().expect("paths") {
+            for (method, operation) in operations.as_object().expect("operations") {
+                let Some(responses) = operation["responses"].as_object() else {
+                    continue;
+                };
+                for (status, response) in responses {
+                    let schema =
+                        &response["content"]["application/vnd.schemaregistry.v1+json"]["schema"];
+                    let Some(codes) = schema["properties"]["error_code"]["enum"].as_array() else {
+                        continue;
+                    };
+                    for code in codes {
+                        let code = code.as_u64().expect("a numeric code") as u32;
+                        let travels_with = ErrorCode::from_code(code)
+                            .map(ErrorCode::http_status)
+                            .unwrap_or(code as u16);
+                        assert_eq!(
+                            travels_with.to_string(),
+                            *status,
+                            "{method} {path}: error_code {code} is listed under {status}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            checked > 300,
+            "only {checked} codes were found in the document"
+        );
+    }
+}

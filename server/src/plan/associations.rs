@@ -202,6 +202,7 @@ pub fn check(
     state: &State,
     request: &mut Request,
     is_create: bool,
+    max_associations: usize,
     looks_up: &dyn Fn(&QualifiedSubject, &RegisterSchemaRequest, bool) -> bool,
 ) -> Result<Checked> {
     for info in &request.infos {
@@ -473,6 +474,15 @@ pub fn check(
             }
         }
     }
+    // Room for the associations the request adds.
+    let added = request
+        .infos
+        .iter()
+        .filter(|info| !existing.contains_key(&info.association_type))
+        .count();
+    if added > 0 && state.associations().entries.len() + added > max_associations {
+        return Err(Error::TooManyAssociations(max_associations));
+    }
     Ok(Checked {
         existing,
         unchanged,
@@ -486,10 +496,11 @@ pub fn write(
     request: &Request,
     is_create: bool,
     guids: &[Uuid],
+    max_associations: usize,
     looks_up: &dyn Fn(&QualifiedSubject, &RegisterSchemaRequest, bool) -> bool,
 ) -> Result<Decision<Vec<StoredAssociation>>> {
     let mut request = request.clone();
-    let checked = check(state, &mut request, is_create, looks_up)?;
+    let checked = check(state, &mut request, is_create, max_associations, looks_up)?;
     let mut events = Vec::new();
     let mut written = Vec::new();
     for (info, guid) in request.infos.iter().zip(guids) {

@@ -10,9 +10,6 @@ use crate::persist::{Event, StoredDek, StoredKek};
 use crate::state::keys::DekEntry;
 use crate::state::State;
 
-/// The most keys (KEKs and DEKs) a registry holds (Confluent's `dek.registry.max.keys`).
-pub const MAX_KEYS: usize = 20_000;
-
 /// A KEK's name: 1 to 256 characters, a letter or `_`, then letters, digits, `_` or `-`.
 pub fn check_name(name: &str) -> Result<()> {
     let mut chars = name.chars();
@@ -75,21 +72,25 @@ fn equivalent_kek(a: &StoredKek, b: &StoredKek) -> bool {
         && a.shared == b.shared
 }
 
-fn check_room(state: &State) -> Result<()> {
-    if state.keys().count() >= MAX_KEYS {
-        return Err(Error::TooManyKeys(MAX_KEYS));
+/// Room for one more key of a kind (KEKs or DEKs, counted apart as Confluent counts them, the
+/// soft-deleted ones included: they are kept). A create over a key that is there adds nothing.
+fn check_room(stored: usize, max_keys: usize) -> Result<()> {
+    if stored >= max_keys {
+        return Err(Error::TooManyKeys(max_keys));
     }
     Ok(())
 }
 
 /// `POST /keks`. Over a live KEK it is refused (40971); over a soft-deleted one, an equivalent
 /// create brings it back.
-pub fn create_kek(state: &State, kek: StoredKek) -> Result<Decision<StoredKek>> {
-    check_room(state)?;
-    if let Some(old) = state.keys().keks.get(&kek.name) {
-        if kek.deleted == old.kek.deleted || !equivalent_kek(&kek, &old.kek) {
-            return Err(Error::KeyExists(kek.name));
+pub fn create_kek(state: &State, kek: StoredKek, max_keys: usize) -> Result<Decision<StoredKek>> {
+    match state.keys().keks.get(&kek.name) {
+        Some(old) => {
+            if kek.deleted == old.kek.deleted || !equivalent_kek(&kek, &old.kek) {
+                return Err(Error::KeyExists(kek.name));
+            }
         }
+        None => check_room(state.keys().keks.len(), max_keys)?,
     }
     Ok(Decision::append(
         Event::KekCreated { kek: kek.clone() },
@@ -221,11 +222,13 @@ pub struct NewDek {
 
 /// `POST /keks/{kek}/deks/{subject}`. Over an existing version it is refused (40971), unless
 /// an equivalent create brings a soft-deleted one back, or `rewrap` wraps it again.
-pub fn create_dek(state: &State, new: &NewDek) -> Result<Decision<StoredDek>> {
-    check_room(state)?;
+pub fn create_dek(state: &State, new: &NewDek, max_keys: usize) -> Result<Decision<StoredDek>> {
     let dek = &new.dek;
     let kek = kek(state, &dek.kek, dek.deleted)?;
     let old = self::dek(state, &dek.kek, &dek.subject, dek.algorithm, dek.version);
+    if old.is_none() {
+        check_room(state.keys().deks.len(), max_keys)?;
+    }
     if let Some(old) = old {
         if !new.rewrap {
             let equivalent = old.dek.encrypted_key_material == dek.encrypted_key_material;

@@ -251,7 +251,8 @@ impl Registry {
             let looks_up = |s: &QualifiedSubject, r: &RegisterSchemaRequest, n: bool| {
                 self.looks_up(&state, s, r, n)
             };
-            plan::check(&state, &mut request, is_create, &looks_up)?;
+            let max = self.settings().max_associations;
+            plan::check(&state, &mut request, is_create, max, &looks_up)?;
             for info in &request.infos {
                 let subject = QualifiedSubject::parse(info.subject.as_deref().unwrap_or_default())?;
                 self.authorize(caller, Operation::Write, Resource::Subject(&subject))?;
@@ -314,7 +315,14 @@ impl Registry {
                         Ok(Decision::Answer(_))
                     )
                 };
-                plan::write(state, &request, is_create, &guids, &looks_up)
+                plan::write(
+                    state,
+                    &request,
+                    is_create,
+                    &guids,
+                    settings.max_associations,
+                    &looks_up,
+                )
             })
             .await?;
         let mut response = empty();

@@ -211,9 +211,10 @@ impl Registry {
         if kek.shared && test_sharing {
             self.test_kek_sharing(&kek)?;
         }
+        let max_keys = self.settings().max_keys;
         self.engine
             .commit(&Actor::of(caller), |state| {
-                plan::create_kek(state, kek.clone())
+                plan::create_kek(state, kek.clone(), max_keys)
             })
             .await?;
         self.stored_kek_json(&name)
@@ -424,8 +425,11 @@ impl Registry {
             material_given: request.encrypted_key_material.is_some(),
             rewrap,
         };
+        let max_keys = self.settings().max_keys;
         self.engine
-            .commit(&Actor::of(caller), |state| plan::create_dek(state, &new))
+            .commit(&Actor::of(caller), |state| {
+                plan::create_dek(state, &new, max_keys)
+            })
             .await?;
         self.get_dek(
             caller,

@@ -39,11 +39,6 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// How many keys there are (KEKs and DEKs), for the registry's limit.
-    pub fn count(&self) -> usize {
-        self.keks.len() + self.deks.len()
-    }
-
     /// The versions of one subject's DEK under a KEK with an algorithm, oldest first.
     pub fn versions<'k>(
         &'k self,
