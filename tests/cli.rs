@@ -361,14 +361,27 @@ fn operator_commands() {
         (json!(2), json!(2))
     );
     assert_eq!(stdout(&run(&["subjects"])).trim(), "users-value");
-    // Each version with its semantic version beside it; `--output json` stays the list.
+    // Each version with its semantic version beside it, in text and in JSON.
     assert_eq!(
         stdout(&run(&["versions", "users-value"])).trim(),
         "1\t1.0.0\n2\t1.1.0"
     );
+    let listed: Value = serde_json::from_str(&stdout(&run(&[
+        "versions",
+        "--output",
+        "json",
+        "users-value",
+    ])))
+    .expect("json");
+    let pairs: Vec<(Value, Value)> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| (v["version"].clone(), v["semver"]["version"].clone()))
+        .collect();
     assert_eq!(
-        stdout(&run(&["versions", "--output", "json", "users-value"])).trim(),
-        "[\n  1,\n  2\n]"
+        pairs,
+        vec![(json!(1), json!("1.0.0")), (json!(2), json!("1.1.0"))]
     );
     let output = run(&["get", "--id", "1"]);
     assert!(

@@ -306,6 +306,128 @@ fn the_cli_shows_gates_and_writes_release_notes() {
     );
 }
 
+/// The JSON each of the three commands prints, with registration times taken out (they are
+/// the only values that change from run to run).
+fn without_times(mut value: Value) -> String {
+    fn strip(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                map.remove("ts");
+                map.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    strip(&mut value);
+    serde_json::to_string_pretty(&value).expect("json") + "\n"
+}
+
+#[test]
+fn the_cli_json_output_matches_its_snapshots() {
+    let server = Server::start();
+    history(&server);
+    let url = server.url.as_str();
+    let json_of = |args: &[&str], dir: Option<&std::path::Path>| -> (i32, Value) {
+        let mut command = Command::new(binary());
+        command.args(args);
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let output = command.output().expect("covenant runs");
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&output.stderr)));
+        (output.status.code().unwrap_or(-1), value)
+    };
+
+    let (code, versions) = json_of(
+        &[
+            "versions",
+            "--registry",
+            url,
+            "--output",
+            "json",
+            "users-value",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("versions_json", without_times(versions));
+
+    let (code, changelog) = json_of(
+        &[
+            "changelog",
+            "--registry",
+            url,
+            "--format",
+            "json",
+            "users-value",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("changelog_json", without_times(changelog));
+    let (code, since) = json_of(
+        &[
+            "changelog",
+            "--registry",
+            url,
+            "--format",
+            "json",
+            "--from",
+            "3",
+            "users-value",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("changelog_json_from_3", without_times(since));
+
+    // `check`: a compatible change within --max-bump, the same over it, and a break.
+    ok(server.put("/config/users-value", &json!({"compatibility": "BACKWARD"})));
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("user-minor.avsc"),
+        avro(
+            &[
+                json!({"name": "id", "type": "string"}),
+                email(),
+                json!({"name": "age", "type": "int", "default": 0}),
+            ],
+            None,
+        ),
+    )
+    .expect("file");
+    std::fs::write(
+        dir.path().join("user-breaking.avsc"),
+        avro(
+            &[
+                json!({"name": "id", "type": "string"}),
+                email(),
+                json!({"name": "age", "type": "int"}),
+            ],
+            None,
+        ),
+    )
+    .expect("file");
+    let check = |extra: &[&str], file: &str| {
+        let mut args = vec!["check", "--registry", url, "--subject", "users-value"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--format", "json", file]);
+        json_of(&args, Some(dir.path()))
+    };
+    let (code, report) = check(&["--max-bump", "minor"], "user-minor.avsc");
+    assert_eq!(code, 0, "{report}");
+    insta::assert_snapshot!("check_json_minor", without_times(report));
+    let (code, report) = check(&["--max-bump", "patch"], "user-minor.avsc");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!("check_json_over_max_bump", without_times(report));
+    let (code, report) = check(&[], "user-breaking.avsc");
+    assert_eq!(code, 1, "{report}");
+    insta::assert_snapshot!("check_json_breaking", without_times(report));
+}
+
 #[test]
 fn export_and_import_keep_the_recorded_versions() {
     let source = Server::start();

@@ -213,26 +213,53 @@ pub struct VersionsArgs {
 pub async fn versions(args: VersionsArgs) -> Result<u8> {
     let client = args.registry.client()?;
     let versions = client.versions(&args.subject, args.deleted).await?;
+    // Beside each version its semantic version, where the registry keeps them (a registry
+    // without Covenant's endpoints has none).
+    let mut semvers: std::collections::BTreeMap<i32, covenant_core::api::VersionSemver> = client
+        .semvers(&args.subject, args.deleted)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| (v.version, v))
+        .collect();
     match args.output {
-        Output::Json => print_json(&versions)?,
-        Output::Text => {
-            // Beside each version its semantic version, where the registry keeps them.
-            let semvers: std::collections::BTreeMap<i32, String> = client
-                .semvers(&args.subject, args.deleted)
-                .await
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|v| v.semver.map(|s| (v.version, s.version)))
+        Output::Json => {
+            let listed: Vec<VersionLine> = versions
+                .iter()
+                .map(|&version| {
+                    let known = semvers.remove(&version);
+                    VersionLine {
+                        version,
+                        id: known.as_ref().map(|v| v.id),
+                        deleted: known.as_ref().is_some_and(|v| v.deleted),
+                        semver: known.and_then(|v| v.semver),
+                    }
+                })
                 .collect();
+            print_json(&listed)?
+        }
+        Output::Text => {
             for v in &versions {
-                match semvers.get(v) {
-                    Some(semver) => println!("{v}\t{semver}"),
+                match semvers.get(v).and_then(|known| known.semver.as_ref()) {
+                    Some(semver) => println!("{v}\t{}", semver.version),
                     None => println!("{v}"),
                 }
             }
         }
     }
     Ok(0)
+}
+
+/// One version in `covenant versions --output json`.
+#[derive(serde::Serialize)]
+struct VersionLine {
+    version: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<i32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    deleted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    semver: Option<covenant_core::api::SemverInfo>,
 }
 
 /// `covenant config`: shows the config, or changes it when a setting is given.
