@@ -329,6 +329,114 @@ fn lower_severity_findings() {
 }
 
 /// Finding 7: an idle server stops promptly on SIGTERM.
+fn union_of_fixed(branches: usize) -> String {
+    let union: Vec<Value> = (0..branches)
+        .map(|i| json!({"type": "fixed", "name": format!("F{i}"), "size": 4}))
+        .collect();
+    json!({"type": "record", "name": "U", "fields": [{"name": "u", "type": union}]}).to_string()
+}
+
+/// The most resident memory the process has had (`VmHWM`), in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb / 1024)
+        .expect("VmHWM")
+}
+
+/// Finding 3: checks grew superlinearly and ran on the threads that serve reads. A schema over
+/// the limits is refused before any work; the union the issue measured (4,000 `fixed` branches:
+/// 15 s and 2.16 GB against itself) is checked within a bounded memory; and while two such
+/// checks run, reads keep answering. The bounds are liveness and exhaustion bounds, far above
+/// what the current build needs (`bench/hostile.py` measures that), far below the old build.
+#[test]
+fn checks_are_bounded_and_reads_keep_answering() {
+    let server = Server::start();
+    assert_eq!(
+        server
+            .put("/config", &json!({"compatibility": "FULL_TRANSITIVE"}))
+            .0,
+        200
+    );
+    let id = server.register_ok("small", r#""string""#);
+    // The issue's 100,000-field record: over the default limits, refused without parsing.
+    let fields: Vec<String> = (0..100_000).map(|i| format!("f{i}:int")).collect();
+    let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+    let huge = record("Big", &fields);
+    let (status, body) = server.post(
+        "/compatibility/subjects/big/versions",
+        &json!({"schema": huge}),
+    );
+    assert_eq!(
+        (status, body["error_code"].as_i64()),
+        (422, Some(42209)),
+        "{body}"
+    );
+    // The union, registered and checked against itself.
+    let union = union_of_fixed(4_000);
+    server.register_ok("union", &union);
+    let check = json!({"schema": union});
+    let (status, body) = server.post(
+        "/compatibility/subjects/union/versions?verbose=true",
+        &check,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["is_compatible"], true, "{body}");
+    let peak = peak_rss_mib(server.pid());
+    assert!(
+        peak < 1024,
+        "the server reached {peak} MiB checking the union"
+    );
+    // Two such checks at once, and reads meanwhile, each given 5 s to answer (the old build
+    // answered a read 408 after 8.6 s).
+    let url = server.url.clone();
+    let checks: Vec<_> = (0..2)
+        .map(|_| {
+            let url = url.clone();
+            let check = check.clone();
+            std::thread::spawn(move || {
+                reqwest::blocking::Client::new()
+                    .post(format!("{url}/compatibility/subjects/union/versions"))
+                    .json(&check)
+                    .timeout(Duration::from_secs(60))
+                    .send()
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    let reader = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let mut reads = 0;
+    while reads < 20 || checks.iter().any(|c| !c.is_finished()) {
+        let answer = reader
+            .get(format!("{url}/schemas/ids/{id}"))
+            .send()
+            .map(|r| r.status().as_u16());
+        assert!(
+            matches!(answer, Ok(200)),
+            "a read during two checks: {answer:?}"
+        );
+        reads += 1;
+        if reads > 2_000 {
+            break;
+        }
+    }
+    for check in checks {
+        let answer = check.join().expect("thread");
+        assert!(matches!(answer, Ok(200)), "a concurrent check: {answer:?}");
+    }
+    let peak = peak_rss_mib(server.pid());
+    assert!(
+        peak < 1024,
+        "the server reached {peak} MiB during two checks"
+    );
+}
+
 #[test]
 fn sigterm_stops_an_idle_server_promptly() {
     let mut server = Server::start();
@@ -337,9 +445,10 @@ fn sigterm_stops_an_idle_server_promptly() {
     assert!(server.terminate().success());
     let took = started.elapsed();
     eprintln!("an idle server stopped {took:?} after SIGTERM");
-    // Not a performance assertion: the old behaviour (waiting out the follower's poll and the
-    // workers' grace period) took more than two seconds; a hang would take ten.
-    assert!(took < Duration::from_secs(9), "{took:?}");
+    // The finding: an idle server took 2.1-2.7 s to exit (it waited out the follower's poll and
+    // the workers' grace period). This build stops in about 0.3 s (actix's shutdown tick), so
+    // the bound is five times that, and still under what the finding measured.
+    assert!(took < Duration::from_millis(1500), "{took:?}");
 }
 
 /// Finding 4: a body that stops arriving is cut off with 408, and a source cannot hold more
