@@ -3,7 +3,10 @@
 # request logged at info with its request span; no trace exporter) against one with all of it
 # off (--no-metrics, RUST_LOG=warn), measured in the same run, alternating, on the release binary.
 #
-#   bench/observe.sh [--duration SECONDS] [--connections N] [--rounds N]
+#   bench/observe.sh [--duration SECONDS] [--connections N] [--rounds N] [--binary PATH]
+#
+# --binary measures another build (an earlier one, for a before/after) instead of building
+# target/release/covenant.
 #
 # Prints requests/s and p99 of each round and the ratio of the medians (target >= 0.95).
 # Needs wrk (installed from Debian's packages if missing).
@@ -13,11 +16,13 @@ cd "$(dirname "$0")/.."
 duration=10
 connections=32
 rounds=3
+binary=./target/release/covenant
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) duration="$2"; shift 2 ;;
     --connections) connections="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
+    --binary) binary="$2"; shift 2 ;;
     *) echo "bench/observe.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -26,7 +31,9 @@ if ! command -v wrk >/dev/null; then
   echo "installing wrk" >&2
   (apt-get install -y wrk || (apt-get update && apt-get install -y wrk)) >/dev/null
 fi
-cargo build --quiet --release --bin covenant -p covenant-cli
+if [ "$binary" = ./target/release/covenant ]; then
+  cargo build --quiet --release --bin covenant -p covenant-cli
+fi
 
 work=$(mktemp -d)
 # start() runs in a command substitution (a subshell), so the pids go to a file.
@@ -35,7 +42,7 @@ trap cleanup EXIT
 
 start() { # name log-level serve-args... ; prints the URL
   local name=$1 level=$2; shift 2
-  RUST_LOG=$level ./target/release/covenant serve --listen 127.0.0.1:0 \
+  RUST_LOG=$level "$binary" serve --listen 127.0.0.1:0 \
     --store "file://$work/$name-data" "$@" >"$work/$name.out" 2>"$work/$name.log" &
   echo $! >>"$work/pids"
   for _ in $(seq 1 100); do grep -q '^listening on ' "$work/$name.out" 2>/dev/null && break; sleep 0.1; done
@@ -50,7 +57,10 @@ for url in "$on" "$off"; do
     -d '{"schema":"{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"id\",\"type\":\"long\"}]}"}' \
     "$url/subjects/bench/versions" >/dev/null
 done
-curl -sf "$on/metrics" | grep -q covenant_registrations_total || { echo "metrics are not on" >&2; exit 1; }
+# (The page is read whole first: `grep -q` would close the pipe early, and pipefail would then
+# call the curl that got SIGPIPE a failure.)
+page=$(curl -sf "$on/metrics")
+grep -q covenant_registrations_total <<<"$page" || { echo "metrics are not on" >&2; exit 1; }
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$off/metrics")" = 404 ] || { echo "metrics are not off" >&2; exit 1; }
 
 run() { # label url

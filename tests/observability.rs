@@ -135,6 +135,9 @@ fn metrics_count_a_scripted_sequence() {
     );
     assert_eq!(status, 200);
     assert_eq!(server.get("/subjects/absent/versions").0, 404);
+    // A made-up method is counted as `other`: a client cannot add series of its own.
+    let (status, _, _) = server.raw("FROBNICATE", &format!("/schemas/ids/{id}"), &[], None);
+    assert_eq!(status, 405);
 
     let text = page(&server);
     let samples = parse_page(&text);
@@ -179,6 +182,18 @@ fn metrics_count_a_scripted_sequence() {
             .is_some_and(|r| r.contains("orders") || r.contains("absent"))),
         "a raw path in a route label:\n{text}"
     );
+    assert_eq!(
+        get(
+            "covenant_http_requests_total",
+            &[
+                ("route", "/schemas/ids/{id}"),
+                ("method", "other"),
+                ("status", "4xx")
+            ]
+        ),
+        1.0
+    );
+    assert!(!text.contains("FROBNICATE"), "{text}");
     // Latency buckets resolve below a millisecond.
     assert!(samples.iter().any(
         |s| s.name == "covenant_http_request_duration_seconds_bucket"

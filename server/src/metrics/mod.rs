@@ -7,6 +7,8 @@
 //! the client of the usage gauges, whose distinct values are bounded by [`MAX_USAGE_SERIES`].
 //! The names are listed in README.md and used by `ops/grafana/covenant.json`; a test checks both.
 
+mod hot;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -14,12 +16,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use actix_web::http::header::HeaderMap;
 use covenant_core::ids::{CompatibilityLevel, ContextName, QualifiedSubject, SchemaId, Version};
 use covenant_core::schema::SchemaType;
-use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::state::State;
@@ -30,12 +30,6 @@ pub const MAX_USAGE_SERIES: usize = 10_000;
 
 /// The media type of the page (the Prometheus text exposition format).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// The latency buckets, in seconds: fine below a millisecond, where reads from memory land.
-const LATENCY_BUCKETS: [f64; 17] = [
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
-];
 
 type FloatGauge = Gauge<f64, AtomicU64>;
 
@@ -192,7 +186,7 @@ pub struct Metrics {
     registry: Registry,
     started: Instant,
     http_requests: Family<HttpLabels, Counter>,
-    http_duration: Family<RouteLabels, Histogram>,
+    http_duration: Family<RouteLabels, hot::LatencyHistogram>,
     http_in_flight: Gauge,
     registrations: Family<FormatOutcome, Counter>,
     deletes: Family<DeleteLabels, Counter>,
@@ -218,7 +212,9 @@ pub struct Metrics {
     uptime: FloatGauge,
     /// When the last snapshot was stored or loaded (ms since the epoch; 0 for never).
     last_snapshot_ms: AtomicI64,
-    usage: Mutex<HashMap<UsageKey, i64>>,
+    usage: hot::Usage,
+    /// This instance among the registries of the process (the workers' handles are per instance).
+    id: u64,
 }
 
 /// What a read of a schema names: a schema id in a context, or a subject's version.
@@ -250,9 +246,12 @@ impl Metrics {
             "HTTP requests by route template, method and status class",
             Family::<HttpLabels, Counter>::default(),
         );
-        let http_duration = registered(&mut registry, "covenant_http_request_duration_seconds", "HTTP request latency by route template and method, from the request head to the response", Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(LATENCY_BUCKETS)
-        }));
+        let http_duration = registered(
+            &mut registry,
+            "covenant_http_request_duration_seconds",
+            "HTTP request latency by route template and method, from the request head to the response",
+            Family::<RouteLabels, hot::LatencyHistogram>::default(),
+        );
         let http_in_flight = registered(
             &mut registry,
             "covenant_http_requests_in_flight",
@@ -424,7 +423,11 @@ impl Metrics {
             open_fds,
             uptime,
             last_snapshot_ms: AtomicI64::new(0),
-            usage: Mutex::new(HashMap::new()),
+            usage: hot::Usage::default(),
+            id: {
+                static INSTANCES: AtomicU64 = AtomicU64::new(0);
+                INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         }
     }
 
@@ -454,18 +457,28 @@ impl Metrics {
             return;
         }
         self.http_in_flight.dec();
-        let route = route.unwrap_or("unmatched").to_string();
-        let method = method.to_string();
-        self.http_requests
-            .get_or_create(&HttpLabels {
-                route: route.clone(),
-                method: method.clone(),
-                status: format!("{}xx", status / 100),
-            })
-            .inc();
-        self.http_duration
-            .get_or_create(&RouteLabels { route, method })
-            .observe(took.as_secs_f64());
+        let route = route.unwrap_or("unmatched");
+        hot::with_route(
+            self.id,
+            route,
+            method,
+            |method| {
+                let duration = self.http_duration.get_or_create_owned(&RouteLabels {
+                    route: route.to_string(),
+                    method: method.to_string(),
+                });
+                hot::RouteSeries::new(method, duration)
+            },
+            |series| {
+                series.record(status, took, |class| {
+                    self.http_requests.get_or_create_owned(&HttpLabels {
+                        route: route.to_string(),
+                        method: series.method.to_string(),
+                        status: class.to_string(),
+                    })
+                })
+            },
+        );
     }
 
     // ----------------------------------------------------------------------------- registry
@@ -572,35 +585,24 @@ impl Metrics {
     /// The client of a request with `headers` read schema `id` of `context`.
     pub fn read_id(&self, headers: &HeaderMap, context: &ContextName, id: SchemaId) {
         if self.is_enabled() {
-            self.read(UsageKey {
-                read: Read::Id(context.clone(), id),
-                client: client_of(headers),
-            });
+            self.read(hot::ReadOf::Id(context, id), headers);
         }
     }
 
     /// The client of a request with `headers` read `version` of `subject`.
     pub fn read_version(&self, headers: &HeaderMap, subject: &QualifiedSubject, version: Version) {
         if self.is_enabled() {
-            self.read(UsageKey {
-                read: Read::Version(subject.clone(), version),
-                client: client_of(headers),
-            });
+            self.read(hot::ReadOf::Version(subject, version), headers);
         }
     }
 
-    fn read(&self, key: UsageKey) {
+    fn read(&self, read: hot::ReadOf<'_>, headers: &HeaderMap) {
         let now = unix_millis(SystemTime::now());
-        let mut usage = self.usage.lock();
-        let len = usage.len();
-        match usage.get_mut(&key) {
-            Some(at) => *at = now,
-            None if len < MAX_USAGE_SERIES => {
-                let _ = usage.insert(key, now);
-            }
-            None => {
-                self.usage_dropped.inc();
-            }
+        if !self
+            .usage
+            .record(self.id, read, client_of(headers), now, MAX_USAGE_SERIES)
+        {
+            self.usage_dropped.inc();
         }
     }
 
@@ -671,12 +673,7 @@ impl Metrics {
     /// Resolves the reads recorded since start to (subject, version) series: a read by id
     /// counts for every live version that uses the id.
     fn observe_usage(&self, state: &State) {
-        let reads: Vec<(UsageKey, i64)> = self
-            .usage
-            .lock()
-            .iter()
-            .map(|(key, at)| (key.clone(), *at))
-            .collect();
+        let reads = self.usage.merged();
         let mut latest: HashMap<UsageLabels, i64> = HashMap::new();
         for (key, at) in reads {
             let targets: Vec<(QualifiedSubject, Version)> = match &key.read {
@@ -746,22 +743,20 @@ fn unix_seconds(at: SystemTime) -> f64 {
 }
 
 /// Who a request comes from, for the usage gauges: the `X-Client-Id` header when sent, else
-/// `Confluent-Client-Version`, else the `User-Agent`, else `unknown`; cut to 64 characters of
-/// printable ASCII.
-fn client_of(headers: &HeaderMap) -> String {
-    let value = ["x-client-id", "confluent-client-version", "user-agent"]
+/// `Confluent-Client-Version`, else the `User-Agent`, else `unknown`, as sent (the usage series
+/// keep 64 characters of its printable ASCII).
+fn client_of(headers: &HeaderMap) -> &str {
+    use actix_web::http::header::{HeaderName, USER_AGENT};
+    const CLIENT_ID: HeaderName = HeaderName::from_static("x-client-id");
+    const CLIENT_VERSION: HeaderName = HeaderName::from_static("confluent-client-version");
+    [CLIENT_ID, CLIENT_VERSION, USER_AGENT]
         .iter()
         .find_map(|name| {
             headers
-                .get(*name)
+                .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         })
-        .unwrap_or("unknown");
-    value
-        .chars()
-        .filter(|c| c.is_ascii_graphic() || *c == ' ')
-        .take(64)
-        .collect()
+        .unwrap_or("unknown")
 }
