@@ -409,10 +409,7 @@ fn associations_are_bounded() {
     });
     server.register_ok("orders-value", &record("Order", &["id:long"]));
     server.register_ok("items-value", &record("Item", &["id:long"]));
-    ok(server.post(
-        "/associations",
-        &association("orders", json!([{"subject": "orders-value"}])),
-    ));
+    associate_orders(&server);
     let message = refused(
         server.post(
             "/associations",
@@ -422,17 +419,9 @@ fn associations_are_bounded() {
         40902,
     );
     assert_eq!(message, "A maximum of 1 associations already exist");
-    // The same association again adds nothing.
-    ok(server.post(
-        "/associations",
-        &association("orders", json!([{"subject": "orders-value"}])),
-    ));
-    assert_eq!(
-        server
-            .delete("/associations/resources/id-orders?resourceType=topic")
-            .0,
-        204
-    );
+    // The same association again adds nothing; a delete makes room.
+    associate_orders(&server);
+    dissociate_orders(&server);
     ok(server.post(
         "/associations",
         &association("items", json!([{"subject": "items-value"}])),
@@ -578,6 +567,23 @@ fn association(name: &str, infos: Value) -> Value {
         "resourceType": "topic",
         "associations": infos,
     })
+}
+
+/// A WEAK association of topic `orders` with `orders-value`.
+fn associate_orders(server: &Server) {
+    ok(server.post(
+        "/associations",
+        &association("orders", json!([{"subject": "orders-value"}])),
+    ));
+}
+
+fn dissociate_orders(server: &Server) {
+    assert_eq!(
+        server
+            .delete("/associations/resources/id-orders?resourceType=topic")
+            .0,
+        204
+    );
 }
 
 #[test]
@@ -869,6 +875,87 @@ fn tags_are_added_to_a_new_version_and_protobuf_is_refused() {
         ),
         422,
         42201,
+    );
+}
+
+/// `ruleSet` with `rulesToMerge` (or `rulesToRemove`) on the tags endpoint is refused, as
+/// Confluent refuses it, and nothing is registered.
+#[test]
+fn a_rule_set_with_rules_to_merge_is_refused() {
+    let server = Server::start();
+    server.register_ok("cards-value", &record("Card", &["number:string"]));
+    let rules = json!({"domainRules": [{"name": "checkNumber", "kind": "CONDITION", "type": "CEL", "mode": "WRITE", "expr": "message.number != ''"}]});
+    for extra in ["rulesToMerge", "rulesToRemove"] {
+        let mut body = json!({"newVersion": 2, "ruleSet": rules});
+        body[extra] = if extra == "rulesToMerge" {
+            rules.clone()
+        } else {
+            json!(["checkNumber"])
+        };
+        let message = refused(
+            server.post("/subjects/cards-value/versions/latest/tags", &body),
+            422,
+            42210,
+        );
+        assert_eq!(
+            message,
+            "ruleSet should be omitted if specifying rulesToMerge or rulesToRemove"
+        );
+    }
+    assert_eq!(ok(server.get("/subjects/cards-value/versions")), json!([1]));
+}
+
+/// KEKs, DEKs and associations are in the audit trail like every other write: what was done,
+/// to which key, subject or resource.
+#[test]
+fn key_and_association_writes_are_audited() {
+    let server = Server::start();
+    server.register_ok("orders-value", &record("Order", &["id:long"]));
+    ok(server.post("/dek-registry/v1/keks", &kek("orders", false)));
+    ok(server.post(
+        "/dek-registry/v1/keks/orders/deks",
+        &json!({"subject": "orders-value", "encryptedKeyMaterial": WRAPPED}),
+    ));
+    assert_eq!(
+        server
+            .delete("/dek-registry/v1/keks/orders/deks/orders-value")
+            .0,
+        204
+    );
+    assert_eq!(
+        server
+            .post(
+                "/dek-registry/v1/keks/orders/deks/orders-value/undelete",
+                &json!({})
+            )
+            .0,
+        204
+    );
+    ok(server.put(
+        "/dek-registry/v1/keks/orders",
+        &json!({"kmsProps": {"region": "eu-central-1"}, "shared": false}),
+    ));
+    associate_orders(&server);
+    dissociate_orders(&server);
+    let page = ok(server.get("/covenant/v1/audit"));
+    let entries = page["entries"].as_array().expect("entries");
+    let rows: Vec<[&str; 4]> = entries
+        .iter()
+        .filter(|e| e["action"] != "schema_registered")
+        .map(|e| ["action", "kek", "subject", "resource"].map(|k| e[k].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ["kek_created", "orders", "", ""],
+            ["dek_created", "orders", "orders-value", ""],
+            ["dek_deleted", "orders", "orders-value", ""],
+            ["dek_undeleted", "orders", "orders-value", ""],
+            ["kek_updated", "orders", "", ""],
+            ["association_set", "", "orders-value", "id-orders"],
+            ["association_deleted", "", "", "id-orders"],
+        ],
+        "{page}"
     );
 }
 
