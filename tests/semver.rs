@@ -328,61 +328,33 @@ fn the_cli_json_output_matches_its_snapshots() {
     let server = Server::start();
     history(&server);
     let url = server.url.as_str();
-    let json_of = |args: &[&str], dir: Option<&std::path::Path>| -> (i32, Value) {
-        let mut command = Command::new(binary());
-        command.args(args);
+    // `covenant COMMAND --registry URL ARGS...` (words split on spaces), run in `dir`; its exit
+    // code and the JSON it printed.
+    let json_of = |command: &str, args: &str, dir: Option<&std::path::Path>| -> (i32, Value) {
+        let mut run = Command::new(binary());
+        run.args([command, "--registry", url]).args(args.split(' '));
         if let Some(dir) = dir {
-            command.current_dir(dir);
+            run.current_dir(dir);
         }
-        let output = command.output().expect("covenant runs");
+        let output = run.output().expect("covenant runs");
         let text = String::from_utf8_lossy(&output.stdout).to_string();
         let value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&output.stderr)));
         (output.status.code().unwrap_or(-1), value)
     };
-
-    let (code, versions) = json_of(
-        &[
-            "versions",
-            "--registry",
-            url,
-            "--output",
-            "json",
-            "users-value",
-        ],
-        None,
-    );
-    assert_eq!(code, 0);
-    insta::assert_snapshot!("versions_json", without_times(versions));
-
-    let (code, changelog) = json_of(
-        &[
+    for (name, command, args) in [
+        ("versions_json", "versions", "--output json users-value"),
+        ("changelog_json", "changelog", "--format json users-value"),
+        (
+            "changelog_json_from_3",
             "changelog",
-            "--registry",
-            url,
-            "--format",
-            "json",
-            "users-value",
-        ],
-        None,
-    );
-    assert_eq!(code, 0);
-    insta::assert_snapshot!("changelog_json", without_times(changelog));
-    let (code, since) = json_of(
-        &[
-            "changelog",
-            "--registry",
-            url,
-            "--format",
-            "json",
-            "--from",
-            "3",
-            "users-value",
-        ],
-        None,
-    );
-    assert_eq!(code, 0);
-    insta::assert_snapshot!("changelog_json_from_3", without_times(since));
+            "--format json --from 3 users-value",
+        ),
+    ] {
+        let (code, printed) = json_of(command, args, None);
+        assert_eq!(code, 0, "{command} {args}");
+        insta::assert_snapshot!(name, without_times(printed));
+    }
 
     // `check`: a compatible change within --max-bump, the same over it, and a break.
     ok(server.put("/config/users-value", &json!({"compatibility": "BACKWARD"})));
@@ -411,19 +383,20 @@ fn the_cli_json_output_matches_its_snapshots() {
         ),
     )
     .expect("file");
-    let check = |extra: &[&str], file: &str| {
-        let mut args = vec!["check", "--registry", url, "--subject", "users-value"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["--format", "json", file]);
-        json_of(&args, Some(dir.path()))
+    let check = |extra: &str, file: &str| {
+        json_of(
+            "check",
+            &format!("--subject users-value {extra}--format json {file}"),
+            Some(dir.path()),
+        )
     };
-    let (code, report) = check(&["--max-bump", "minor"], "user-minor.avsc");
+    let (code, report) = check("--max-bump minor ", "user-minor.avsc");
     assert_eq!(code, 0, "{report}");
     insta::assert_snapshot!("check_json_minor", without_times(report));
-    let (code, report) = check(&["--max-bump", "patch"], "user-minor.avsc");
+    let (code, report) = check("--max-bump patch ", "user-minor.avsc");
     assert_eq!(code, 1, "{report}");
     insta::assert_snapshot!("check_json_over_max_bump", without_times(report));
-    let (code, report) = check(&[], "user-breaking.avsc");
+    let (code, report) = check("", "user-breaking.avsc");
     assert_eq!(code, 1, "{report}");
     insta::assert_snapshot!("check_json_breaking", without_times(report));
 }

@@ -211,12 +211,8 @@ pub struct Kms {
 }
 
 impl Kms {
-    /// The drivers of the server's configuration: the local KMS when a secret is given.
-    pub fn new(local_secret: Option<&str>) -> Kms {
-        Kms::with_local(local_secret, None)
-    }
-
-    /// The local KMS of `secret`, serving the KEKs of `key_ids` only when they are given.
+    /// The drivers of the server's configuration: the local KMS when a secret is given, serving
+    /// only the KEKs of `key_ids` when they are given.
     pub fn with_local(secret: Option<&str>, key_ids: Option<&[String]>) -> Kms {
         let mut drivers: BTreeMap<String, Box<dyn KmsDriver>> = BTreeMap::new();
         if let Some(secret) = secret {
@@ -350,7 +346,7 @@ mod tests {
     /// Cross-checked with Python's `cryptography` HKDF (salt None → 32 zero bytes, info b"").
     #[test]
     fn local_kms_round_trips_and_depends_only_on_the_secret() {
-        let kms = Kms::new(Some("mysecret"));
+        let kms = Kms::with_local(Some("mysecret"), None);
         let props = BTreeMap::new();
         let (key, wrapped) = kms
             .new_dek("local-kms", "ignored-id", &props, DekAlgorithm::Aes256Gcm)
@@ -368,9 +364,9 @@ mod tests {
             unwrapped,
             base64::engine::general_purpose::STANDARD.encode(&key)
         );
-        let other = Kms::new(Some("othersecret"));
+        let other = Kms::with_local(Some("othersecret"), None);
         assert!(other.unwrap("local-kms", "x", &props, &wrapped).is_err());
-        assert!(Kms::new(None)
+        assert!(Kms::with_local(None, None)
             .new_dek("local-kms", "x", &props, DekAlgorithm::Aes128Gcm)
             .is_err());
         let siv = DekAlgorithm::Aes256Siv

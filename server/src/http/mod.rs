@@ -562,8 +562,7 @@ mod tests {
                     continue;
                 };
                 for (status, response) in responses {
-                    let schema =
-                        &response["content"]["application/vnd.schemaregistry.v1+json"]["schema"];
+                    let schema = &response["content"][super::CONTENT_TYPE]["schema"];
                     let Some(codes) = schema["properties"]["error_code"]["enum"].as_array() else {
                         continue;
                     };

@@ -135,17 +135,16 @@ thread_local! {
         RefCell::new(HashMap::default());
 }
 
-/// The series of `route` and `method` for the registry `owner`, made by `make` the first time
-/// this worker sees them.
-pub fn with_route<R>(
+/// This worker's series of `route` and `method` for the registry `owner`, made by `make` (given
+/// the method's label) the first time this worker sees them.
+pub fn route_series(
     owner: u64,
     route: &str,
     method: &str,
     make: impl FnOnce(&'static str) -> RouteSeries,
-    then: impl FnOnce(&RouteSeries) -> R,
-) -> R {
+) -> Rc<RouteSeries> {
     let (index, label) = method_label(method);
-    let series = ROUTES.with(|routes| {
+    ROUTES.with(|routes| {
         let mut routes = routes.borrow_mut();
         let table = routes.entry(owner).or_default();
         if let Some(found) = table.get(route).and_then(|methods| methods[index].clone()) {
@@ -154,8 +153,7 @@ pub fn with_route<R>(
         let made = Rc::new(make(label));
         table.entry(route.to_string()).or_default()[index] = Some(Rc::clone(&made));
         made
-    });
-    then(&series)
+    })
 }
 
 /// The reads one worker recorded: each (schema, client) once, with when it was last read, found
@@ -163,13 +161,6 @@ pub fn with_route<R>(
 #[derive(Default)]
 pub struct UsageShard {
     entries: HashMap<u64, (UsageKey, i64), Fast>,
-}
-
-impl UsageShard {
-    /// What this shard holds.
-    pub fn entries(&self) -> impl Iterator<Item = &(UsageKey, i64)> {
-        self.entries.values()
-    }
 }
 
 /// The usage shards of one registry, one per worker that has recorded a read, and how many
@@ -287,7 +278,7 @@ impl Usage {
     pub fn merged(&self) -> HashMap<UsageKey, i64> {
         let mut merged: HashMap<UsageKey, i64> = HashMap::new();
         for shard in self.shards.lock().iter() {
-            for (key, at) in shard.lock().entries() {
+            for (key, at) in shard.lock().entries.values() {
                 let latest = merged.entry(key.clone()).or_insert(*at);
                 *latest = (*latest).max(*at);
             }

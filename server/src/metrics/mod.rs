@@ -458,27 +458,20 @@ impl Metrics {
         }
         self.http_in_flight.dec();
         let route = route.unwrap_or("unmatched");
-        hot::with_route(
-            self.id,
-            route,
-            method,
-            |method| {
-                let duration = self.http_duration.get_or_create_owned(&RouteLabels {
-                    route: route.to_string(),
-                    method: method.to_string(),
-                });
-                hot::RouteSeries::new(method, duration)
-            },
-            |series| {
-                series.record(status, took, |class| {
-                    self.http_requests.get_or_create_owned(&HttpLabels {
-                        route: route.to_string(),
-                        method: series.method.to_string(),
-                        status: class.to_string(),
-                    })
-                })
-            },
-        );
+        let series = hot::route_series(self.id, route, method, |method| {
+            let duration = self.http_duration.get_or_create_owned(&RouteLabels {
+                route: route.to_string(),
+                method: method.to_string(),
+            });
+            hot::RouteSeries::new(method, duration)
+        });
+        series.record(status, took, |class| {
+            self.http_requests.get_or_create_owned(&HttpLabels {
+                route: route.to_string(),
+                method: series.method.to_string(),
+                status: class.to_string(),
+            })
+        });
     }
 
     // ----------------------------------------------------------------------------- registry

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::Decision;
 use crate::error::{Error, Result};
 use crate::persist::{Event, Lifecycle, StoredAssociation};
+use crate::settings::Settings;
 use crate::state::keys::AssociationEntry;
 use crate::state::State;
 
@@ -202,7 +203,7 @@ pub fn check(
     state: &State,
     request: &mut Request,
     is_create: bool,
-    max_associations: usize,
+    settings: &Settings,
     looks_up: &dyn Fn(&QualifiedSubject, &RegisterSchemaRequest, bool) -> bool,
 ) -> Result<Checked> {
     for info in &request.infos {
@@ -480,8 +481,8 @@ pub fn check(
         .iter()
         .filter(|info| !existing.contains_key(&info.association_type))
         .count();
-    if added > 0 && state.associations().entries.len() + added > max_associations {
-        return Err(Error::TooManyAssociations(max_associations));
+    if added > 0 && state.associations().entries.len() + added > settings.max_associations {
+        return Err(Error::TooManyAssociations(settings.max_associations));
     }
     Ok(Checked {
         existing,
@@ -496,11 +497,11 @@ pub fn write(
     request: &Request,
     is_create: bool,
     guids: &[Uuid],
-    max_associations: usize,
+    settings: &Settings,
     looks_up: &dyn Fn(&QualifiedSubject, &RegisterSchemaRequest, bool) -> bool,
 ) -> Result<Decision<Vec<StoredAssociation>>> {
     let mut request = request.clone();
-    let checked = check(state, &mut request, is_create, max_associations, looks_up)?;
+    let checked = check(state, &mut request, is_create, settings, looks_up)?;
     let mut events = Vec::new();
     let mut written = Vec::new();
     for (info, guid) in request.infos.iter().zip(guids) {

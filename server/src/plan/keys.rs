@@ -7,6 +7,7 @@ use super::Decision;
 use crate::error::{Error, Result};
 use crate::kms::DekAlgorithm;
 use crate::persist::{Event, StoredDek, StoredKek};
+use crate::settings::Settings;
 use crate::state::keys::DekEntry;
 use crate::state::State;
 
@@ -83,14 +84,18 @@ fn check_room(stored: usize, max_keys: usize) -> Result<()> {
 
 /// `POST /keks`. Over a live KEK it is refused (40971); over a soft-deleted one, an equivalent
 /// create brings it back.
-pub fn create_kek(state: &State, kek: StoredKek, max_keys: usize) -> Result<Decision<StoredKek>> {
+pub fn create_kek(
+    state: &State,
+    kek: StoredKek,
+    settings: &Settings,
+) -> Result<Decision<StoredKek>> {
     match state.keys().keks.get(&kek.name) {
         Some(old) => {
             if kek.deleted == old.kek.deleted || !equivalent_kek(&kek, &old.kek) {
                 return Err(Error::KeyExists(kek.name));
             }
         }
-        None => check_room(state.keys().keks.len(), max_keys)?,
+        None => check_room(state.keys().keks.len(), settings.max_keys)?,
     }
     Ok(Decision::append(
         Event::KekCreated { kek: kek.clone() },
@@ -222,12 +227,12 @@ pub struct NewDek {
 
 /// `POST /keks/{kek}/deks/{subject}`. Over an existing version it is refused (40971), unless
 /// an equivalent create brings a soft-deleted one back, or `rewrap` wraps it again.
-pub fn create_dek(state: &State, new: &NewDek, max_keys: usize) -> Result<Decision<StoredDek>> {
+pub fn create_dek(state: &State, new: &NewDek, settings: &Settings) -> Result<Decision<StoredDek>> {
     let dek = &new.dek;
     let kek = kek(state, &dek.kek, dek.deleted)?;
     let old = self::dek(state, &dek.kek, &dek.subject, dek.algorithm, dek.version);
     if old.is_none() {
-        check_room(state.keys().deks.len(), max_keys)?;
+        check_room(state.keys().deks.len(), settings.max_keys)?;
     }
     if let Some(old) = old {
         if !new.rewrap {

@@ -251,8 +251,7 @@ impl Registry {
             let looks_up = |s: &QualifiedSubject, r: &RegisterSchemaRequest, n: bool| {
                 self.looks_up(&state, s, r, n)
             };
-            let max = self.settings().max_associations;
-            plan::check(&state, &mut request, is_create, max, &looks_up)?;
+            plan::check(&state, &mut request, is_create, self.settings(), &looks_up)?;
             for info in &request.infos {
                 let subject = QualifiedSubject::parse(info.subject.as_deref().unwrap_or_default())?;
                 self.authorize(caller, Operation::Write, Resource::Subject(&subject))?;
@@ -315,14 +314,7 @@ impl Registry {
                         Ok(Decision::Answer(_))
                     )
                 };
-                plan::write(
-                    state,
-                    &request,
-                    is_create,
-                    &guids,
-                    settings.max_associations,
-                    &looks_up,
-                )
+                plan::write(state, &request, is_create, &guids, settings, &looks_up)
             })
             .await?;
         let mut response = empty();

@@ -211,10 +211,10 @@ impl Registry {
         if kek.shared && test_sharing {
             self.test_kek_sharing(&kek)?;
         }
-        let max_keys = self.settings().max_keys;
+        let settings = self.settings();
         self.engine
             .commit(&Actor::of(caller), |state| {
-                plan::create_kek(state, kek.clone(), max_keys)
+                plan::create_kek(state, kek.clone(), settings)
             })
             .await?;
         self.stored_kek_json(&name)
@@ -425,10 +425,10 @@ impl Registry {
             material_given: request.encrypted_key_material.is_some(),
             rewrap,
         };
-        let max_keys = self.settings().max_keys;
+        let settings = self.settings();
         self.engine
             .commit(&Actor::of(caller), |state| {
-                plan::create_dek(state, &new, max_keys)
+                plan::create_dek(state, &new, settings)
             })
             .await?;
         self.get_dek(
