@@ -11,7 +11,7 @@
 //! | `max_schema_bytes` | `COVENANT_MAX_SCHEMA_BYTES` | `1048576` | largest schema text (42209 beyond) |
 //! | `max_schema_elements` | `COVENANT_MAX_SCHEMA_ELEMENTS` | `50000` | largest schema in elements: JSON values of an Avro or JSON Schema document, 8 per Protobuf declaration (42209 beyond) |
 //! | `workers` | `COVENANT_WORKERS` | CPU cores | HTTP worker threads |
-//! | `snapshot_interval` | `COVENANT_SNAPSHOT_INTERVAL` | `1000` | records between stored snapshots of the state |
+//! | `snapshot_interval` | `COVENANT_SNAPSHOT_INTERVAL` | `1000` | records between stored snapshots of the state, at least (and at least a quarter of the last snapshot's offset, so snapshots cost a constant amount per record as the registry grows) |
 //! | `poll_interval_ms` | `COVENANT_POLL_INTERVAL_MS` | `1000` | how often a node polls a shared log besides its notifications |
 //! | `body_timeout_ms` | `COVENANT_BODY_TIMEOUT_MS` | `5000` | how long a request body may take to arrive (408 beyond); headers have the same limit |
 //! | `max_connections` | `COVENANT_MAX_CONNECTIONS` | `10000` | open connections at most, in total |

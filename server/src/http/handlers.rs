@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use covenant_core::api::{ConfigUpdateRequest, ModeBody, RegisterSchemaRequest, ServerVersion};
-use covenant_core::ids::{ContextName, QualifiedSubject, SchemaId, Version};
+use covenant_core::ids::{ContextName, QualifiedSubject, SchemaId};
 use covenant_core::schema::supported_types;
 use serde_json::json;
 
@@ -193,19 +193,17 @@ pub async fn list_versions(req: HttpRequest, data: Data) -> Reply {
 pub async fn get_version(req: HttpRequest, data: Data) -> Reply {
     let params = Params::of(&req);
     let subject = params::subject(&req)?;
-    let schema = data.registry.get_version(
+    let (version, body) = data.registry.get_version_body(
         &caller(&req),
         &subject,
         params::version(&req)?,
         params.flag("deleted")?,
         params.get("format"),
     )?;
-    if let Some(version) = Version::new(i64::from(schema.version)) {
-        data.registry
-            .metrics()
-            .read_version(req.headers(), &subject, version);
-    }
-    Ok(json(&schema))
+    data.registry
+        .metrics()
+        .read_version(req.headers(), &subject, version);
+    Ok(bytes_response(StatusCode::OK, body))
 }
 
 /// `GET /metrics`, in the Prometheus text format.

@@ -560,6 +560,12 @@ impl Metrics {
         self.retries.inc();
     }
 
+    /// How many writes were planned again.
+    #[cfg(test)]
+    pub fn commit_retries(&self) -> u64 {
+        self.retries.get()
+    }
+
     /// The start-up replay took this long.
     pub fn replayed(&self, took: Duration) {
         self.replay_seconds.set(took.as_secs_f64());

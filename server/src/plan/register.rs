@@ -253,6 +253,61 @@ pub fn latest_live<'s>(
 }
 
 /// Decides a registration.
+/// What registering `input` parses: the format, the text (the previous version's for a
+/// contract-only version), the references pinned, and the options.
+fn what_to_parse<'a>(
+    state: &'a State,
+    settings: &Settings,
+    input: &'a Register<'_>,
+) -> Result<(SchemaType, &'a str, Vec<StoredReference>, ParseOptions)> {
+    let subject = input.subject;
+    let importing = input.id.is_some_and(|id| id >= 0);
+    let config = state.effective_config(subject);
+    let options = ParseOptions {
+        normalize: input.normalize.or(config.normalize).unwrap_or(false),
+        strict: !importing,
+        max_elements: Some(settings.max_schema_elements),
+    };
+    // A request without a schema makes a new version of the previous schema with a new
+    // contract (Confluent's metadata- or rules-only version).
+    if input.text.trim().is_empty() {
+        let previous = if importing {
+            None
+        } else {
+            latest_live(state, subject)
+        };
+        let previous = previous.ok_or_else(|| Error::InvalidSchema("Empty schema".into()))?;
+        return Ok((
+            previous.schema_type,
+            previous.schema.as_str(),
+            previous.references.clone(),
+            options,
+        ));
+    }
+    Ok((
+        input.schema_type,
+        input.text,
+        state.pin_references(subject.context(), input.references)?,
+        options,
+    ))
+}
+
+/// Parses what registering `input` would parse, into the state's cache of parsed schemas, so
+/// the registration itself (planned one at a time) finds it there. Run before the commit, on
+/// the durable state, with the writes planned meanwhile still free to go on; errors are left
+/// for the registration to report.
+pub fn prepare(state: &State, settings: &Settings, input: &Register<'_>) {
+    if let Ok((schema_type, text, references, options)) = what_to_parse(state, settings, input) {
+        let _ = state.parse(
+            input.subject.context(),
+            schema_type,
+            text,
+            &references,
+            options,
+        );
+    }
+}
+
 pub fn register(
     state: &State,
     settings: &Settings,
@@ -266,7 +321,6 @@ pub fn register(
     let version_given = input.version.is_some_and(|v| v != 0);
     check_mode(state.effective_mode(subject), importing, subject)?;
     let config = state.effective_config(subject);
-    let normalize = input.normalize.or(config.normalize).unwrap_or(false);
     let context = subject.context();
     let subject_state = state.subject(subject);
     // In IMPORT mode a version is taken as given: nothing is inherited or merged.
@@ -275,22 +329,7 @@ pub fn register(
     } else {
         latest_live(state, subject)
     };
-    // A request without a schema makes a new version of the previous schema with a new
-    // contract (Confluent's metadata- or rules-only version).
-    let (schema_type, text, references) = if input.text.trim().is_empty() {
-        let previous = previous.ok_or_else(|| Error::InvalidSchema("Empty schema".into()))?;
-        (
-            previous.schema_type,
-            previous.schema.as_str(),
-            previous.references.clone(),
-        )
-    } else {
-        (
-            input.schema_type,
-            input.text,
-            state.pin_references(context, input.references)?,
-        )
-    };
+    let (schema_type, text, references, options) = what_to_parse(state, settings, input)?;
     // A subject a topic owns (a STRONG association) cannot be referenced.
     for reference in &references {
         if let Ok(referenced) = QualifiedSubject::parse_in(context, &reference.subject) {
@@ -306,17 +345,7 @@ pub fn register(
             }
         }
     }
-    let parsed = state.parse(
-        context,
-        schema_type,
-        text,
-        &references,
-        ParseOptions {
-            normalize,
-            strict: !importing,
-            max_elements: Some(settings.max_schema_elements),
-        },
-    )?;
+    let parsed = state.parse(context, schema_type, text, &references, options)?;
     let canonical = parsed.canonical().to_string();
 
     let next_version = match subject_state.and_then(|s| s.max_version) {

@@ -8,6 +8,7 @@
 
 pub mod associations;
 pub mod audit;
+mod bodies;
 mod engine;
 pub mod keys;
 pub mod query;
@@ -45,6 +46,7 @@ pub struct Registry {
     authorizer: Box<dyn Authorizer>,
     audit: audit::Audit,
     kms: crate::kms::Kms,
+    bodies: bodies::Bodies,
 }
 
 impl Registry {
@@ -56,6 +58,7 @@ impl Registry {
             authorizer: Box::new(Open),
             audit: audit::Audit::default(),
             kms: crate::kms::Kms::default(),
+            bodies: bodies::Bodies::default(),
         })
     }
 
@@ -167,7 +170,9 @@ impl Registry {
         let record = self.readable_schema(caller, &state, context, id)?;
         let rendered = query::render(&state, context, record, format)?;
         if rendered.is_none() && !fetch_max_id {
-            return Ok(record.id_body.clone());
+            return Ok(self
+                .bodies
+                .schema(context.as_str(), record, || record.id_body()));
         }
         let mut body = record.schema_string();
         if let Some(text) = rendered {
@@ -268,7 +273,9 @@ impl Registry {
         let record = self
             .readable_schema(caller, &state, context, record.id)
             .map_err(|_| not_found())?;
-        Ok(record.id_body.clone())
+        Ok(self
+            .bodies
+            .schema(context.as_str(), record, || record.id_body()))
     }
 
     /// `GET /schemas/guids/{guid}/ids`.
@@ -364,6 +371,37 @@ impl Registry {
         Ok(schema)
     }
 
+    /// `GET /subjects/{s}/versions/{v}` as the response body (prepared once while it is hot),
+    /// with the version it resolved to.
+    pub fn get_version_body(
+        &self,
+        caller: &Caller,
+        subject: &QualifiedSubject,
+        spec: VersionSpec,
+        deleted: bool,
+        format: Option<&str>,
+    ) -> Result<(Version, Bytes)> {
+        self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
+        let state = self.engine.state();
+        let view = query::version(&state, subject, spec, deleted)?;
+        let serialize = |schema: &api::Schema| {
+            Bytes::from(serde_json::to_vec(schema).expect("a version body always serializes"))
+        };
+        if let Some(text) = query::render(&state, subject.context(), &view.record, format)? {
+            let mut schema = schema_object(&view);
+            schema.schema = text;
+            return Ok((view.version, serialize(&schema)));
+        }
+        let body = self.bodies.version(
+            &view.subject.qualified(),
+            view.version.get(),
+            &view.entry,
+            &view.record,
+            || serialize(&schema_object(&view)),
+        );
+        Ok((view.version, body))
+    }
+
     /// `GET /subjects/{s}/versions/{v}/schema`.
     pub fn raw_schema_by_version(
         &self,
@@ -424,7 +462,8 @@ impl Registry {
         include_deleted: bool,
     ) -> Result<api::Schema> {
         self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
-        let state = self.engine.state();
+        // A copy (it shares the maps): parsing holds no lock that a commit would wait for.
+        let state = self.engine.state_copy();
         state.existing_subject(subject, include_deleted)?;
         let mut candidate = Candidate::read(request, self.settings(), Purpose::Compare)?;
         candidate.references = state.pin_references(subject.context(), &candidate.references)?;
@@ -502,7 +541,8 @@ impl Registry {
     ) -> Result<CompatibilityCheckResponse> {
         self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
         let _span = tracing::info_span!("check").entered();
-        let state = self.engine.state();
+        // A copy (it shares the maps): checking holds no lock that a commit would wait for.
+        let state = self.engine.state_copy();
         let config = state.effective_config(subject);
         let level = plan::level(&config, self.settings());
         let count = |verdict: Verdict, problems: &[Incompatibility]| {
@@ -619,6 +659,9 @@ impl Registry {
         let candidate = Candidate::read(request, self.settings(), Purpose::Register)?;
         let input = candidate.input(subject, request, normalize);
         let settings = self.settings();
+        // Parsed here, in parallel with other requests, so that planning (one write at a time)
+        // finds the parse in the cache.
+        plan::register::prepare(&self.engine.state_copy(), settings, &input);
         let result = self
             .engine
             .commit(&Actor::of(caller), |state| {

@@ -1,7 +1,7 @@
 //! The DEK registry's and the associations' part of the state: KEKs, DEKs, and the
 //! associations of resources with subjects, each with the time of its last change.
 
-use std::collections::BTreeMap;
+use imbl::OrdMap;
 
 use covenant_core::ids::QualifiedSubject;
 
@@ -33,9 +33,9 @@ pub type DekKey = (String, String, DekAlgorithm, i32);
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Keys {
     /// KEKs by name.
-    pub keks: BTreeMap<String, KekEntry>,
+    pub keks: OrdMap<String, KekEntry>,
     /// DEKs in key order.
-    pub deks: BTreeMap<DekKey, DekEntry>,
+    pub deks: OrdMap<DekKey, DekEntry>,
 }
 
 impl Keys {
@@ -72,7 +72,15 @@ impl Keys {
     pub(super) fn kek_deleted(&mut self, name: &str, permanent: bool, ts: i64) {
         if permanent {
             self.keks.remove(name);
-            self.deks.retain(|(kek, ..), _| kek != name);
+            let gone: Vec<DekKey> = self
+                .deks
+                .keys()
+                .filter(|(kek, ..)| kek == name)
+                .cloned()
+                .collect();
+            for key in gone {
+                self.deks.remove(&key);
+            }
         } else if let Some(entry) = self.keks.get_mut(name) {
             entry.kek.deleted = true;
             entry.ts = ts;
@@ -169,7 +177,7 @@ pub struct AssociationEntry {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Associations {
     /// The associations.
-    pub entries: BTreeMap<(String, String), AssociationEntry>,
+    pub entries: OrdMap<(String, String), AssociationEntry>,
 }
 
 impl Associations {

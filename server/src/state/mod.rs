@@ -4,10 +4,11 @@
 //! node that replays the same log ends in the same state. Everything else here is a query.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 pub mod keys;
+mod parsed;
 
 use bytes::Bytes;
 use covenant_core::api::{self, SchemaString};
@@ -15,7 +16,9 @@ use covenant_core::compat::EarlierVersion;
 use covenant_core::ids::{ContextName, Mode, QualifiedSubject, SchemaId, Version, VersionSpec};
 use covenant_core::references::{self, Found, ReferenceError};
 use covenant_core::schema::{ParseOptions, ParsedSchema, ResolvedReference, SchemaType};
+use imbl::{HashMap, OrdMap, OrdSet};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -50,9 +53,8 @@ pub struct SchemaRecord {
     pub metadata: Option<Value>,
     /// Rule set, as registered.
     pub rule_set: Option<Value>,
-    /// The `GET /schemas/ids/{id}` body, prepared once.
-    pub id_body: Bytes,
-    parsed: OnceLock<std::result::Result<Arc<ParsedSchema>, String>>,
+    /// The digest of the content (its identity).
+    content: ContentKey,
 }
 
 impl SchemaRecord {
@@ -65,12 +67,9 @@ impl SchemaRecord {
             references: registered.references,
             metadata: registered.metadata,
             rule_set: registered.rule_set,
-            id_body: Bytes::new(),
-            parsed: OnceLock::new(),
+            content: ContentKey([0; 32]),
         };
-        record.id_body = Bytes::from(
-            serde_json::to_vec(&record.schema_string()).expect("a schema body always serializes"),
-        );
+        record.content = ContentKey::of(&record);
         record
     }
 
@@ -86,7 +85,14 @@ impl SchemaRecord {
             .collect()
     }
 
-    /// The `GET /schemas/ids/{id}` body (`id_body` holds it serialised).
+    /// The `GET /schemas/ids/{id}` body, serialised.
+    pub fn id_body(&self) -> Bytes {
+        Bytes::from(
+            serde_json::to_vec(&self.schema_string()).expect("a schema body always serializes"),
+        )
+    }
+
+    /// The `GET /schemas/ids/{id}` body.
     pub fn schema_string(&self) -> SchemaString {
         SchemaString {
             schema_type: self.schema_type.member(),
@@ -136,12 +142,12 @@ pub struct SubjectState {
     /// Config and mode set on the subject.
     pub settings: ScopeSettings,
     /// Versions still stored (soft-deleted included, permanently deleted removed).
-    pub versions: BTreeMap<Version, VersionState>,
+    pub versions: OrdMap<Version, VersionState>,
     /// The highest version ever used: versions are never reused.
     pub max_version: Option<Version>,
     /// Semantic versions, as their registrations recorded them (versions registered before
     /// format 5 have none).
-    pub semvers: BTreeMap<Version, Arc<StoredSemver>>,
+    pub semvers: OrdMap<Version, Arc<StoredSemver>>,
 }
 
 impl SubjectState {
@@ -167,9 +173,10 @@ impl SubjectState {
     }
 }
 
-/// The identity of a schema's content: type, canonical text, references, metadata and rules.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ContentKey(String);
+/// The identity of a schema's content: the SHA-256 of its type, canonical text, references,
+/// metadata and rules (a digest, so the index does not hold a second copy of every text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ContentKey([u8; 32]);
 
 impl ContentKey {
     /// The key of a schema's content.
@@ -183,10 +190,24 @@ impl ContentKey {
         let references = serde_json::to_string(references).expect("references serialize");
         let metadata = metadata.map(Value::to_string).unwrap_or_default();
         let rule_set = rule_set.map(Value::to_string).unwrap_or_default();
-        ContentKey(format!(
-            "{}\u{0}{schema}\u{0}{references}\u{0}{metadata}\u{0}{rule_set}",
-            schema_type.as_str()
-        ))
+        let mut digest = Sha256::new();
+        for part in [
+            schema_type.as_str(),
+            schema,
+            &references,
+            &metadata,
+            &rule_set,
+        ] {
+            // Each part with its length first, so no two different contents hash the same input.
+            digest.update((part.len() as u64).to_le_bytes());
+            digest.update(part.as_bytes());
+        }
+        ContentKey(digest.finalize().into())
+    }
+
+    /// The digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 
     fn of(record: &SchemaRecord) -> ContentKey {
@@ -201,17 +222,17 @@ impl ContentKey {
 }
 
 /// One context: its own id space, subjects, config and mode.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ContextState {
     /// Config and mode set on the context.
     pub settings: ScopeSettings,
     /// Every schema ever registered in the context, by id.
-    pub schemas: BTreeMap<SchemaId, Arc<SchemaRecord>>,
+    pub schemas: OrdMap<SchemaId, Arc<SchemaRecord>>,
     by_content: HashMap<ContentKey, SchemaId>,
     /// The stored versions (soft-deleted included) using each id, as (subject name, version).
-    users: HashMap<SchemaId, BTreeSet<(String, Version)>>,
+    users: HashMap<SchemaId, OrdSet<(String, Version)>>,
     /// Subjects by name (within the context).
-    pub subjects: BTreeMap<String, SubjectState>,
+    pub subjects: OrdMap<String, SubjectState>,
     /// The highest id ever used.
     pub max_id: Option<SchemaId>,
 }
@@ -234,7 +255,7 @@ impl ContextState {
 
     fn insert_schema(&mut self, record: SchemaRecord) -> Arc<SchemaRecord> {
         let record = Arc::new(record);
-        self.by_content.insert(ContentKey::of(&record), record.id);
+        self.by_content.insert(record.content, record.id);
         self.schemas.insert(record.id, Arc::clone(&record));
         record
     }
@@ -256,15 +277,19 @@ impl ContextState {
     }
 }
 
-/// The whole registry state.
-#[derive(Debug, Default)]
+/// The whole registry state. Its maps are persistent (`imbl`): a clone shares them and costs a
+/// few reference counts, and a change to the clone copies only the paths it changes. The engine
+/// plans writes on such a copy while reads go on from the durable state.
+#[derive(Clone, Debug, Default)]
 pub struct State {
     head: u64,
     /// The hash of the record at `head - 1`: what the next record must chain to.
     tip: RecordHash,
     global: ScopeSettings,
-    contexts: BTreeMap<ContextName, ContextState>,
+    contexts: OrdMap<ContextName, ContextState>,
     guids: HashMap<Uuid, (ContextName, SchemaId)>,
+    /// Parsed forms of stored schemas, kept under a bound and shared by every clone.
+    parsed: Arc<parsed::ParsedCache>,
     /// The DEK registry.
     keys: keys::Keys,
     /// Associations of resources with subjects.
@@ -337,14 +362,24 @@ impl State {
                         .filter(|(_, v)| v.deleted)
                         .map(|(n, v)| (*n, v.id))
                         .collect();
-                    state.versions.retain(|_, v| !v.deleted);
+                    for (version, _) in &removed {
+                        state.versions.remove(version);
+                    }
                     state.settings = ScopeSettings::default();
                     for (version, id) in removed {
                         context.release(id, subject.name(), version);
                     }
                 } else {
-                    for entry in state.versions.values_mut() {
-                        entry.deleted = true;
+                    let live: Vec<Version> = state
+                        .versions
+                        .iter()
+                        .filter(|(_, v)| !v.deleted)
+                        .map(|(n, _)| *n)
+                        .collect();
+                    for version in live {
+                        if let Some(entry) = state.versions.get_mut(&version) {
+                            entry.deleted = true;
+                        }
                     }
                 }
             }
@@ -669,7 +704,8 @@ impl State {
         })
     }
 
-    /// Parses a text against references resolved in `context`.
+    /// Parses a text against references resolved in `context`, through the cache of parsed
+    /// schemas (a text parsed before with the same options and references is not parsed again).
     pub fn parse(
         &self,
         context: &ContextName,
@@ -677,48 +713,50 @@ impl State {
         text: &str,
         references: &[StoredReference],
         options: ParseOptions,
-    ) -> Result<ParsedSchema> {
+    ) -> Result<Arc<ParsedSchema>> {
         let resolved = self.resolve_references(context, references)?;
-        let refs: Vec<ResolvedReference<'_>> = resolved
-            .iter()
-            .map(|(name, record)| ResolvedReference {
-                name,
-                schema: &record.schema,
+        let key = parsed::ParseKey::new(
+            schema_type,
+            text,
+            options,
+            resolved
+                .iter()
+                .map(|(name, record)| (name.as_str(), record.content)),
+        );
+        self.parsed
+            .get_or_parse(key, options.strict, text.len(), || {
+                let refs: Vec<ResolvedReference<'_>> = resolved
+                    .iter()
+                    .map(|(name, record)| ResolvedReference {
+                        name,
+                        schema: &record.schema,
+                    })
+                    .collect();
+                ParsedSchema::parse(schema_type, text, &refs, options).map_err(|e| match e {
+                    covenant_core::Error::InvalidSchema(message) => Error::InvalidSchema(message),
+                    other => Error::Core(other),
+                })
             })
-            .collect();
-        ParsedSchema::parse(schema_type, text, &refs, options).map_err(|e| match e {
-            covenant_core::Error::InvalidSchema(message) => Error::InvalidSchema(message),
-            other => Error::Core(other),
-        })
     }
 
-    /// A stored schema's parsed form, parsed on first use and kept.
+    /// A stored schema's parsed form (from the cache when it is there).
     pub fn parsed(
         &self,
         context: &ContextName,
         record: &SchemaRecord,
     ) -> Result<Arc<ParsedSchema>> {
-        record
-            .parsed
-            .get_or_init(|| {
-                self.parse(
-                    context,
-                    record.schema_type,
-                    &record.schema,
-                    &record.references,
-                    ParseOptions {
-                        normalize: false,
-                        strict: false,
-                        max_elements: None,
-                    },
-                )
-                .map(Arc::new)
-                .map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(|e| {
-                Error::Internal(format!("stored schema {} no longer parses: {e}", record.id))
-            })
+        self.parse(
+            context,
+            record.schema_type,
+            &record.schema,
+            &record.references,
+            ParseOptions {
+                normalize: false,
+                strict: false,
+                max_elements: None,
+            },
+        )
+        .map_err(|e| Error::Internal(format!("stored schema {} no longer parses: {e}", record.id)))
     }
 
     /// Ids of the schemas whose stored versions reference `subject` version `version`.
@@ -777,7 +815,7 @@ impl State {
                         semvers: subject
                             .semvers
                             .iter()
-                            .filter(|(n, _)| subject.versions.contains_key(n))
+                            .filter(|(n, _)| subject.versions.contains_key(*n))
                             .map(|(n, s)| snapshot::VersionSemver(*n, (**s).clone()))
                             .collect(),
                     })
@@ -874,7 +912,7 @@ impl State {
                 state.guids.insert(record.guid, (name.clone(), record.id));
             }
             for subject in context.subjects {
-                let mut versions = BTreeMap::new();
+                let mut versions = OrdMap::new();
                 for StoredVersion(version, id, deleted, ts) in subject.versions {
                     folded.use_id(id, &subject.name, version);
                     versions.insert(version, VersionState { id, deleted, ts });

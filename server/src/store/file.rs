@@ -25,8 +25,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use super::{encode, DurableHead, EventLog, StoreError};
-use crate::persist::{Record, RecordHash, Stored};
+use super::{DurableHead, Encoded, EventLog, StoreError};
+use crate::persist::{RecordHash, Stored};
 
 /// The largest frame accepted: far above the largest record the server writes (the schema
 /// limit is 8 MiB by default), far below what a damaged length field would claim.
@@ -593,8 +593,25 @@ fn snapshots(dir: &Path) -> Result<Vec<(u32, u64, PathBuf)>, StoreError> {
 
 #[async_trait]
 impl EventLog for FileLog {
-    async fn append(&self, offset: u64, record: &Record) -> Result<RecordHash, StoreError> {
-        let bytes = encode(record)?;
+    async fn append(&self, offset: u64, records: &[Encoded]) -> Result<(), StoreError> {
+        let Some(last) = records.last() else {
+            return Ok(());
+        };
+        let last_hash = last.hash();
+        // One write of every frame, one fdatasync of the log, one of the head: a batch costs
+        // what one record does.
+        let mut framed = Vec::with_capacity(
+            records
+                .iter()
+                .map(|r| r.bytes().len() + FRAME_HEADER as usize)
+                .sum(),
+        );
+        let mut starts = Vec::with_capacity(records.len());
+        for record in records {
+            starts.push(framed.len() as u64);
+            framed.extend_from_slice(&frame(record.bytes()));
+        }
+        let count = records.len() as u64;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let mut inner = inner.lock();
@@ -605,36 +622,33 @@ impl EventLog for FileLog {
                     head,
                 });
             }
-            let framed = frame(&bytes);
             let position = inner.end;
             if let Err(e) = inner
                 .log
                 .write_all_at(&framed, position)
                 .and_then(|()| inner.log.sync_data())
             {
-                // Nothing was acknowledged: forget whatever part of the frame reached the file.
+                // Nothing was acknowledged: forget whatever part of the frames reached the file.
                 let _ = inner.log.set_len(position);
-                return Err(io_error("cannot write the record to the log", e));
+                return Err(io_error("cannot write the records to the log", e));
             }
-            let hash = RecordHash::of(&bytes);
-            inner.positions.push(position);
+            let previous = inner.head;
+            inner.positions.extend(starts.iter().map(|s| position + s));
             inner.end = position + framed.len() as u64;
             inner.head = DurableHead {
-                records: head + 1,
-                hash,
+                records: head + count,
+                hash: last_hash,
             };
             if let Err(error) = write_head(&mut inner) {
-                // The record is durable but not vouched for; it is kept at the next open.
-                inner.positions.pop();
+                // The records are durable but not vouched for; they are kept at the next open.
+                let kept = inner.positions.len() - count as usize;
+                inner.positions.truncate(kept);
                 inner.end = position;
-                inner.head = DurableHead {
-                    records: head,
-                    hash: inner.head.hash,
-                };
+                inner.head = previous;
                 let _ = inner.log.set_len(position);
                 return Err(error);
             }
-            Ok(hash)
+            Ok(())
         })
         .await
         .map_err(|e| StoreError::Backend(format!("the append task failed: {e}")))?
@@ -752,6 +766,7 @@ mod tests {
     async fn refuses_an_append_at_a_stale_offset() {
         let (_dir, log) = temp();
         suite::refuses_an_append_at_a_stale_offset(&log).await;
+        suite::appends_a_batch_whole(&log).await;
     }
 
     #[tokio::test]

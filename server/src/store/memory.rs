@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use super::{encode, DurableHead, EventLog, StoreError};
-use crate::persist::{Record, RecordHash, Stored};
+use super::{DurableHead, Encoded, EventLog, StoreError};
+use crate::persist::{RecordHash, Stored};
 
 /// The records (as the bytes a durable log would store) and the snapshots.
 #[derive(Default)]
@@ -43,8 +43,7 @@ impl MemoryLog {
 
 #[async_trait]
 impl EventLog for MemoryLog {
-    async fn append(&self, offset: u64, record: &Record) -> Result<RecordHash, StoreError> {
-        let bytes = encode(record)?;
+    async fn append(&self, offset: u64, records: &[Encoded]) -> Result<(), StoreError> {
         let mut inner = self.inner.lock();
         let head = inner.records.len() as u64;
         if head != offset {
@@ -53,9 +52,10 @@ impl EventLog for MemoryLog {
                 head,
             });
         }
-        let hash = RecordHash::of(&bytes);
-        inner.records.push(bytes);
-        Ok(hash)
+        inner
+            .records
+            .extend(records.iter().map(|record| record.bytes().to_vec()));
+        Ok(())
     }
 
     async fn read(&self, from: u64, limit: usize) -> Result<Vec<Stored>, StoreError> {
@@ -125,6 +125,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_an_append_at_a_stale_offset() {
         suite::refuses_an_append_at_a_stale_offset(&MemoryLog::new()).await;
+        suite::appends_a_batch_whole(&MemoryLog::new()).await;
     }
 
     #[tokio::test]

@@ -71,12 +71,42 @@ pub enum StoreError {
     Config(String),
 }
 
+/// A record encoded as the log stores it, with the hash of those bytes (what the next record
+/// chains to). The engine encodes a record once, when it plans it, so it can plan the next one
+/// on top before either is stored.
+#[derive(Clone, Debug)]
+pub struct Encoded {
+    bytes: Vec<u8>,
+    hash: RecordHash,
+}
+
+impl Encoded {
+    /// Encodes a record.
+    pub fn new(record: &Record) -> Result<Encoded, StoreError> {
+        let bytes = encode(record)?;
+        let hash = RecordHash::of(&bytes);
+        Ok(Encoded { bytes, hash })
+    }
+
+    /// The bytes stored.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Their hash.
+    pub fn hash(&self) -> RecordHash {
+        self.hash
+    }
+}
+
 /// The durable, totally ordered log of contract events.
 #[async_trait]
 pub trait EventLog: Send + Sync + 'static {
-    /// Appends `record` at `offset`, which must be the current head. Durable on return, with
-    /// the durable head moved past it. Returns the hash of the bytes stored.
-    async fn append(&self, offset: u64, record: &Record) -> Result<RecordHash, StoreError>;
+    /// Appends `records` (at least one) at `offset`, which must be the current head, as one
+    /// write: on return all of them are durable, with the durable head moved past the last;
+    /// on an error none of them is acknowledged. Several writes planned one after another go
+    /// down together this way (group commit): one flush, or one transaction.
+    async fn append(&self, offset: u64, records: &[Encoded]) -> Result<(), StoreError>;
 
     /// Up to `limit` records from `from` (inclusive), in order, with their offsets and hashes.
     async fn read(&self, from: u64, limit: usize) -> Result<Vec<Stored>, StoreError>;
@@ -286,6 +316,17 @@ pub(crate) mod suite {
     use super::*;
     use crate::persist::{Event, RecordHash, Scope, StoredConfig};
 
+    /// Appends one record; returns its hash.
+    pub async fn append_one(
+        log: &dyn EventLog,
+        offset: u64,
+        record: &Record,
+    ) -> Result<RecordHash, StoreError> {
+        let encoded = Encoded::new(record)?;
+        log.append(offset, std::slice::from_ref(&encoded)).await?;
+        Ok(encoded.hash())
+    }
+
     /// A distinct record per label, chained to `prev`.
     fn mode(label: &str, prev: RecordHash) -> Record {
         Record::new(
@@ -308,7 +349,7 @@ pub(crate) mod suite {
         for index in 0..5 {
             let record = mode(&format!("M{index}"), tip);
             let offset = start.records + index;
-            let hash = log.append(offset, &record).await.expect("append");
+            let hash = append_one(log, offset, &record).await.expect("append");
             assert_eq!(hash, RecordHash::of(&encode(&record).expect("encodes")));
             assert_eq!(
                 log.durable_head().await.expect("head"),
@@ -341,18 +382,17 @@ pub(crate) mod suite {
     }
 
     pub async fn refuses_an_append_at_a_stale_offset(log: &dyn EventLog) {
-        let first = log
-            .append(0, &mode("A", RecordHash::GENESIS))
+        let first = append_one(log, 0, &mode("A", RecordHash::GENESIS))
             .await
             .expect("append");
-        match log.append(0, &mode("B", RecordHash::GENESIS)).await {
+        match append_one(log, 0, &mode("B", RecordHash::GENESIS)).await {
             Err(StoreError::Conflict {
                 expected: 0,
                 head: 1,
             }) => {}
             other => panic!("expected a conflict, got {other:?}"),
         }
-        match log.append(5, &mode("C", first)).await {
+        match append_one(log, 5, &mode("C", first)).await {
             Err(StoreError::Conflict {
                 expected: 5,
                 head: 1,
@@ -361,6 +401,47 @@ pub(crate) mod suite {
         }
         assert_eq!(log.read(0, 10).await.expect("read").len(), 1);
         assert_eq!(log.durable_head().await.expect("head").records, 1);
+    }
+
+    /// Several records appended as one write land in order, chained, with the durable head
+    /// past the last; a batch at a stale offset lands not at all.
+    pub async fn appends_a_batch_whole(log: &dyn EventLog) {
+        let start = log.durable_head().await.expect("head");
+        let mut tip = start.hash;
+        let batch: Vec<Encoded> = (0..4)
+            .map(|index| {
+                let encoded = Encoded::new(&mode(&format!("B{index}"), tip)).expect("encodes");
+                tip = encoded.hash();
+                encoded
+            })
+            .collect();
+        log.append(start.records, &batch).await.expect("append");
+        assert_eq!(
+            log.durable_head().await.expect("head"),
+            DurableHead {
+                records: start.records + 4,
+                hash: tip
+            }
+        );
+        let read = log.read(start.records, 10).await.expect("read");
+        assert_eq!(read.len(), 4);
+        let mut tip = start.hash;
+        for (stored, encoded) in read.iter().zip(&batch) {
+            assert_eq!(stored.hash, encoded.hash());
+            stored.check_link(tip).expect("chained");
+            tip = stored.hash;
+        }
+        let stale = [Encoded::new(&mode("late", start.hash)).expect("encodes")];
+        match log.append(start.records, &stale).await {
+            Err(StoreError::Conflict { expected, head })
+                if expected == start.records && head == start.records + 4 => {}
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        assert_eq!(
+            log.read(start.records, 10).await.expect("read").len(),
+            4,
+            "nothing of a refused batch is stored"
+        );
     }
 
     pub async fn keeps_the_latest_snapshots(log: &dyn EventLog) {

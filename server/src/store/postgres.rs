@@ -19,8 +19,8 @@ use futures_util::StreamExt;
 use tokio::sync::{Mutex, Notify};
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
 
-use super::{encode, DurableHead, EventLog, StoreError};
-use crate::persist::{Record, RecordHash, Stored};
+use super::{DurableHead, Encoded, EventLog, StoreError};
+use crate::persist::Stored;
 
 /// Schema migrations, applied in order; each runs once.
 const MIGRATIONS: &[&str] = &[
@@ -305,13 +305,21 @@ fn host_of(url: &str) -> String {
 
 #[async_trait]
 impl EventLog for PgLog {
-    async fn append(&self, offset: u64, record: &Record) -> Result<RecordHash, StoreError> {
-        let text = String::from_utf8(encode(record)?)
-            .map_err(|e| backend("cannot encode the record", e))?;
-        let hash = RecordHash::of(text.as_bytes());
+    async fn append(&self, offset: u64, records: &[Encoded]) -> Result<(), StoreError> {
+        let Some(last) = records.last() else {
+            return Ok(());
+        };
+        let texts = records
+            .iter()
+            .map(|r| {
+                std::str::from_utf8(r.bytes())
+                    .map(str::to_string)
+                    .map_err(|e| backend("cannot encode the record", e))
+            })
+            .collect::<Result<Vec<String>, StoreError>>()?;
         let head = head_value(DurableHead {
-            records: offset + 1,
-            hash,
+            records: offset + records.len() as u64,
+            hash: last.hash(),
         });
         let (log, meta, channel) = (self.table("log"), self.table("meta"), self.channel());
         let position = offset as i64;
@@ -331,11 +339,27 @@ impl EventLog for PgLog {
                                  WHERE (SELECT coalesce(max(position) + 1, 0) FROM {log}) = $1
                                  ON CONFLICT (position) DO NOTHING"
                             ),
-                            &[&position, &text],
+                            &[&position, &texts[0]],
                         )
                         .await
                         .map_err(|e| backend("cannot append to the log", e))?;
                     if inserted == 1 {
+                        if texts.len() > 1 {
+                            // The rest of a batch follows the first record: with the head's
+                            // row taken by this transaction, no other node can write past it.
+                            let positions: Vec<i64> =
+                                (1..texts.len() as i64).map(|i| position + i).collect();
+                            transaction
+                                .execute(
+                                    &format!(
+                                        "INSERT INTO {log} (position, record)
+                                         SELECT * FROM unnest($1::bigint[], $2::text[])"
+                                    ),
+                                    &[&positions, &&texts[1..]],
+                                )
+                                .await
+                                .map_err(|e| backend("cannot append to the log", e))?;
+                        }
                         transaction
                             .execute(
                                 &format!(
@@ -363,7 +387,7 @@ impl EventLog for PgLog {
             })
             .await?;
         if inserted {
-            return Ok(hash);
+            return Ok(());
         }
         let log = self.table("log");
         let head = self
@@ -564,6 +588,7 @@ mod tests {
     async fn refuses_an_append_at_a_stale_offset() {
         if let Some(log) = fresh().await {
             suite::refuses_an_append_at_a_stale_offset(&log).await;
+            suite::appends_a_batch_whole(&log).await;
         }
     }
 
