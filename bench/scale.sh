@@ -140,9 +140,13 @@ if [ "$postgres" = 1 ]; then
   register_rates "postgres, 1 node" "$URL"
   stop "$PID"
   store="$database$(suffix three)"
-  urls=""
-  for node in a b c; do serve "pg3$node" "$store" --poll-interval-ms 200; urls="$urls${urls:+,}$URL"; done
+  urls="" nodes=""
+  for node in a b c; do
+    serve "pg3$node" "$store" --poll-interval-ms 200
+    urls="$urls${urls:+,}$URL" nodes="$nodes $PID"
+  done
   register_rates "postgres, 3 nodes" "$urls"
+  for pid in $nodes; do stop "$pid"; done
   psql -q -h 127.0.0.1 -U postgres test -c "DROP SCHEMA IF EXISTS covenant_scale_one_$$ CASCADE; DROP SCHEMA IF EXISTS covenant_scale_three_$$ CASCADE" >/dev/null 2>&1 || true
 fi
 

@@ -18,6 +18,9 @@ mod transfer;
 
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// Covenant: a schema registry and data-contract governance service.

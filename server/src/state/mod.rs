@@ -16,7 +16,7 @@ use covenant_core::compat::EarlierVersion;
 use covenant_core::ids::{ContextName, Mode, QualifiedSubject, SchemaId, Version, VersionSpec};
 use covenant_core::references::{self, Found, ReferenceError};
 use covenant_core::schema::{ParseOptions, ParsedSchema, ResolvedReference, SchemaType};
-use imbl::{HashMap, OrdMap, OrdSet};
+use imbl::OrdMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -175,7 +175,7 @@ impl SubjectState {
 
 /// The identity of a schema's content: the SHA-256 of its type, canonical text, references,
 /// metadata and rules (a digest, so the index does not hold a second copy of every text).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ContentKey([u8; 32]);
 
 impl ContentKey {
@@ -228,9 +228,10 @@ pub struct ContextState {
     pub settings: ScopeSettings,
     /// Every schema ever registered in the context, by id.
     pub schemas: OrdMap<SchemaId, Arc<SchemaRecord>>,
-    by_content: HashMap<ContentKey, SchemaId>,
-    /// The stored versions (soft-deleted included) using each id, as (subject name, version).
-    users: HashMap<SchemaId, OrdSet<(String, Version)>>,
+    by_content: OrdMap<ContentKey, SchemaId>,
+    /// The stored versions (soft-deleted included) using each id, as (subject name, version),
+    /// sorted. Nearly every id has one user: a shared vector is a fraction of a tree node.
+    users: OrdMap<SchemaId, Arc<Vec<(String, Version)>>>,
     /// Subjects by name (within the context).
     pub subjects: OrdMap<String, SubjectState>,
     /// The highest id ever used.
@@ -261,15 +262,19 @@ impl ContextState {
     }
 
     fn use_id(&mut self, id: SchemaId, subject: &str, version: Version) {
-        self.users
-            .entry(id)
-            .or_default()
-            .insert((subject.to_string(), version));
+        let users = Arc::make_mut(self.users.entry(id).or_default());
+        let user = (subject.to_string(), version);
+        if let Err(at) = users.binary_search(&user) {
+            users.insert(at, user);
+        }
     }
 
     fn release(&mut self, id: SchemaId, subject: &str, version: Version) {
         if let Some(users) = self.users.get_mut(&id) {
-            users.remove(&(subject.to_string(), version));
+            let user = (subject.to_string(), version);
+            if let Ok(at) = users.binary_search(&user) {
+                Arc::make_mut(users).remove(at);
+            }
             if users.is_empty() {
                 self.users.remove(&id);
             }
@@ -277,7 +282,8 @@ impl ContextState {
     }
 }
 
-/// The whole registry state. Its maps are persistent (`imbl`): a clone shares them and costs a
+/// The whole registry state. Its maps are persistent (`imbl`'s B-trees, whose nodes are dense
+/// where its hash tries' are mostly empty slots at this size): a clone shares them and costs a
 /// few reference counts, and a change to the clone copies only the paths it changes. The engine
 /// plans writes on such a copy while reads go on from the durable state.
 #[derive(Clone, Debug, Default)]
@@ -287,7 +293,7 @@ pub struct State {
     tip: RecordHash,
     global: ScopeSettings,
     contexts: OrdMap<ContextName, ContextState>,
-    guids: HashMap<Uuid, (ContextName, SchemaId)>,
+    guids: OrdMap<Uuid, (ContextName, SchemaId)>,
     /// Parsed forms of stored schemas, kept under a bound and shared by every clone.
     parsed: Arc<parsed::ParsedCache>,
     /// The DEK registry.
