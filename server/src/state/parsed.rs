@@ -22,9 +22,9 @@ use sha2::{Digest, Sha256};
 
 use super::ContentKey;
 
-/// How much schema text the cached parsed forms may come from: 4 MiB (their parsed forms take
-/// several times that, about 40 MB for Avro records).
-pub const PARSED_CACHE_TEXT_BYTES: u64 = 4 * 1024 * 1024;
+/// How much schema text the cached parsed forms may come from: 2 MiB (their parsed forms take
+/// ten to fifty times that, depending on the format: tens of MB).
+pub const PARSED_CACHE_TEXT_BYTES: u64 = 2 * 1024 * 1024;
 
 /// What a parse depends on, digested.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
