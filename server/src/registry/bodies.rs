@@ -57,16 +57,23 @@ impl Bodies {
         self.hasher.hash_one(parts)
     }
 
-    /// The `GET /schemas/ids/{id}` body of `record` in `context`.
-    pub fn schema(
+    /// The body under `key` if it was made from `record` and `version`, else `make`'s, kept.
+    fn get_or_make(
         &self,
-        context: &str,
+        key: u64,
         record: &Arc<SchemaRecord>,
+        version: Option<(&str, i32, i64, bool)>,
         make: impl FnOnce() -> Bytes,
     ) -> Bytes {
-        let key = self.key((0u8, context, record.id.get()));
         if let Some(made) = self.cache.get(&key) {
-            if Arc::ptr_eq(&made.record, record) && made.version.is_none() {
+            let same_version = match (&made.version, version) {
+                (None, None) => true,
+                (Some((s, v, ts, deleted)), Some((subject, version, at, gone))) => {
+                    s == subject && *v == version && *ts == at && *deleted == gone
+                }
+                _ => false,
+            };
+            if same_version && Arc::ptr_eq(&made.record, record) {
                 return made.body.clone();
             }
         }
@@ -75,11 +82,22 @@ impl Bodies {
             key,
             Arc::new(Made {
                 record: Arc::clone(record),
-                version: None,
+                version: version.map(|(s, v, ts, deleted)| (s.to_string(), v, ts, deleted)),
                 body: body.clone(),
             }),
         );
         body
+    }
+
+    /// The `GET /schemas/ids/{id}` body of `record` in `context`.
+    pub fn schema(
+        &self,
+        context: &str,
+        record: &Arc<SchemaRecord>,
+        make: impl FnOnce() -> Bytes,
+    ) -> Bytes {
+        let key = self.key((0u8, context, record.id.get()));
+        self.get_or_make(key, record, None, make)
     }
 
     /// The `GET /subjects/{s}/versions/{v}` body of `subject` (qualified) at `version`.
@@ -92,23 +110,7 @@ impl Bodies {
         make: impl FnOnce() -> Bytes,
     ) -> Bytes {
         let key = self.key((1u8, subject, version));
-        if let Some(made) = self.cache.get(&key) {
-            let same = made.version.as_ref().is_some_and(|(s, v, ts, deleted)| {
-                s == subject && *v == version && *ts == entry.ts && *deleted == entry.deleted
-            });
-            if same && Arc::ptr_eq(&made.record, record) {
-                return made.body.clone();
-            }
-        }
-        let body = make();
-        self.cache.insert(
-            key,
-            Arc::new(Made {
-                record: Arc::clone(record),
-                version: Some((subject.to_string(), version, entry.ts, entry.deleted)),
-                body: body.clone(),
-            }),
-        );
-        body
+        let made_from = Some((subject, version, entry.ts, entry.deleted));
+        self.get_or_make(key, record, made_from, make)
     }
 }

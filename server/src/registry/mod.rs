@@ -361,11 +361,9 @@ impl Registry {
         deleted: bool,
         format: Option<&str>,
     ) -> Result<api::Schema> {
-        self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
-        let state = self.engine.state();
-        let view = query::version(&state, subject, spec, deleted)?;
+        let (view, rendered) = self.version_view(caller, subject, spec, deleted, format)?;
         let mut schema = schema_object(&view);
-        if let Some(text) = query::render(&state, subject.context(), &view.record, format)? {
+        if let Some(text) = rendered {
             schema.schema = text;
         }
         Ok(schema)
@@ -381,13 +379,11 @@ impl Registry {
         deleted: bool,
         format: Option<&str>,
     ) -> Result<(Version, Bytes)> {
-        self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
-        let state = self.engine.state();
-        let view = query::version(&state, subject, spec, deleted)?;
+        let (view, rendered) = self.version_view(caller, subject, spec, deleted, format)?;
         let serialize = |schema: &api::Schema| {
             Bytes::from(serde_json::to_vec(schema).expect("a version body always serializes"))
         };
-        if let Some(text) = query::render(&state, subject.context(), &view.record, format)? {
+        if let Some(text) = rendered {
             let mut schema = schema_object(&view);
             schema.schema = text;
             return Ok((view.version, serialize(&schema)));
@@ -400,6 +396,23 @@ impl Registry {
             || serialize(&schema_object(&view)),
         );
         Ok((view.version, body))
+    }
+
+    /// The version a `GET /subjects/{s}/versions/{v}` names, and its text in `format` when a
+    /// format other than the stored text is asked for.
+    fn version_view(
+        &self,
+        caller: &Caller,
+        subject: &QualifiedSubject,
+        spec: VersionSpec,
+        deleted: bool,
+        format: Option<&str>,
+    ) -> Result<(query::VersionView, Option<String>)> {
+        self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
+        let state = self.engine.state();
+        let view = query::version(&state, subject, spec, deleted)?;
+        let rendered = query::render(&state, subject.context(), &view.record, format)?;
+        Ok((view, rendered))
     }
 
     /// `GET /subjects/{s}/versions/{v}/schema`.
