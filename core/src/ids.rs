@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
 
 use crate::error::{Error, Result};
 
@@ -14,22 +15,25 @@ pub const MAX_SUBJECT_LEN: usize = 1024;
 
 /// A context: an id space of its own with its own subjects, config and mode. Always starts with `.`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ContextName(String);
+pub struct ContextName(Arc<str>);
+
+/// The default context's name, shared: every schema and subject of most registries is in it.
+static DEFAULT_CONTEXT_NAME: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(DEFAULT_CONTEXT));
 
 impl ContextName {
     /// The default context `.`.
     pub fn default_context() -> Self {
-        ContextName(DEFAULT_CONTEXT.to_string())
+        ContextName(Arc::clone(&DEFAULT_CONTEXT_NAME))
     }
 
     /// Whether this is the default context.
     pub fn is_default(&self) -> bool {
-        self.0 == DEFAULT_CONTEXT
+        &*self.0 == DEFAULT_CONTEXT
     }
 
     /// Whether this is the special `.__GLOBAL` context.
     pub fn is_global(&self) -> bool {
-        self.0 == GLOBAL_CONTEXT
+        &*self.0 == GLOBAL_CONTEXT
     }
 
     /// The name, with its leading dot.
@@ -56,7 +60,10 @@ impl ContextName {
                 "a context name may be at most 256 bytes long",
             ));
         }
-        Ok(ContextName(name))
+        if name == DEFAULT_CONTEXT {
+            return Ok(ContextName::default_context());
+        }
+        Ok(ContextName(Arc::from(name)))
     }
 }
 

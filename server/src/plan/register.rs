@@ -78,9 +78,9 @@ impl Registered {
             guid: record.guid,
             schema_type: record.schema_type,
             schema: record.schema.clone(),
-            references: record.references.clone(),
-            metadata: record.metadata.clone(),
-            rule_set: record.rule_set.clone(),
+            references: record.references().to_vec(),
+            metadata: record.metadata().cloned(),
+            rule_set: record.rule_set().cloned(),
             ts: Some(ts),
             checked: None,
         }
@@ -108,9 +108,9 @@ impl Content<'_> {
     pub fn is(&self, record: &SchemaRecord) -> bool {
         record.schema_type == self.schema_type
             && record.schema == self.canonical
-            && record.references == self.references
-            && record.metadata.as_ref() == self.metadata
-            && record.rule_set.as_ref() == self.rule_set
+            && record.references() == self.references
+            && record.metadata() == self.metadata
+            && record.rule_set() == self.rule_set
     }
 
     /// Confluent's `canLookup`: the same schema as `record` (stored as `version`), where the
@@ -118,13 +118,13 @@ impl Content<'_> {
     pub fn can_look_up(&self, record: &SchemaRecord, version: Version) -> bool {
         if record.schema_type != self.schema_type
             || record.schema != self.canonical
-            || record.references != self.references
-            || record.rule_set.as_ref() != self.rule_set
+            || record.references() != self.references
+            || record.rule_set() != self.rule_set
         {
             return false;
         }
         let mine = metadata(self.metadata);
-        let theirs = metadata(record.metadata.as_ref());
+        let theirs = metadata(record.metadata());
         let version_of = |m: &Option<Metadata>| {
             m.as_ref()
                 .and_then(|m| m.property(Metadata::CONFLUENT_VERSION))
@@ -173,7 +173,7 @@ pub fn contract_of(
     previous: Option<&SchemaRecord>,
     new_version: Option<(Version, bool)>,
 ) -> (Option<Value>, Option<Value>) {
-    let specific = own_metadata.or_else(|| previous.and_then(|p| p.metadata.as_ref()));
+    let specific = own_metadata.or_else(|| previous.and_then(|p| p.metadata()));
     let mut merged_metadata = Metadata::merge(
         Metadata::merge(
             metadata(config.default_metadata.as_ref()).as_ref(),
@@ -182,7 +182,7 @@ pub fn contract_of(
         .as_ref(),
         metadata(config.override_metadata.as_ref()).as_ref(),
     );
-    let specific = own_rule_set.or_else(|| previous.and_then(|p| p.rule_set.as_ref()));
+    let specific = own_rule_set.or_else(|| previous.and_then(|p| p.rule_set()));
     let merged_rules = RuleSet::merge(
         RuleSet::merge(
             rule_set(config.default_rule_set.as_ref()).as_ref(),
@@ -280,7 +280,7 @@ fn what_to_parse<'a>(
         return Ok((
             previous.schema_type,
             previous.schema.as_str(),
-            previous.references.clone(),
+            previous.references().to_vec(),
             options,
         ));
     }

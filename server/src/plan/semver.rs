@@ -53,7 +53,7 @@ pub fn decide(
         group_key.is_none()
             || state
                 .stored(subject.context(), entry.id)
-                .is_ok_and(|record| group_of(record.metadata.as_ref()) == group)
+                .is_ok_and(|record| group_of(record.metadata()) == group)
     });
     let (required, base, against, reasons): (Option<Bump>, Option<SemVer>, _, Vec<String>) =
         match previous {

@@ -131,29 +131,50 @@ pub struct Engine {
     metrics: Arc<Metrics>,
 }
 
+/// The state of the newest snapshot this build can start from, and its offset: format 5, or
+/// else a format 4 document an earlier build stored (the next snapshot is written in format
+/// 5). A snapshot that cannot be read (damaged, cut short, not what its name says) is logged
+/// and skipped; the log is then replayed from further back.
+async fn load_snapshot(log: &dyn EventLog) -> Result<Option<(u64, State)>> {
+    for format in [snapshot::FORMAT, snapshot::DOCUMENT] {
+        let Some((offset, reader)) = log.load_snapshot(format).await? else {
+            continue;
+        };
+        // Decoding reads the store (a file, for the embedded one): off the async threads.
+        let decoded = tokio::task::spawn_blocking(move || {
+            if format == snapshot::FORMAT {
+                State::from_snapshot_stream(reader, offset)
+            } else {
+                let bytes = crate::store::read_snapshot(reader).map_err(|e| e.to_string())?;
+                Snapshot::read(offset, &bytes).and_then(State::from_snapshot)
+            }
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("the snapshot task failed: {e}")))?;
+        match decoded {
+            Ok(state) => return Ok(Some((offset, state))),
+            Err(reason) => tracing::warn!(
+                offset,
+                format,
+                %reason,
+                "ignoring the format {format} snapshot at offset {offset}"
+            ),
+        }
+    }
+    Ok(None)
+}
+
 impl Engine {
     /// Opens a log: loads the newest snapshot, then replays the tail into memory.
     pub async fn open(log: Arc<dyn EventLog>, settings: Settings) -> Result<Engine> {
         let started = std::time::Instant::now();
         let metrics = Arc::new(Metrics::new());
         let cluster_id = log.cluster_id().await?;
-        let (state, last_snapshot) = match log.load_snapshot(snapshot::FORMAT).await? {
-            Some((offset, bytes)) => {
-                match Snapshot::read(offset, &bytes).and_then(State::from_snapshot) {
-                    Ok(state) => {
-                        tracing::info!(offset, "starting from the snapshot at offset {offset}");
-                        metrics.snapshot_taken();
-                        (state, offset)
-                    }
-                    Err(reason) => {
-                        tracing::warn!(
-                            offset,
-                            %reason,
-                            "ignoring the snapshot at offset {offset}; replaying the whole log"
-                        );
-                        (State::default(), 0)
-                    }
-                }
+        let (state, last_snapshot) = match load_snapshot(log.as_ref()).await? {
+            Some((offset, state)) => {
+                tracing::info!(offset, "starting from the snapshot at offset {offset}");
+                metrics.snapshot_taken();
+                (state, offset)
             }
             None => (State::default(), 0),
         };
@@ -251,7 +272,7 @@ impl Engine {
         // thread while writes go on (they never wait for a snapshot).
         let state = self.state.read().clone();
         let offset = state.head();
-        let bytes = tokio::task::spawn_blocking(move || state.to_snapshot().to_bytes())
+        let bytes = tokio::task::spawn_blocking(move || state.to_snapshot_bytes())
             .await
             .map_err(|e| Error::Internal(format!("the snapshot task failed: {e}")))?;
         self.log
@@ -530,7 +551,10 @@ mod tests {
         fn describe(&self) -> String {
             "flaky://".into()
         }
-        async fn load_snapshot(&self, format: u32) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        async fn load_snapshot(
+            &self,
+            format: u32,
+        ) -> Result<Option<(u64, crate::store::SnapshotReader)>, StoreError> {
             self.inner.load_snapshot(format).await
         }
         async fn save_snapshot(
@@ -579,6 +603,83 @@ mod tests {
                 })
             })
             .await
+    }
+
+    /// A store an earlier build left with a format 4 document starts from it; the next
+    /// snapshot is format 5, which the store after it starts from; a format 5 snapshot that
+    /// does not decode is skipped for the document (and the tail replayed), never trusted.
+    #[tokio::test]
+    async fn starts_from_a_format_4_document_and_writes_format_5() {
+        let log = flaky(0);
+        let settings = Settings {
+            snapshot_interval: 4,
+            ..Settings::default()
+        };
+        let engine = Engine::open(log.clone(), settings.clone())
+            .await
+            .expect("opens");
+        for i in 0..6 {
+            write(&engine, &format!("g{i}")).await.expect("the write");
+        }
+        let document = engine.state_copy().to_snapshot().to_bytes();
+        log.save_snapshot(6, snapshot::DOCUMENT, &document)
+            .await
+            .expect("saved");
+        write(&engine, "g6").await.expect("the write");
+        drop(engine);
+
+        let engine = Engine::open(log.clone(), settings.clone())
+            .await
+            .expect("opens");
+        assert_eq!(engine.last_snapshot(), 6, "started from the document");
+        assert_eq!(engine.state().head(), 7, "and replayed the tail");
+        let group = |engine: &Engine| {
+            engine
+                .state()
+                .settings(&Scope::Global)
+                .and_then(|s| s.config.as_ref())
+                .and_then(|c| c.compatibility_group.clone())
+        };
+        assert_eq!(group(&engine).as_deref(), Some("g6"));
+        write(&engine, "g7").await.expect("the write");
+        write(&engine, "g8").await.expect("the write");
+        write(&engine, "g9").await.expect("the write");
+        engine.snapshot_if_due().await.expect("the snapshot");
+        let (offset, _) = log
+            .load_snapshot(snapshot::FORMAT)
+            .await
+            .expect("load")
+            .expect("a format 5 snapshot");
+        assert_eq!(offset, 10);
+        drop(engine);
+
+        let engine = Engine::open(log.clone(), settings.clone())
+            .await
+            .expect("opens");
+        assert_eq!(engine.last_snapshot(), 10, "started from format 5");
+        assert_eq!(group(&engine).as_deref(), Some("g9"));
+        drop(engine);
+
+        // A newer format 5 snapshot that is not one: skipped for the document.
+        write(
+            &Engine::open(log.clone(), settings.clone())
+                .await
+                .expect("opens"),
+            "g10",
+        )
+        .await
+        .expect("the write");
+        log.save_snapshot(
+            11,
+            snapshot::FORMAT,
+            b"CVSNAP\0\x05 and then nothing sensible",
+        )
+        .await
+        .expect("saved");
+        let engine = Engine::open(log.clone(), settings).await.expect("opens");
+        assert_eq!(engine.last_snapshot(), 6, "skipped the damaged one");
+        assert_eq!(engine.state().head(), 11);
+        assert_eq!(group(&engine).as_deref(), Some("g10"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -820,8 +820,7 @@ impl Registry {
             };
             let mut metadata = match &request.metadata {
                 None | Some(serde_json::Value::Null) => record
-                    .metadata
-                    .as_ref()
+                    .metadata()
                     .and_then(|m| Metadata::from_json("metadata", m).ok())
                     .unwrap_or_default(),
                 Some(value) => Metadata::from_json("metadata", value).map_err(|e| {
@@ -843,7 +842,7 @@ impl Registry {
                     .version(subject, base_spec, false)
                     .ok()
                     .and_then(|(_, entry)| state.schema(subject.context(), entry.id))
-                    .and_then(|record| record.rule_set.as_ref())
+                    .and_then(|record| record.rule_set())
                     .and_then(|r| RuleSet::from_json("ruleSet", r).ok());
                 let mut merged =
                     RuleSet::merge(base.as_ref(), to_merge.as_ref()).unwrap_or_default();
@@ -1329,8 +1328,8 @@ fn schema_object(view: &VersionView) -> api::Schema {
         guid: Some(record.guid.to_string()),
         schema_type: record.schema_type.member(),
         references: record.api_references(),
-        metadata: record.metadata.clone(),
-        rule_set: record.rule_set.clone(),
+        metadata: record.metadata().cloned(),
+        rule_set: record.rule_set().cloned(),
         schema: record.schema.clone(),
         ts: Some(view.entry.ts),
         deleted: view.entry.deleted.then_some(true),

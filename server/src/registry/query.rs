@@ -100,7 +100,7 @@ pub fn subjects<'s>(
             } else {
                 subject.has_live_versions()
             };
-            listed.then(|| QualifiedSubject::new(context_name.clone(), name.clone()))
+            listed.then(|| QualifiedSubject::new(context_name.clone(), &**name))
         })
     })
 }
@@ -211,7 +211,7 @@ pub fn schemas<'s>(
             .iter()
             .filter(move |(name, _)| filter.admits(context_name, name))
             .flat_map(move |(name, subject)| {
-                let qualified = QualifiedSubject::new(context_name.clone(), name.clone());
+                let qualified = QualifiedSubject::new(context_name.clone(), &**name);
                 let versions: Vec<(Version, &VersionState)> = if latest_only {
                     subject.visible(deleted).next_back().into_iter().collect()
                 } else {
@@ -263,7 +263,7 @@ pub fn latest_with_metadata(
     let subject_state = state.existing_subject(subject, deleted)?;
     for (version, entry) in subject_state.visible(deleted).rev() {
         let record = state.stored(subject.context(), entry.id)?;
-        let properties = record.metadata.as_ref().and_then(|m| m.get("properties"));
+        let properties = record.metadata().and_then(|m| m.get("properties"));
         let matches = pairs.iter().all(|(key, value)| {
             properties
                 .and_then(|p| p.get(*key))

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::persist::snapshot::{self, Snapshot, StoredVersion};
+use crate::persist::snapshot::{self, stream, Snapshot, StoredVersion};
 use crate::persist::{
     Event, Record, RecordHash, SchemaRegistered, Scope, StoredConfig, StoredReference, StoredSemver,
 };
@@ -47,35 +47,62 @@ pub struct SchemaRecord {
     pub schema_type: SchemaType,
     /// The canonical text.
     pub schema: String,
-    /// References, as registered.
-    pub references: Vec<StoredReference>,
-    /// Metadata, as registered.
-    pub metadata: Option<Value>,
-    /// Rule set, as registered.
-    pub rule_set: Option<Value>,
+    /// References, metadata and rules: most schemas have none, so they take one pointer.
+    contract: Option<Box<Contract>>,
     /// The digest of the content (its identity).
     content: ContentKey,
 }
 
+/// What a schema has beyond its text: references, metadata and rules, as registered.
+#[derive(Debug)]
+struct Contract {
+    references: Vec<StoredReference>,
+    metadata: Option<Value>,
+    rule_set: Option<Value>,
+}
+
 impl SchemaRecord {
     fn new(registered: SchemaRegistered) -> SchemaRecord {
+        let contract = (!registered.references.is_empty()
+            || registered.metadata.is_some()
+            || registered.rule_set.is_some())
+        .then(|| {
+            Box::new(Contract {
+                references: registered.references,
+                metadata: registered.metadata,
+                rule_set: registered.rule_set,
+            })
+        });
         let mut record = SchemaRecord {
             id: registered.id,
             guid: registered.guid,
             schema_type: registered.schema_type,
             schema: registered.schema,
-            references: registered.references,
-            metadata: registered.metadata,
-            rule_set: registered.rule_set,
+            contract,
             content: ContentKey([0; 32]),
         };
         record.content = ContentKey::of(&record);
         record
     }
 
+    /// References, as registered.
+    pub fn references(&self) -> &[StoredReference] {
+        self.contract.as_ref().map_or(&[], |c| &c.references)
+    }
+
+    /// Metadata, as registered.
+    pub fn metadata(&self) -> Option<&Value> {
+        self.contract.as_ref().and_then(|c| c.metadata.as_ref())
+    }
+
+    /// Rule set, as registered.
+    pub fn rule_set(&self) -> Option<&Value> {
+        self.contract.as_ref().and_then(|c| c.rule_set.as_ref())
+    }
+
     /// The references in the REST shape.
     pub fn api_references(&self) -> Vec<api::SchemaReference> {
-        self.references
+        self.references()
             .iter()
             .map(|r| api::SchemaReference {
                 name: r.name.clone(),
@@ -98,8 +125,8 @@ impl SchemaRecord {
             schema_type: self.schema_type.member(),
             schema: self.schema.clone(),
             references: self.api_references(),
-            metadata: self.metadata.clone(),
-            rule_set: self.rule_set.clone(),
+            metadata: self.metadata().cloned(),
+            rule_set: self.rule_set().cloned(),
             max_id: None,
             guid: Some(self.guid.to_string()),
         }
@@ -107,9 +134,10 @@ impl SchemaRecord {
 
     /// The value of a metadata property (`metadata.properties[key]`), as text.
     pub fn property(&self, key: &str) -> Option<Cow<'_, str>> {
-        property(self.metadata.as_ref(), key)
+        property(self.metadata(), key)
     }
 
+    #[cfg(test)]
     fn to_snapshot(&self) -> snapshot::Schema {
         snapshot::Schema {
             subject: String::new(),
@@ -118,9 +146,9 @@ impl SchemaRecord {
             guid: self.guid,
             schema_type: self.schema_type,
             schema: self.schema.clone(),
-            references: self.references.clone(),
-            metadata: self.metadata.clone(),
-            rule_set: self.rule_set.clone(),
+            references: self.references().to_vec(),
+            metadata: self.metadata().cloned(),
+            rule_set: self.rule_set().cloned(),
         }
     }
 }
@@ -214,9 +242,9 @@ impl ContentKey {
         ContentKey::new(
             record.schema_type,
             &record.schema,
-            &record.references,
-            record.metadata.as_ref(),
-            record.rule_set.as_ref(),
+            record.references(),
+            record.metadata(),
+            record.rule_set(),
         )
     }
 }
@@ -229,11 +257,10 @@ pub struct ContextState {
     /// Every schema ever registered in the context, by id.
     pub schemas: OrdMap<SchemaId, Arc<SchemaRecord>>,
     by_content: OrdMap<ContentKey, SchemaId>,
-    /// The stored versions (soft-deleted included) using each id, as (subject name, version),
-    /// sorted. Nearly every id has one user: a shared vector is a fraction of a tree node.
-    users: OrdMap<SchemaId, Arc<Vec<(String, Version)>>>,
-    /// Subjects by name (within the context).
-    pub subjects: OrdMap<String, SubjectState>,
+    /// The stored versions (soft-deleted included) using each id.
+    users: OrdMap<SchemaId, Users>,
+    /// Subjects by name (within the context); the name is shared with the ids' users.
+    pub subjects: OrdMap<Arc<str>, SubjectState>,
     /// The highest id ever used.
     pub max_id: Option<SchemaId>,
 }
@@ -246,7 +273,7 @@ impl ContextState {
 
     /// Whether some stored version (soft-deleted included) uses the id.
     pub fn is_in_use(&self, id: SchemaId) -> bool {
-        self.users.get(&id).is_some_and(|users| !users.is_empty())
+        self.users.contains_key(&id)
     }
 
     /// Whether any subject of the context has versions (soft-deleted included).
@@ -261,22 +288,80 @@ impl ContextState {
         record
     }
 
-    fn use_id(&mut self, id: SchemaId, subject: &str, version: Version) {
-        let users = Arc::make_mut(self.users.entry(id).or_default());
-        let user = (subject.to_string(), version);
-        if let Err(at) = users.binary_search(&user) {
-            users.insert(at, user);
+    fn use_id(&mut self, id: SchemaId, subject: &Arc<str>, version: Version) {
+        match self.users.get_mut(&id) {
+            Some(users) => users.add(subject, version),
+            None => {
+                self.users
+                    .insert(id, Users::One(Arc::clone(subject), version));
+            }
         }
     }
 
     fn release(&mut self, id: SchemaId, subject: &str, version: Version) {
         if let Some(users) = self.users.get_mut(&id) {
-            let user = (subject.to_string(), version);
-            if let Ok(at) = users.binary_search(&user) {
-                Arc::make_mut(users).remove(at);
-            }
-            if users.is_empty() {
+            if users.remove(subject, version) {
                 self.users.remove(&id);
+            }
+        }
+    }
+
+    /// The name of a subject as the state holds it (shared), or a new one.
+    fn subject_name(&self, name: &str) -> Arc<str> {
+        match self.subjects.get_key_value(name) {
+            Some((held, _)) => Arc::clone(held),
+            None => Arc::from(name),
+        }
+    }
+}
+
+/// The stored versions using one id, as (subject name, version), sorted. Nearly every id has
+/// one, held inline; the names are the subject map's own.
+#[derive(Clone, Debug)]
+enum Users {
+    One(Arc<str>, Version),
+    Many(Arc<[(Arc<str>, Version)]>),
+}
+
+impl Users {
+    fn iter(&self) -> impl Iterator<Item = (&str, Version)> + '_ {
+        let (one, many) = match self {
+            Users::One(name, version) => (Some((&**name, *version)), None),
+            Users::Many(users) => (None, Some(users.iter().map(|(n, v)| (&**n, *v)))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
+    fn to_vec(&self) -> Vec<(Arc<str>, Version)> {
+        match self {
+            Users::One(name, version) => vec![(Arc::clone(name), *version)],
+            Users::Many(users) => users.to_vec(),
+        }
+    }
+
+    fn add(&mut self, subject: &Arc<str>, version: Version) {
+        let mut users = self.to_vec();
+        let key = (&**subject, version);
+        if let Err(at) = users.binary_search_by(|(n, v)| (&**n, *v).cmp(&key)) {
+            users.insert(at, (Arc::clone(subject), version));
+            *self = Users::Many(users.into());
+        }
+    }
+
+    /// Removes a user; true when none is left.
+    fn remove(&mut self, subject: &str, version: Version) -> bool {
+        let mut users = self.to_vec();
+        users.retain(|(n, v)| !(&**n == subject && *v == version));
+        match users.len() {
+            0 => true,
+            1 => {
+                let (name, version) = users.remove(0);
+                *self = Users::One(name, version);
+                false
+            }
+            _ => {
+                *self = Users::Many(users.into());
+                false
             }
         }
     }
@@ -451,10 +536,8 @@ impl State {
         }
         let context = self.contexts.entry(subject.context().clone()).or_default();
         context.max_id = context.max_id.max(Some(registered.id));
-        let entry = context
-            .subjects
-            .entry(subject.name().to_string())
-            .or_default();
+        let name = context.subject_name(subject.name());
+        let entry = context.subjects.entry(Arc::clone(&name)).or_default();
         entry.max_version = entry.max_version.max(Some(registered.version));
         let previous = entry.versions.insert(
             registered.version,
@@ -477,7 +560,7 @@ impl State {
         if let Some(previous) = previous {
             context.release(previous.id, subject.name(), registered.version);
         }
-        context.use_id(registered.id, subject.name(), registered.version);
+        context.use_id(registered.id, &name, registered.version);
     }
 
     fn settings_mut(&mut self, scope: &Scope) -> &mut ScopeSettings {
@@ -490,7 +573,7 @@ impl State {
                     .entry(subject.context().clone())
                     .or_default()
                     .subjects
-                    .entry(subject.name().to_string())
+                    .entry(Arc::from(subject.name()))
                     .or_default()
                     .settings
             }
@@ -627,11 +710,11 @@ impl State {
         users
             .iter()
             .filter_map(|(name, version)| {
-                let state = ctx.subjects.get(name)?.versions.get(version)?;
+                let state = ctx.subjects.get(name)?.versions.get(&version)?;
                 (include_deleted || !state.deleted).then(|| {
                     (
-                        QualifiedSubject::new(context.clone(), name.clone()),
-                        *version,
+                        QualifiedSubject::new(context.clone(), name),
+                        version,
                         *state,
                     )
                 })
@@ -755,7 +838,7 @@ impl State {
             context,
             record.schema_type,
             &record.schema,
-            &record.references,
+            record.references(),
             ParseOptions {
                 normalize: false,
                 strict: false,
@@ -782,7 +865,7 @@ impl State {
                 if !context.is_in_use(*id) {
                     continue;
                 }
-                for reference in &record.references {
+                for reference in record.references() {
                     if QualifiedSubject::parse_in(context_name, &reference.subject)
                         .is_ok_and(|s| &s == subject)
                     {
@@ -796,7 +879,9 @@ impl State {
 
     // ----------------------------------------------------------------------------- snapshots
 
-    /// The state as a snapshot.
+    /// The state as a format 4 document (what tests compare states by, and the format the
+    /// pinned fixtures of formats 1 to 4 are checked against).
+    #[cfg(test)]
     pub fn to_snapshot(&self) -> Snapshot {
         let contexts = self
             .contexts
@@ -809,31 +894,55 @@ impl State {
                 subjects: context
                     .subjects
                     .iter()
-                    .map(|(name, subject)| snapshot::Subject {
-                        name: name.clone(),
-                        settings: settings_out(&subject.settings),
-                        max_version: subject.max_version.map_or(0, Version::get),
-                        versions: subject
-                            .versions
-                            .iter()
-                            .map(|(n, v)| StoredVersion(*n, v.id, v.deleted, v.ts))
-                            .collect(),
-                        semvers: subject
-                            .semvers
-                            .iter()
-                            .filter(|(n, _)| subject.versions.contains_key(*n))
-                            .map(|(n, s)| snapshot::VersionSemver(*n, (**s).clone()))
-                            .collect(),
-                    })
+                    .map(|(name, subject)| subject_out(name, subject))
                     .collect(),
             })
             .collect();
+        let header = self.snapshot_header();
         Snapshot {
-            format: snapshot::FORMAT,
-            head: self.head,
-            tip: Some(self.tip),
-            global: settings_out(&self.global),
+            format: snapshot::DOCUMENT,
+            head: header.head,
+            tip: Some(header.tip),
+            global: header.global,
             contexts,
+            keks: header.keks,
+            deks: header.deks,
+            associations: header.associations,
+        }
+    }
+
+    /// The state as a snapshot in this build's format (5), written straight from the state.
+    pub fn to_snapshot_bytes(&self) -> Vec<u8> {
+        let mut writer = stream::Writer::new(&self.snapshot_header());
+        for (name, context) in &self.contexts {
+            writer.context(&stream::ContextHead {
+                name: name.as_str().to_string(),
+                settings: settings_out(&context.settings),
+                max_id: context.max_id.map_or(0, SchemaId::get),
+            });
+            for record in context.schemas.values() {
+                let meta = stream::SchemaMeta {
+                    id: record.id,
+                    guid: record.guid,
+                    schema_type: record.schema_type,
+                    references: record.references().to_vec(),
+                    metadata: record.metadata().cloned(),
+                    rule_set: record.rule_set().cloned(),
+                };
+                writer.schema(&meta, &record.schema);
+            }
+            for (name, subject) in &context.subjects {
+                writer.subject(&subject_out(name, subject));
+            }
+        }
+        writer.finish()
+    }
+
+    fn snapshot_header(&self) -> stream::Header {
+        stream::Header {
+            head: self.head,
+            tip: self.tip,
+            global: settings_out(&self.global),
             keks: self
                 .keys
                 .keks
@@ -865,23 +974,104 @@ impl State {
         }
     }
 
-    /// The state a snapshot holds. A snapshot names contexts, ids and versions the log put
-    /// there; one it cannot hold (an invalid name, an id out of range) is refused, so the node
-    /// replays the log instead.
+    /// The state a format 1 to 4 snapshot holds. A snapshot names contexts, ids and versions
+    /// the log put there; one it cannot hold (an invalid name, an id out of range) is refused,
+    /// so the node replays the log instead.
     pub fn from_snapshot(snapshot: Snapshot) -> std::result::Result<State, String> {
-        let mut state = State {
+        let mut restore = Restore::new(stream::Header {
             head: snapshot.head,
             tip: snapshot.tip.unwrap_or_default(),
-            global: settings_in(snapshot.global),
+            global: snapshot.global,
+            keks: snapshot.keks,
+            deks: snapshot.deks,
+            associations: snapshot.associations,
+        });
+        for context in snapshot.contexts {
+            restore.context(stream::ContextHead {
+                name: context.name,
+                settings: context.settings,
+                max_id: context.max_id,
+            })?;
+            for schema in context.schemas {
+                let meta = stream::SchemaMeta {
+                    id: schema.id,
+                    guid: schema.guid,
+                    schema_type: schema.schema_type,
+                    references: schema.references,
+                    metadata: schema.metadata,
+                    rule_set: schema.rule_set,
+                };
+                restore.schema(meta, schema.schema)?;
+            }
+            for subject in context.subjects {
+                restore.subject(subject)?;
+            }
+        }
+        Ok(restore.finish())
+    }
+
+    /// The state a format 5 snapshot stored at `offset` holds, read frame by frame; refused
+    /// (with the reason) as [`State::from_snapshot`] refuses, and when the stream is damaged,
+    /// cut short or fails the store's checksum.
+    pub fn from_snapshot_stream(
+        input: impl std::io::Read,
+        offset: u64,
+    ) -> std::result::Result<State, String> {
+        let (mut reader, header) = stream::Reader::open(input, offset)?;
+        let mut restore = Restore::new(header);
+        loop {
+            match reader.next_frame()? {
+                stream::Frame::Context(context) => restore.context(context)?,
+                stream::Frame::Schema(meta, text) => restore.schema(meta, text)?,
+                stream::Frame::Subject(subject) => restore.subject(subject)?,
+                stream::Frame::End => return Ok(restore.finish()),
+            }
+        }
+    }
+}
+
+/// A subject as snapshots store it.
+fn subject_out(name: &str, subject: &SubjectState) -> snapshot::Subject {
+    snapshot::Subject {
+        name: name.to_string(),
+        settings: settings_out(&subject.settings),
+        max_version: subject.max_version.map_or(0, Version::get),
+        versions: subject
+            .versions
+            .iter()
+            .map(|(n, v)| StoredVersion(*n, v.id, v.deleted, v.ts))
+            .collect(),
+        semvers: subject
+            .semvers
+            .iter()
+            .filter(|(n, _)| subject.versions.contains_key(*n))
+            .map(|(n, s)| snapshot::VersionSemver(*n, (**s).clone()))
+            .collect(),
+    }
+}
+
+/// A state rebuilt from a snapshot's parts, in the order every format stores them: the
+/// header, then each context followed by its schemas and its subjects.
+struct Restore {
+    state: State,
+    current: Option<(ContextName, ContextState)>,
+}
+
+impl Restore {
+    fn new(header: stream::Header) -> Restore {
+        let mut state = State {
+            head: header.head,
+            tip: header.tip,
+            global: settings_in(header.global),
             ..State::default()
         };
-        for kek in snapshot.keks {
+        for kek in header.keks {
             state.keys.kek_set(&kek.kek, kek.ts);
         }
-        for dek in snapshot.deks {
+        for dek in header.deks {
             state.keys.dek_created(&dek.dek, dek.ts);
         }
-        for association in snapshot.associations {
+        for association in header.associations {
             state.associations.entries.insert(
                 (
                     association.association.resource_id.clone(),
@@ -894,57 +1084,92 @@ impl State {
                 },
             );
         }
-        for context in snapshot.contexts {
-            let name = ContextName::parse(&context.name)
-                .map_err(|e| format!("context `{}`: {e}", context.name))?;
-            let mut folded = ContextState {
-                settings: settings_in(context.settings),
-                max_id: optional(context.max_id, SchemaId::try_from, "max_id")?,
-                ..ContextState::default()
-            };
-            for schema in context.schemas {
-                let record = folded.insert_schema(SchemaRecord::new(SchemaRegistered {
-                    subject: QualifiedSubject::new(name.clone(), ""),
-                    version: Version::FIRST,
-                    id: schema.id,
-                    guid: schema.guid,
-                    schema_type: schema.schema_type,
-                    schema: schema.schema,
-                    references: schema.references,
-                    metadata: schema.metadata,
-                    rule_set: schema.rule_set,
-                    semver: None,
-                }));
-                state.guids.insert(record.guid, (name.clone(), record.id));
-            }
-            for subject in context.subjects {
-                let mut versions = OrdMap::new();
-                for StoredVersion(version, id, deleted, ts) in subject.versions {
-                    folded.use_id(id, &subject.name, version);
-                    versions.insert(version, VersionState { id, deleted, ts });
-                }
-                let semvers = subject
-                    .semvers
-                    .into_iter()
-                    .map(|snapshot::VersionSemver(version, semver)| (version, Arc::new(semver)))
-                    .collect();
-                folded.subjects.insert(
-                    subject.name,
-                    SubjectState {
-                        settings: settings_in(subject.settings),
-                        versions,
-                        semvers,
-                        max_version: optional(
-                            subject.max_version,
-                            Version::try_from,
-                            "max_version",
-                        )?,
-                    },
-                );
-            }
-            state.contexts.insert(name, folded);
+        Restore {
+            state,
+            current: None,
         }
-        Ok(state)
+    }
+
+    fn context(&mut self, context: stream::ContextHead) -> std::result::Result<(), String> {
+        self.close();
+        let name = ContextName::parse(&context.name)
+            .map_err(|e| format!("context `{}`: {e}", context.name))?;
+        if self.state.contexts.contains_key(&name) {
+            return Err(format!("context `{}` is stored twice", context.name));
+        }
+        let folded = ContextState {
+            settings: settings_in(context.settings),
+            max_id: optional(context.max_id, SchemaId::try_from, "max_id")?,
+            ..ContextState::default()
+        };
+        self.current = Some((name, folded));
+        Ok(())
+    }
+
+    fn current(&mut self) -> std::result::Result<&mut (ContextName, ContextState), String> {
+        self.current
+            .as_mut()
+            .ok_or_else(|| "a schema or subject comes before any context".to_string())
+    }
+
+    fn schema(
+        &mut self,
+        meta: stream::SchemaMeta,
+        text: String,
+    ) -> std::result::Result<(), String> {
+        let (name, folded) = self.current()?;
+        let name = name.clone();
+        let record = folded.insert_schema(SchemaRecord::new(SchemaRegistered {
+            subject: QualifiedSubject::new(name.clone(), ""),
+            version: Version::FIRST,
+            id: meta.id,
+            guid: meta.guid,
+            schema_type: meta.schema_type,
+            schema: text,
+            references: meta.references,
+            metadata: meta.metadata,
+            rule_set: meta.rule_set,
+            semver: None,
+        }));
+        self.state.guids.insert(record.guid, (name, record.id));
+        Ok(())
+    }
+
+    fn subject(&mut self, subject: snapshot::Subject) -> std::result::Result<(), String> {
+        let (_, folded) = self.current()?;
+        let name: Arc<str> = Arc::from(subject.name);
+        let mut versions = OrdMap::new();
+        for StoredVersion(version, id, deleted, ts) in subject.versions {
+            folded.use_id(id, &name, version);
+            versions.insert(version, VersionState { id, deleted, ts });
+        }
+        let semvers = subject
+            .semvers
+            .into_iter()
+            .map(|snapshot::VersionSemver(version, semver)| (version, Arc::new(semver)))
+            .collect();
+        let max_version = optional(subject.max_version, Version::try_from, "max_version")?;
+        folded.subjects.insert(
+            name,
+            SubjectState {
+                settings: settings_in(subject.settings),
+                versions,
+                semvers,
+                max_version,
+            },
+        );
+        Ok(())
+    }
+
+    fn finish(mut self) -> State {
+        self.close();
+        self.state
+    }
+
+    fn close(&mut self) {
+        if let Some((name, context)) = self.current.take() {
+            self.state.contexts.insert(name, context);
+        }
     }
 }
 
@@ -1110,11 +1335,15 @@ mod tests {
             let expected = document(&replay(&records));
             for cut in 0..=records.len() {
                 let prefix = replay(&records[..cut]);
-                let bytes = prefix.to_snapshot().to_bytes();
-                let mut restored = State::from_snapshot(
-                    Snapshot::read(cut as u64, &bytes).expect("a snapshot of this format"),
+                let bytes = prefix.to_snapshot_bytes();
+                let mut restored =
+                    State::from_snapshot_stream(bytes.as_slice(), cut as u64).expect("restores");
+                let document_bytes = prefix.to_snapshot().to_bytes();
+                let from_document = State::from_snapshot(
+                    Snapshot::read(cut as u64, &document_bytes).expect("a format 4 document"),
                 )
                 .expect("restores");
+                assert_eq!(document(&from_document), document(&prefix), "cut at {cut}");
                 for stored in records.iter().skip(cut) {
                     restored.apply(stored.offset, &stored.record, stored.hash);
                 }
@@ -1232,6 +1461,97 @@ mod tests {
         assert_eq!(semvers(&state), semvers(&replayed));
         assert_eq!(document(&state), document(&replayed));
         assert_eq!(written, pinned);
+    }
+
+    /// Format 5 snapshots, pinned: the stream this build writes for `v1-full.jsonl` (two
+    /// contexts, references, metadata, soft and permanent deletes, configs and modes) is byte
+    /// for byte the pinned one and reads back into the state a replay gives; the DEK registry
+    /// and associations (`v4.jsonl`) and semantic versions (`v5.jsonl`) go through it whole.
+    #[test]
+    fn reads_and_writes_the_pinned_v5_snapshot() {
+        for (log, cut) in [
+            (include_str!("../../../fixtures/storage/v4.jsonl"), 19),
+            (
+                include_str!("../../../fixtures/storage/v5.jsonl"),
+                usize::MAX,
+            ),
+        ] {
+            let all = records(log);
+            let replayed = replay(&all[..cut.min(all.len())]);
+            let restored = State::from_snapshot_stream(
+                replayed.to_snapshot_bytes().as_slice(),
+                replayed.head(),
+            )
+            .expect("restores");
+            assert_eq!(restored.keys(), replayed.keys());
+            assert_eq!(restored.associations(), replayed.associations());
+            assert_eq!(document(&restored), document(&replayed));
+        }
+        let replayed = replay(&records(include_str!(
+            "../../../fixtures/storage/v1-full.jsonl"
+        )));
+        let written = replayed.to_snapshot_bytes();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/storage/snapshot-v5.bin"
+        );
+        if std::env::var_os("COVENANT_WRITE_SNAPSHOT_FIXTURE").is_some() {
+            std::fs::write(path, &written).expect("fixture written");
+        }
+        let pinned: &[u8] = include_bytes!("../../../fixtures/storage/snapshot-v5.bin");
+        assert_eq!(
+            written, pinned,
+            "this build writes the pinned format 5 bytes"
+        );
+        let state =
+            State::from_snapshot_stream(pinned, replayed.head()).expect("restores the fixture");
+        assert_eq!(state.tip(), replayed.tip());
+        assert_eq!(state.keys(), replayed.keys());
+        assert_eq!(state.associations(), replayed.associations());
+        assert_eq!(document(&state), document(&replayed));
+        assert_eq!(
+            document(&state)["contexts"].as_array().map(Vec::len),
+            Some(2)
+        );
+    }
+
+    /// A format 5 stream cut anywhere, or with any single byte changed in its framing, is
+    /// refused with a reason, never restored as a smaller state.
+    #[test]
+    fn a_damaged_format_5_stream_is_refused() {
+        let state = replay(&records(include_str!(
+            "../../../fixtures/storage/v1-full.jsonl"
+        )));
+        let bytes = state.to_snapshot_bytes();
+        let head = state.head();
+        assert!(State::from_snapshot_stream(bytes.as_slice(), head).is_ok());
+        for cut in 0..bytes.len() {
+            assert!(
+                State::from_snapshot_stream(&bytes[..cut], head).is_err(),
+                "cut at {cut} of {}",
+                bytes.len()
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(State::from_snapshot_stream(longer.as_slice(), head)
+            .expect_err("bytes after the end")
+            .contains("follow its end"));
+        assert!(State::from_snapshot_stream(bytes.as_slice(), head + 1)
+            .expect_err("stored at another offset")
+            .contains("offset"));
+        let mut wrong_magic = bytes.clone();
+        wrong_magic[7] = 4;
+        assert!(State::from_snapshot_stream(wrong_magic.as_slice(), head)
+            .expect_err("not format 5")
+            .contains("format 5"));
+        // The end frame's count is the last 8 bytes: a frame dropped or added is noticed.
+        let mut miscounted = bytes.clone();
+        let at = miscounted.len() - 8;
+        miscounted[at] ^= 1;
+        assert!(State::from_snapshot_stream(miscounted.as_slice(), head)
+            .expect_err("miscounted")
+            .contains("frames came before it"));
     }
 
     #[test]

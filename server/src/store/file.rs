@@ -25,7 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use super::{DurableHead, Encoded, EventLog, StoreError};
+use super::{DurableHead, Encoded, EventLog, SnapshotReader, StoreError};
 use crate::persist::{RecordHash, Stored};
 
 /// The largest frame accepted: far above the largest record the server writes (the schema
@@ -186,6 +186,29 @@ impl FileLog {
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+/// A snapshot file's bytes after its CRC-32, checked as they are read: reaching the end of a
+/// file whose bytes do not match is an error, so a damaged snapshot is never taken whole.
+struct Checked {
+    input: BufReader<File>,
+    expected: u32,
+    hasher: crc32fast::Hasher,
+    path: PathBuf,
+}
+
+impl Read for Checked {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let read = self.input.read(out)?;
+        self.hasher.update(&out[..read]);
+        if read == 0 && !out.is_empty() && self.hasher.clone().finalize() != self.expected {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the snapshot {} fails its checksum", self.path.display()),
+            ));
+        }
+        Ok(read)
     }
 }
 
@@ -693,24 +716,32 @@ impl EventLog for FileLog {
         format!("file://{}", self.dir.display())
     }
 
-    async fn load_snapshot(&self, format: u32) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    async fn load_snapshot(
+        &self,
+        format: u32,
+    ) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
-            for (found, offset, path) in snapshots(&dir)?.into_iter().rev() {
-                if found != format {
-                    continue;
-                }
-                let bytes = fs::read(&path).map_err(|e| io_error("cannot read a snapshot", e))?;
-                // A snapshot carries its checksum; a damaged one is skipped (the log replays).
-                if bytes.len() >= 4 {
-                    let (crc, body) = bytes.split_at(4);
-                    if crc32fast::hash(body).to_le_bytes() == crc {
-                        return Ok(Some((offset, body.to_vec())));
-                    }
-                }
-                tracing::warn!(path = %path.display(), "skipping a damaged snapshot");
-            }
-            Ok(None)
+            let Some((_, offset, path)) = snapshots(&dir)?
+                .into_iter()
+                .rev()
+                .find(|(found, _, _)| *found == format)
+            else {
+                return Ok(None);
+            };
+            let file = File::open(&path).map_err(|e| io_error("cannot open a snapshot", e))?;
+            let mut input = BufReader::with_capacity(1 << 20, file);
+            let mut crc = [0; 4];
+            input
+                .read_exact(&mut crc)
+                .map_err(|e| io_error("cannot read a snapshot", e))?;
+            let reader: SnapshotReader = Box::new(Checked {
+                input,
+                expected: u32::from_le_bytes(crc),
+                hasher: crc32fast::Hasher::new(),
+                path,
+            });
+            Ok(Some((offset, reader)))
         })
         .await
         .map_err(|e| StoreError::Backend(format!("the snapshot task failed: {e}")))?
@@ -774,6 +805,25 @@ mod tests {
         let (_dir, log) = temp();
         suite::keeps_the_latest_snapshots(&log).await;
         suite::prunes_snapshots_per_format(&log).await;
+    }
+
+    /// A snapshot file changed on disk fails its checksum when read to its end, whatever
+    /// byte changed: it is never taken as the snapshot.
+    #[tokio::test]
+    async fn a_damaged_snapshot_fails_its_checksum_when_read() {
+        let (dir, log) = temp();
+        let body = b"a snapshot of some length, to damage in the middle".to_vec();
+        log.save_snapshot(7, 5, &body).await.expect("save");
+        let (_, reader) = log.load_snapshot(5).await.expect("load").expect("one");
+        assert_eq!(super::super::read_snapshot(reader).expect("intact"), body);
+        let path = dir.path().join("store/snapshots").join(snapshot_name(5, 7));
+        let mut bytes = fs::read(&path).expect("read");
+        bytes[20] ^= 0x20;
+        fs::write(&path, &bytes).expect("write");
+        let (offset, reader) = log.load_snapshot(5).await.expect("load").expect("one");
+        assert_eq!(offset, 7);
+        let error = super::super::read_snapshot(reader).expect_err("damaged");
+        assert!(error.to_string().contains("fails its checksum"), "{error}");
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use super::{DurableHead, Encoded, EventLog, StoreError};
+use super::{DurableHead, Encoded, EventLog, SnapshotReader, StoreError};
 use crate::persist::{RecordHash, Stored};
 
 /// The records (as the bytes a durable log would store) and the snapshots.
@@ -90,13 +90,19 @@ impl EventLog for MemoryLog {
         "memory://".to_string()
     }
 
-    async fn load_snapshot(&self, format: u32) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    async fn load_snapshot(
+        &self,
+        format: u32,
+    ) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
         let inner = self.inner.lock();
         Ok(inner
             .snapshots
             .range((format, 0)..=(format, u64::MAX))
             .next_back()
-            .map(|((_, offset), bytes)| (*offset, bytes.clone())))
+            .map(|((_, offset), bytes)| {
+                let reader: SnapshotReader = Box::new(std::io::Cursor::new(bytes.clone()));
+                (*offset, reader)
+            }))
     }
 
     async fn save_snapshot(

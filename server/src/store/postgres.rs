@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use tokio::sync::{Mutex, Notify};
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls};
 
-use super::{DurableHead, Encoded, EventLog, StoreError};
+use super::{DurableHead, Encoded, EventLog, SnapshotReader, StoreError};
 use crate::persist::Stored;
 
 /// Schema migrations, applied in order; each runs once.
@@ -487,7 +487,10 @@ impl EventLog for PgLog {
         let _ = tokio::time::timeout(timeout, self.changed.notified()).await;
     }
 
-    async fn load_snapshot(&self, format: u32) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    async fn load_snapshot(
+        &self,
+        format: u32,
+    ) -> Result<Option<(u64, SnapshotReader)>, StoreError> {
         let snapshots = self.table("snapshots");
         self.with_client(move |client| {
             Box::pin(async move {
@@ -495,7 +498,11 @@ impl EventLog for PgLog {
                     .query_opt(&format!("SELECT position, state FROM {snapshots} WHERE format = $1 ORDER BY position DESC LIMIT 1"), &[&(format as i32)])
                     .await
                     .map_err(|e| backend("cannot read a snapshot", e))?;
-                Ok(row.map(|row| (row.get::<_, i64>(0) as u64, row.get::<_, Vec<u8>>(1))))
+                Ok(row.map(|row| {
+                    let reader: SnapshotReader =
+                        Box::new(std::io::Cursor::new(row.get::<_, Vec<u8>>(1)));
+                    (row.get::<_, i64>(0) as u64, reader)
+                }))
             })
         })
         .await
