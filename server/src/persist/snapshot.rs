@@ -311,78 +311,80 @@ pub mod stream {
         End,
     }
 
-    /// Writes a snapshot into memory, frame by frame.
-    pub struct Writer {
-        out: Vec<u8>,
+    /// Writes a snapshot frame by frame to `W` (a file, for the embedded store): only one
+    /// frame is ever held in memory.
+    pub struct Writer<W> {
+        out: W,
+        frame: Vec<u8>,
         frames: u64,
     }
 
-    impl Writer {
+    impl<W: io::Write> Writer<W> {
         /// A snapshot that starts with `header`.
-        pub fn new(header: &Header) -> Writer {
+        pub fn new(out: W, header: &Header) -> io::Result<Writer<W>> {
             let mut writer = Writer {
-                out: MAGIC.to_vec(),
+                out,
+                frame: Vec::new(),
                 frames: 0,
             };
-            writer.json(HEADER, header);
-            writer
+            writer.out.write_all(&MAGIC)?;
+            writer.json(HEADER, header)?;
+            Ok(writer)
         }
 
         /// Starts a context: the schemas and subjects written next are its own.
-        pub fn context(&mut self, context: &ContextHead) {
-            self.json(CONTEXT, context);
+        pub fn context(&mut self, context: &ContextHead) -> io::Result<()> {
+            self.json(CONTEXT, context)
         }
 
         /// A schema of the current context.
-        pub fn schema(&mut self, meta: &SchemaMeta, text: &str) {
-            let start = self.begin(SCHEMA);
-            let meta_at = self.out.len();
-            self.out.extend_from_slice(&[0; 4]);
-            serde_json::to_writer(&mut self.out, meta).expect("a schema's metadata serializes");
-            let meta_len = self.out.len() - meta_at - 4;
-            self.out[meta_at..meta_at + 4].copy_from_slice(&length(meta_len));
-            self.out.extend_from_slice(text.as_bytes());
-            self.end(start);
+        pub fn schema(&mut self, meta: &SchemaMeta, text: &str) -> io::Result<()> {
+            self.frame.clear();
+            serde_json::to_writer(&mut self.frame, meta)?;
+            let meta_len = length(self.frame.len())?;
+            let len = length(4 + self.frame.len() + text.len())?;
+            self.out.write_all(&[SCHEMA])?;
+            self.out.write_all(&len)?;
+            self.out.write_all(&meta_len)?;
+            self.out.write_all(&self.frame)?;
+            self.out.write_all(text.as_bytes())?;
+            self.frames += 1;
+            Ok(())
         }
 
         /// A subject of the current context.
-        pub fn subject(&mut self, subject: &Subject) {
-            self.json(SUBJECT, subject);
+        pub fn subject(&mut self, subject: &Subject) -> io::Result<()> {
+            self.json(SUBJECT, subject)
         }
 
-        /// The bytes, with the end frame.
-        pub fn finish(mut self) -> Vec<u8> {
-            let frames = self.frames;
-            let start = self.begin(END);
-            self.out.extend_from_slice(&frames.to_le_bytes());
-            self.end(start);
-            self.out
+        /// Writes the end frame; returns the output.
+        pub fn finish(mut self) -> io::Result<W> {
+            let frames = self.frames.to_le_bytes();
+            self.out.write_all(&[END])?;
+            self.out.write_all(&length(frames.len())?)?;
+            self.out.write_all(&frames)?;
+            self.out.flush()?;
+            Ok(self.out)
         }
 
-        fn json<T: Serialize>(&mut self, tag: u8, value: &T) {
-            let start = self.begin(tag);
-            serde_json::to_writer(&mut self.out, value).expect("a snapshot frame serializes");
-            self.end(start);
-        }
-
-        /// Writes the tag and room for the length; returns where the length goes.
-        fn begin(&mut self, tag: u8) -> usize {
-            self.out.push(tag);
-            self.out.extend_from_slice(&[0; 4]);
-            self.out.len() - 4
-        }
-
-        fn end(&mut self, at: usize) {
-            let len = self.out.len() - at - 4;
-            self.out[at..at + 4].copy_from_slice(&length(len));
+        fn json<T: Serialize>(&mut self, tag: u8, value: &T) -> io::Result<()> {
+            self.frame.clear();
+            serde_json::to_writer(&mut self.frame, value)?;
+            self.out.write_all(&[tag])?;
+            self.out.write_all(&length(self.frame.len())?)?;
+            self.out.write_all(&self.frame)?;
             self.frames += 1;
+            Ok(())
         }
     }
 
-    fn length(len: usize) -> [u8; 4] {
-        u32::try_from(len)
-            .expect("a snapshot frame is under 4 GiB (a schema is at most a few MiB)")
-            .to_le_bytes()
+    fn length(len: usize) -> io::Result<[u8; 4]> {
+        u32::try_from(len).map(u32::to_le_bytes).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a snapshot frame of 4 GiB or more",
+            )
+        })
     }
 
     /// Reads a snapshot frame by frame.

@@ -272,15 +272,16 @@ impl Engine {
         // thread while writes go on (they never wait for a snapshot).
         let state = self.state.read().clone();
         let offset = state.head();
-        let bytes = tokio::task::spawn_blocking(move || state.to_snapshot_bytes())
-            .await
-            .map_err(|e| Error::Internal(format!("the snapshot task failed: {e}")))?;
         self.log
-            .save_snapshot(offset, snapshot::FORMAT, &bytes)
+            .save_snapshot_with(
+                offset,
+                snapshot::FORMAT,
+                Box::new(move |out: &mut dyn std::io::Write| state.write_snapshot(out)),
+            )
             .await?;
         self.last_snapshot.store(offset, Ordering::Relaxed);
         self.metrics.snapshot_taken();
-        tracing::info!(offset, bytes = bytes.len(), "snapshot stored");
+        tracing::info!(offset, "snapshot stored");
         Ok(())
     }
 

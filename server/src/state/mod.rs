@@ -911,15 +911,16 @@ impl State {
         }
     }
 
-    /// The state as a snapshot in this build's format (5), written straight from the state.
-    pub fn to_snapshot_bytes(&self) -> Vec<u8> {
-        let mut writer = stream::Writer::new(&self.snapshot_header());
+    /// Writes the state as a snapshot in this build's format (5), straight from the state: no
+    /// copy of it is made, and `out` sees one frame at a time.
+    pub fn write_snapshot(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut writer = stream::Writer::new(out, &self.snapshot_header())?;
         for (name, context) in &self.contexts {
             writer.context(&stream::ContextHead {
                 name: name.as_str().to_string(),
                 settings: settings_out(&context.settings),
                 max_id: context.max_id.map_or(0, SchemaId::get),
-            });
+            })?;
             for record in context.schemas.values() {
                 let meta = stream::SchemaMeta {
                     id: record.id,
@@ -929,13 +930,22 @@ impl State {
                     metadata: record.metadata().cloned(),
                     rule_set: record.rule_set().cloned(),
                 };
-                writer.schema(&meta, &record.schema);
+                writer.schema(&meta, &record.schema)?;
             }
             for (name, subject) in &context.subjects {
-                writer.subject(&subject_out(name, subject));
+                writer.subject(&subject_out(name, subject))?;
             }
         }
-        writer.finish()
+        writer.finish()?;
+        Ok(())
+    }
+
+    /// The snapshot [`State::write_snapshot`] writes, in memory.
+    #[cfg(test)]
+    pub fn to_snapshot_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        self.write_snapshot(&mut bytes).expect("writing to memory");
+        bytes
     }
 
     fn snapshot_header(&self) -> stream::Header {

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use super::{DurableHead, Encoded, EventLog, SnapshotReader, StoreError};
+use super::{DurableHead, Encoded, EventLog, SnapshotReader, SnapshotWrite, StoreError};
 use crate::persist::{RecordHash, Stored};
 
 /// The largest frame accepted: far above the largest record the server writes (the schema
@@ -753,12 +753,48 @@ impl EventLog for FileLog {
         format: u32,
         state: &[u8],
     ) -> Result<(), StoreError> {
+        let state = state.to_vec();
+        self.save_snapshot_with(
+            offset,
+            format,
+            Box::new(move |out: &mut dyn Write| out.write_all(&state)),
+        )
+        .await
+    }
+
+    /// Writes the snapshot into a temporary file as it comes (after room for its CRC-32, which
+    /// is written last), syncs it, and renames it into place.
+    async fn save_snapshot_with(
+        &self,
+        offset: u64,
+        format: u32,
+        write: SnapshotWrite,
+    ) -> Result<(), StoreError> {
         let dir = self.dir.clone();
-        let mut bytes = crc32fast::hash(state).to_le_bytes().to_vec();
-        bytes.extend_from_slice(state);
         tokio::task::spawn_blocking(move || {
             let path = dir.join("snapshots").join(snapshot_name(format, offset));
-            write_new_file(&path, &bytes)?;
+            let temporary = path.with_extension("tmp");
+            let file = File::create(&temporary)
+                .map_err(|e| io_error(format!("cannot create {}", temporary.display()), e))?;
+            let mut out = Summed {
+                out: io::BufWriter::with_capacity(1 << 20, &file),
+                hasher: crc32fast::Hasher::new(),
+            };
+            let written = out
+                .out
+                .write_all(&[0; 4])
+                .and_then(|()| write(&mut out))
+                .and_then(|()| out.out.flush());
+            let crc = out.hasher.finalize();
+            written
+                .and_then(|()| file.write_all_at(&crc.to_le_bytes(), 0))
+                .and_then(|()| file.sync_all())
+                .map_err(|e| {
+                    let _ = fs::remove_file(&temporary);
+                    io_error(format!("cannot write {}", temporary.display()), e)
+                })?;
+            fs::rename(&temporary, &path)
+                .map_err(|e| io_error(format!("cannot rename {}", temporary.display()), e))?;
             let kept: Vec<PathBuf> = snapshots(&dir)?
                 .into_iter()
                 .filter(|(found, _, _)| *found == format)
@@ -773,6 +809,24 @@ impl EventLog for FileLog {
         })
         .await
         .map_err(|e| StoreError::Backend(format!("the snapshot task failed: {e}")))?
+    }
+}
+
+/// A writer that sums what goes through it (a snapshot's CRC-32).
+struct Summed<W> {
+    out: W,
+    hasher: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for Summed<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let written = self.out.write(bytes)?;
+        self.hasher.update(&bytes[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -824,6 +878,45 @@ mod tests {
         assert_eq!(offset, 7);
         let error = super::super::read_snapshot(reader).expect_err("damaged");
         assert!(error.to_string().contains("fails its checksum"), "{error}");
+    }
+
+    /// A snapshot written as it comes reads back whole; one whose writer fails leaves no file
+    /// behind (neither the snapshot nor its temporary), and the one before stays the newest.
+    #[tokio::test]
+    async fn a_streamed_snapshot_is_stored_whole_or_not_at_all() {
+        let (dir, log) = temp();
+        let write = |chunks: usize, fail: bool| -> SnapshotWrite {
+            Box::new(move |out: &mut dyn Write| {
+                for i in 0..chunks {
+                    out.write_all(format!("chunk {i};").as_bytes())?;
+                }
+                if fail {
+                    return Err(io::Error::other("the state could not be written"));
+                }
+                Ok(())
+            })
+        };
+        log.save_snapshot_with(3, 5, write(100_000, false))
+            .await
+            .expect("saved");
+        let error = log
+            .save_snapshot_with(9, 5, write(10, true))
+            .await
+            .expect_err("the writer failed");
+        assert!(
+            error.to_string().contains("could not be written"),
+            "{error}"
+        );
+        let names: Vec<String> = fs::read_dir(dir.path().join("store/snapshots"))
+            .expect("listed")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [snapshot_name(5, 3)]);
+        let (offset, reader) = log.load_snapshot(5).await.expect("load").expect("one");
+        assert_eq!(offset, 3);
+        let bytes = super::super::read_snapshot(reader).expect("intact");
+        let expected: String = (0..100_000).map(|i| format!("chunk {i};")).collect();
+        assert_eq!(bytes, expected.as_bytes());
     }
 
     #[tokio::test]

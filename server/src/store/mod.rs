@@ -134,11 +134,34 @@ pub trait EventLog: Send + Sync + 'static {
     /// Stores a snapshot of the state folded up to `offset`.
     async fn save_snapshot(&self, offset: u64, format: u32, state: &[u8])
         -> Result<(), StoreError>;
+
+    /// Stores a snapshot that `write` writes. A store that can take it as it is written (the
+    /// file store) never holds it whole; the others collect it, on a blocking thread, and
+    /// store the bytes.
+    async fn save_snapshot_with(
+        &self,
+        offset: u64,
+        format: u32,
+        write: SnapshotWrite,
+    ) -> Result<(), StoreError> {
+        let bytes = tokio::task::spawn_blocking(move || {
+            let mut bytes = Vec::new();
+            write(&mut bytes).map(|()| bytes)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("the snapshot task failed: {e}")))?
+        .map_err(|e| StoreError::Backend(format!("cannot write a snapshot: {e}")))?;
+        self.save_snapshot(offset, format, &bytes).await
+    }
 }
 
 /// A snapshot's bytes, read as they are needed (a snapshot can be as large as every schema
 /// text together).
 pub type SnapshotReader = Box<dyn std::io::Read + Send>;
+
+/// What writes a snapshot's bytes, on a blocking thread.
+pub type SnapshotWrite =
+    Box<dyn FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'static>;
 
 /// Reads a whole snapshot (tests and small stores).
 pub fn read_snapshot(mut reader: SnapshotReader) -> std::io::Result<Vec<u8>> {
