@@ -99,6 +99,9 @@ pub struct ServeArgs {
     /// Keep no metrics and serve no /metrics.
     #[arg(long)]
     no_metrics: bool,
+    /// Serve no web console at /ui/.
+    #[arg(long)]
+    no_ui: bool,
     /// Log lines as `text` or `json` (one object per line) [default: text].
     #[arg(long)]
     log_format: Option<String>,
@@ -174,6 +177,7 @@ fn build_config(args: ServeArgs) -> Result<covenant_server::Config, String> {
         local_kms_secret: None,
         metrics_listen: args.metrics_listen,
         metrics: args.no_metrics.then_some(false),
+        ui: args.no_ui.then_some(false),
         log_format: args.log_format,
         otlp_endpoint: args.otlp_endpoint,
     };

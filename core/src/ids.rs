@@ -336,6 +336,17 @@ pub enum CompatibilityLevel {
 }
 
 impl CompatibilityLevel {
+    /// Every level, in the order Confluent's documentation lists them.
+    pub const ALL: [CompatibilityLevel; 7] = [
+        CompatibilityLevel::Backward,
+        CompatibilityLevel::BackwardTransitive,
+        CompatibilityLevel::Forward,
+        CompatibilityLevel::ForwardTransitive,
+        CompatibilityLevel::Full,
+        CompatibilityLevel::FullTransitive,
+        CompatibilityLevel::None,
+    ];
+
     /// The name the API uses.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -12,10 +12,12 @@ pub mod compat;
 pub mod contract;
 pub mod diff;
 pub mod error;
+pub mod fields;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ids;
 pub mod json;
+pub mod locate;
 pub mod protobuf;
 pub mod references;
 pub mod schema;

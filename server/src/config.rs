@@ -29,6 +29,7 @@
 //! | `local_kms_key_ids` | `COVENANT_LOCAL_KMS_KEY_IDS` (comma-separated) | any | the KEK key ids (`kmsKeyId`) the local KMS may wrap and unwrap DEKs under; a shared KEK of another id is refused with 403/40370, as a cloud KMS refuses a key it has not been granted |
 //! | `rate_limit_reads`, `rate_limit_writes` | `COVENANT_RATE_LIMIT_READS`, `COVENANT_RATE_LIMIT_WRITES` | none | requests a second per principal (per address for anonymous callers); 429 beyond |
 //! | `metrics` | `COVENANT_METRICS` | `true` | keep and serve metrics (`false`: no `/metrics`, nothing counted) |
+//! | `ui` | `COVENANT_UI` | `true` | serve the web console at `/ui/` (`false`, or `serve --no-ui`: no console) |
 //! | `metrics_listen` | `COVENANT_METRICS_LISTEN` | none | serve `GET /metrics` (only) on this address too, plain HTTP, outside authentication |
 //! | `log_format` | `COVENANT_LOG_FORMAT` | `text` | `text` or `json` (one object per line) |
 //! | `otlp_endpoint` | `COVENANT_OTLP_ENDPOINT` | none | an OTLP/HTTP collector (`http://host:4318`): traces are exported there as JSON to `/v1/traces` |
@@ -107,6 +108,8 @@ pub struct RawConfig {
     pub metrics_listen: Option<String>,
     /// Keep and serve metrics.
     pub metrics: Option<bool>,
+    /// Serve the web console.
+    pub ui: Option<bool>,
     /// `text` or `json`.
     pub log_format: Option<String>,
     /// The OTLP/HTTP collector.
@@ -201,6 +204,19 @@ impl RawConfig {
                     )))
                 }
             },
+            ui: match vars
+                .get("COVENANT_UI")
+                .map(|v| v.trim().to_ascii_lowercase())
+            {
+                None => None,
+                Some(v) if v == "true" => Some(true),
+                Some(v) if v == "false" => Some(false),
+                Some(v) => {
+                    return Err(ConfigError(format!(
+                        "COVENANT_UI={v}: expected true or false"
+                    )))
+                }
+            },
             log_format: vars.get("COVENANT_LOG_FORMAT").cloned(),
             otlp_endpoint: vars.get("COVENANT_OTLP_ENDPOINT").cloned(),
         })
@@ -244,6 +260,7 @@ impl RawConfig {
             local_kms_key_ids: higher.local_kms_key_ids.or(self.local_kms_key_ids),
             metrics_listen: higher.metrics_listen.or(self.metrics_listen),
             metrics: higher.metrics.or(self.metrics),
+            ui: higher.ui.or(self.ui),
             log_format: higher.log_format.or(self.log_format),
             otlp_endpoint: higher.otlp_endpoint.or(self.otlp_endpoint),
         }
@@ -379,6 +396,7 @@ impl RawConfig {
             tls,
             telemetry,
             metrics: self.metrics.unwrap_or(true),
+            ui: self.ui.unwrap_or(true),
             metrics_listen: self.metrics_listen,
             local_kms_secret: self.local_kms_secret.map(|s| s.0),
             local_kms_key_ids: self.local_kms_key_ids,
@@ -442,6 +460,8 @@ pub struct Config {
     pub metrics_listen: Option<String>,
     /// Keep and serve metrics.
     pub metrics: bool,
+    /// Serve the web console at `/ui/`.
+    pub ui: bool,
     /// Request rates.
     pub rate_limits: RateLimits,
     /// Address to bind.

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod http;
 pub mod kms;
@@ -136,7 +137,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         },
         auth: authenticator,
         rates: http::auth::RequestRates::new(config.rate_limits),
+        console: config.ui.then(|| Arc::new(console::Console::default())),
     });
+    let ui = config.ui;
     let metrics_data = data.clone();
     let sources = http::limits::Sources::new(config.max_connections_per_source);
     let workers = config
@@ -150,6 +153,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             .wrap(from_fn(http::limit_sources))
             .wrap(from_fn(http::observe))
             .configure(http::configure)
+            .configure(|cfg| {
+                // After the API's routes: the routes serializers call are tried first.
+                if ui {
+                    console::configure(cfg);
+                }
+            })
             .default_service(web::to(http::no_route))
     })
     .on_connect(move |connection, extensions| sources.on_connect(connection, extensions))

@@ -117,19 +117,39 @@ pub async fn authenticate(
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let source = req.peer_addr().map(|address| address.ip());
+    // The console's pages: the sign-in page and the assets need no credentials; the others
+    // take a session cookie's credentials when the request has no `Authorization` of its own,
+    // and send a caller who is not signed in to the sign-in page instead of a 401.
+    let console = data
+        .console
+        .as_ref()
+        .filter(|_| crate::console::is_console(req.path()));
+    if console.is_some() && crate::console::is_public(req.path()) {
+        req.extensions_mut().insert(Caller::anonymous(source));
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
     let caller = match &data.auth {
         None => Caller::anonymous(source),
         Some(authenticator) => {
             let header = req
                 .headers()
                 .get(header::AUTHORIZATION)
-                .map(|value| value.as_bytes().to_vec());
+                .map(|value| value.as_bytes().to_vec())
+                .or_else(|| {
+                    console.and_then(|console| {
+                        crate::console::session_credentials(console, req.head()).flatten()
+                    })
+                });
             let certificate = req.conn_data::<PeerPrincipal>().map(|p| p.0.clone());
             match authenticator
                 .authenticate(header.as_deref(), certificate.as_deref(), source)
                 .await
             {
                 Ok(identity) => Caller { identity, source },
+                Err(Refusal::Unauthorized) if console.is_some() => {
+                    let response = crate::console::to_login(req.head());
+                    return Ok(req.into_response(response).map_into_right_body());
+                }
                 Err(Refusal::Unauthorized) => {
                     let response = refused(Error::Unauthorized, &authenticator.challenges(), None);
                     return Ok(req.into_response(response).map_into_right_body());

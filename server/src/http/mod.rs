@@ -7,7 +7,7 @@ mod doc;
 mod handlers;
 mod keys;
 pub mod limits;
-mod params;
+pub(crate) mod params;
 mod semver;
 
 pub use params::BodyLimits;
@@ -41,6 +41,8 @@ pub struct AppState {
     pub auth: Option<Arc<crate::auth::Authenticator>>,
     /// Request-rate limits.
     pub rates: Option<auth::RequestRates>,
+    /// The web console's sessions (`None`: no console).
+    pub console: Option<Arc<crate::console::Console>>,
 }
 
 /// Registers every route on an actix app.

@@ -9,7 +9,9 @@
 pub mod associations;
 pub mod audit;
 mod bodies;
+pub mod console;
 mod engine;
+mod fields;
 pub mod keys;
 pub mod query;
 pub mod semver;
@@ -47,6 +49,7 @@ pub struct Registry {
     audit: audit::Audit,
     kms: crate::kms::Kms,
     bodies: bodies::Bodies,
+    fields: Arc<fields::FieldIndex>,
 }
 
 impl Registry {
@@ -59,6 +62,7 @@ impl Registry {
             audit: audit::Audit::default(),
             kms: crate::kms::Kms::default(),
             bodies: bodies::Bodies::default(),
+            fields: Arc::default(),
         })
     }
 
