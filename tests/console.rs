@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::auth::{hash_password, user_entry, write_file};
+use common::auth::{hash_password, new_key, user_entry, write_file};
 use common::{Options, Server};
 use serde_json::{json, Value};
 
@@ -145,18 +145,28 @@ const ORDERS_V3: &str = r#"{"type":"record","name":"Order","fields":[{"name":"cu
 const USERS_PROTO: &str = "syntax = \"proto3\";\npackage shop;\n\nmessage User {\n  string name = 1;\n  string customer_id = 2;\n}\n";
 const PAYMENTS_JSON: &str = r#"{"type":"object","properties":{"payment":{"type":"object","properties":{"customer_id":{"type":"string"}}}}}"#;
 
-fn auth_file(dir: &Path) -> PathBuf {
-    let hash = hash_password("s3cret");
+/// The auth file's text: root (admin), dev (developer), viewer (readonly), all with the
+/// password s3cret, and `extra` entries.
+fn auth_text(without: &[&str], extra: &str) -> String {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = HASH.get_or_init(|| hash_password("s3cret"));
     let mut auth = String::new();
     for (name, roles) in [
         ("root", vec!["admin"]),
         ("dev", vec!["developer"]),
         ("viewer", vec!["readonly"]),
     ] {
-        auth.push_str(&user_entry(name, &hash, &roles));
+        if !without.contains(&name) {
+            auth.push_str(&user_entry(name, hash, &roles));
+        }
     }
+    auth.push_str(extra);
+    auth
+}
+
+fn auth_file(dir: &Path, extra: &str) -> PathBuf {
     let file = dir.join("auth.toml");
-    write_file(&file, &auth);
+    write_file(&file, &auth_text(&[], extra));
     file
 }
 
@@ -225,7 +235,11 @@ fn seed(url: &str) {
 }
 
 fn start(dir: &Path, extra: &[&str]) -> Server {
-    let file = auth_file(dir);
+    start_with_entries(dir, extra, "")
+}
+
+fn start_with_entries(dir: &Path, extra: &[&str], entries: &str) -> Server {
+    let file = auth_file(dir, entries);
     let mut args = vec!["--auth-file".to_string(), file.display().to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));
     Server::start_with(Options {
@@ -237,7 +251,8 @@ fn start(dir: &Path, extra: &[&str]) -> Server {
 #[test]
 fn sign_in_sessions_csrf_and_permissions() {
     let dir = tempfile::tempdir().expect("dir");
-    let server = start(dir.path(), &[]);
+    let (key, key_entry) = new_key("ci", "readonly");
+    let server = start_with_entries(dir.path(), &[], &key_entry);
     seed(&server.url);
     let mut anonymous = Browser::new(&server.url);
 
@@ -427,6 +442,41 @@ fn sign_in_sessions_csrf_and_permissions() {
         .send()
         .expect("sent");
     assert_eq!(page.status().as_u16(), 200);
+
+    // An API key signs in through the token form.
+    let mut ci = Browser::new(&server.url);
+    let form = ci.get("/ui/login");
+    let csrf = Browser::csrf(&form);
+    let signed = ci.post("/ui/login", &[("csrf", &csrf), ("token", &key)], None);
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    assert!(ci
+        .get("/ui/")
+        .body
+        .contains("Signed in as <strong>ci</strong>"));
+    let csrf = Browser::csrf(&ci.get("/ui/login"));
+    let wrong = ci.post(
+        "/ui/login",
+        &[("csrf", &csrf), ("token", "cvk_not-a-key")],
+        None,
+    );
+    assert_eq!(wrong.status, 401);
+
+    // A user removed from the auth file is signed out by the reload: the session's
+    // credentials are checked again on every request.
+    assert_eq!(viewer.get("/ui/").status, 200);
+    write_file(
+        &dir.path().join("auth.toml"),
+        &auth_text(&["viewer"], &key_entry),
+    );
+    let mut signed_out = false;
+    for _ in 0..100 {
+        if viewer.get("/ui/").status == 303 {
+            signed_out = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(signed_out, "the removed user's session still opens pages");
 
     // Signing out ends the session: the cookie no longer opens a page.
     let session_cookie = root

@@ -59,8 +59,12 @@ impl Formatted {
         }
     }
 
-    /// The line a schema path starts at, if it is found.
+    /// The line a schema path starts at, if it is found (a path deeper than any schema a
+    /// registry takes is not looked for: a link's `field` is the caller's text).
     pub fn line_of(&self, path: &str) -> Option<usize> {
+        if path.len() > 4096 || path.matches('/').count() > 256 {
+            return None;
+        }
         locate(&self.text, self.schema_type, path)
     }
 
