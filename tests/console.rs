@@ -622,6 +622,127 @@ fn field_search_try_a_change_and_no_ui() {
     assert_eq!(body["error_code"], 404);
 }
 
+/// The subject page names only referrers the caller may read, each found in its own context
+/// (schema ids are per context); the field search shows only what the caller may read; odd
+/// sign-in targets and page numbers are answered, not failed.
+#[test]
+fn referrers_and_field_search_respect_permissions() {
+    let dir = tempfile::tempdir().expect("dir");
+    let grants = format!(
+        "{}\n[[grants]]\nprincipal = \"limited\"\noperations = [\"read\"]\nsubjects = [\"shared-*\", \"public-*\"]\n",
+        user_entry("limited", &hash_password("s3cret"), &[])
+    );
+    let server = start_with_entries(dir.path(), &[], &grants);
+    let url = &server.url;
+    let shared = r#"{"type":"record","name":"Shared","namespace":"x","fields":[{"name":"secret_field_of_shared","type":"long"}]}"#;
+    let uses = |name: &str, field: &str| {
+        format!(
+            r#"{{"type":"record","name":"{name}","fields":[{{"name":"{field}","type":"x.Shared"}}]}}"#
+        )
+    };
+    let reference =
+        |subject: &str| json!([{ "name": "x.Shared", "subject": subject, "version": 1 }]);
+    register(url, "root", "shared-types", json!({ "schema": shared }));
+    register(
+        url,
+        "root",
+        "public-orders",
+        json!({ "schema": uses("Public", "visible_ref"), "references": reference("shared-types") }),
+    );
+    register(
+        url,
+        "root",
+        "secret-orders",
+        json!({ "schema": uses("Secret", "hidden_ref"), "references": reference("shared-types") }),
+    );
+    // Another context: its ids start again at 1, and its referrer names the default context's
+    // subject in full.
+    register(
+        url,
+        "root",
+        ":.other:decoy",
+        json!({ "schema": r#"{"type":"record","name":"Decoy","fields":[{"name":"d","type":"int"}]}"# }),
+    );
+    register(
+        url,
+        "root",
+        ":.other:uses-shared",
+        json!({ "schema": uses("Elsewhere", "far_ref"), "references": reference(":.:shared-types") }),
+    );
+
+    let mut root = Browser::new(url);
+    assert_eq!(root.sign_in("root", "s3cret").status, 303);
+    let page = root.get("/ui/subject?s=shared-types");
+    for referrer in ["public-orders", "secret-orders", ":.other:uses-shared"] {
+        assert!(
+            page.body.contains(&format!(">{referrer} version 1<")),
+            "{referrer}: {}",
+            page.body
+        );
+    }
+    assert!(!page.body.contains("decoy"), "{}", page.body);
+
+    let mut limited = Browser::new(url);
+    assert_eq!(limited.sign_in("limited", "s3cret").status, 303);
+    let page = limited.get("/ui/subject?s=shared-types");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(">public-orders version 1<"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("secret-orders"), "{}", page.body);
+    assert!(!page.body.contains("uses-shared"), "{}", page.body);
+    assert_eq!(limited.get("/ui/subject?s=secret-orders").status, 403);
+    // The field search: hidden_ref is only in a subject limited may not read.
+    let hits = limited.get("/ui/?field=_ref");
+    assert!(
+        hits.body.contains("visible_ref") && !hits.body.contains("hidden_ref"),
+        "{}",
+        hits.body
+    );
+    let hits = root.get("/ui/?field=_ref");
+    assert!(
+        hits.body.contains("visible_ref")
+            && hits.body.contains("hidden_ref")
+            && hits.body.contains("far_ref"),
+        "{}",
+        hits.body
+    );
+    // The subject list shows only readable subjects.
+    let list = limited.get("/ui/");
+    assert!(list.body.contains("public-orders") && !list.body.contains("secret-orders"));
+
+    // A sign-in target with control characters or another host returns to the subject list.
+    for next in [
+        "/ui/\r\nSet-Cookie:x",
+        "/ui/ spaced",
+        "//evil.example/ui/",
+        "https://evil.example/ui/",
+        "/ui/\u{7f}",
+    ] {
+        let mut browser = Browser::new(url);
+        let form = browser.get("/ui/login");
+        let csrf = Browser::csrf(&form);
+        let signed = browser.post(
+            "/ui/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "root"),
+                ("password", "s3cret"),
+                ("next", next),
+            ],
+            None,
+        );
+        assert_eq!(signed.status, 303, "{next}: {}", signed.body);
+        assert_eq!(signed.location.as_deref(), Some("/ui/"), "{next}");
+    }
+    // Page numbers past the end, however large.
+    for page in ["18446744073709551615", "99999999999999999999999", "0", "-1"] {
+        assert_eq!(root.get(&format!("/ui/?page={page}")).status, 200, "{page}");
+    }
+}
+
 /// The pages in a real browser (see the module's documentation).
 #[test]
 fn console_in_headless_chromium() {

@@ -32,11 +32,39 @@ pub struct Field {
 
 /// How deep nested declarations are followed (texts are bounded, this bounds the recursion).
 const MAX_DEPTH: usize = 64;
+/// Fields listed at most for one text.
+pub const MAX_FIELDS: usize = 10_000;
+/// Bytes of names and paths listed at most for one text: a path repeats its ancestors' names,
+/// so a deep text of long names would otherwise list far more than its own size.
+pub const MAX_BYTES: usize = 4 << 20;
 
-/// Every field `text` declares, in document order; nothing for a text that does not read as its
-/// format.
+/// The fields found so far, within [`MAX_FIELDS`] and [`MAX_BYTES`].
+struct Found {
+    fields: Vec<Field>,
+    bytes: usize,
+}
+
+impl Found {
+    fn full(&self) -> bool {
+        self.fields.len() >= MAX_FIELDS || self.bytes >= MAX_BYTES
+    }
+
+    fn push(&mut self, field: Field) {
+        if self.full() {
+            return;
+        }
+        self.bytes += field.name.len() + field.path.len();
+        self.fields.push(field);
+    }
+}
+
+/// Every field `text` declares, in document order, up to [`MAX_FIELDS`] (and [`MAX_BYTES`] of
+/// names and paths); nothing for a text that does not read as its format.
 pub fn fields(schema_type: SchemaType, text: &str) -> Vec<Field> {
-    let mut out = Vec::new();
+    let mut out = Found {
+        fields: Vec::new(),
+        bytes: 0,
+    };
     match schema_type {
         SchemaType::Avro => {
             if let Ok(value) = serde_json::from_str::<Value>(text) {
@@ -50,7 +78,7 @@ pub fn fields(schema_type: SchemaType, text: &str) -> Vec<Field> {
         }
         SchemaType::Protobuf => protobuf(text, &mut out),
     }
-    out
+    out.fields
 }
 
 /// Escapes a member name as a JSON-pointer segment.
@@ -68,8 +96,8 @@ fn string_tags(value: Option<&Value>) -> Vec<String> {
     }
 }
 
-fn avro(value: &Value, path: &str, depth: usize, out: &mut Vec<Field>) {
-    if depth > MAX_DEPTH {
+fn avro(value: &Value, path: &str, depth: usize, out: &mut Found) {
+    if depth > MAX_DEPTH || out.full() {
         return;
     }
     match value {
@@ -117,8 +145,8 @@ fn avro(value: &Value, path: &str, depth: usize, out: &mut Vec<Field>) {
     }
 }
 
-fn json(value: &Value, path: &str, depth: usize, out: &mut Vec<Field>) {
-    if depth > MAX_DEPTH {
+fn json(value: &Value, path: &str, depth: usize, out: &mut Found) {
+    if depth > MAX_DEPTH || out.full() {
         return;
     }
     let Value::Object(object) = value else {
@@ -236,7 +264,7 @@ enum Block {
     Other,
 }
 
-fn protobuf(text: &str, out: &mut Vec<Field>) {
+fn protobuf(text: &str, out: &mut Found) {
     let tokens = tokens(text);
     let mut blocks: Vec<Block> = Vec::new();
     let mut statement: Vec<&Token<'_>> = Vec::new();
@@ -265,17 +293,44 @@ fn protobuf(text: &str, out: &mut Vec<Field>) {
                 Token::Symbol('}') => value_depth -= 1,
                 _ => {}
             }
-            statement.push(token);
+            keep(&mut statement, token);
             continue;
         }
+        // An aggregate value: after `=` in a field's `[...]` options, or in an `option`.
+        let aggregate = |statement: &[&Token<'_>]| {
+            let open = statement
+                .iter()
+                .filter(|t| matches!(t, Token::Symbol('[')))
+                .count();
+            let closed = statement
+                .iter()
+                .filter(|t| matches!(t, Token::Symbol(']')))
+                .count();
+            (open > closed || matches!(statement.first(), Some(Token::Word("option"))))
+                && statement.iter().any(|t| matches!(t, Token::Symbol('=')))
+        };
         match token {
-            Token::Symbol('{') if statement.iter().any(|t| matches!(t, Token::Symbol('='))) => {
+            Token::Symbol('{') if aggregate(&statement) => {
                 value_depth = 1;
-                statement.push(token);
+                keep(&mut statement, token);
             }
             Token::Symbol('{') => {
-                if blocks.len() >= MAX_DEPTH {
+                if blocks.len() >= MAX_DEPTH || out.full() {
                     return;
+                }
+                // A proto2 group is a field and a message of its own.
+                let group = statement
+                    .iter()
+                    .position(|t| matches!(t, Token::Word("group")));
+                if let (Some(at), true) = (group, in_message(&blocks)) {
+                    if let Some(field) = proto_field(&statement, &path(&blocks)) {
+                        out.push(field);
+                    }
+                    if let Some(Token::Word(name)) = statement.get(at + 1) {
+                        blocks.push(Block::Message((*name).to_string()));
+                        statement.clear();
+                        continue;
+                    }
                 }
                 blocks.push(match statement.as_slice() {
                     [Token::Word("message"), Token::Word(name), ..] => {
@@ -298,8 +353,31 @@ fn protobuf(text: &str, out: &mut Vec<Field>) {
                 }
                 statement.clear();
             }
-            _ => statement.push(token),
+            _ => keep(&mut statement, token),
         }
+    }
+}
+
+/// Tokens of one statement kept at most: a declaration's name and number come first, and the
+/// checks made on each `{` and `;` then cost a bounded amount.
+const MAX_STATEMENT: usize = 256;
+
+fn keep<'t>(statement: &mut Vec<&'t Token<'t>>, token: &'t Token<'t>) {
+    if statement.len() < MAX_STATEMENT {
+        statement.push(token);
+    }
+}
+
+/// A field number as `.proto` writes it: decimal, `0x` hexadecimal or `0` octal.
+fn parse_tag(text: &str) -> Option<u32> {
+    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        u32::from_str_radix(hex, 16).ok()
+    } else if text.len() > 1 && text.starts_with('0') {
+        u32::from_str_radix(&text[1..], 8).ok()
+    } else if text.chars().all(|c| c.is_ascii_digit()) {
+        text.parse().ok()
+    } else {
+        None
     }
 }
 
@@ -323,7 +401,7 @@ fn proto_field(statement: &[&Token<'_>], path: &str) -> Option<Field> {
         _ => return None,
     };
     let tag = match statement.get(equals + 1)? {
-        Token::Word(tag) if tag.chars().all(|c| c.is_ascii_digit()) => *tag,
+        Token::Word(tag) => parse_tag(tag)?,
         _ => return None,
     };
     // `(confluent.field_meta).tags = "PII"` or `(confluent.field_meta) = { tags: "PII" }`.
@@ -462,11 +540,56 @@ service S { rpc Get(Order) returns (Order); }
     }
 
     #[test]
+    fn protobuf_groups_and_field_numbers_in_other_bases() {
+        let text = "syntax = \"proto2\";\nmessage M {\n  optional group G = 1 {\n    required string url = 2;\n  }\n  optional int32 x = 0x10;\n  optional int32 y = 010;\n  optional int32 z = 3 [default = 1];\n}\n";
+        let found = fields(SchemaType::Protobuf, text);
+        assert_eq!(
+            names(&found),
+            [
+                ("G", "#/M/1"),
+                ("url", "#/M/G/2"),
+                ("x", "#/M/16"),
+                ("y", "#/M/8"),
+                ("z", "#/M/3"),
+            ]
+        );
+    }
+
+    #[test]
+    fn deep_texts_of_long_names_are_listed_within_a_budget() {
+        // Nested properties with long names, then many leaves: each leaf's path repeats every
+        // ancestor's name.
+        let name = "n".repeat(8_000);
+        let mut text = String::new();
+        for _ in 0..50 {
+            text.push_str(&format!("{{\"properties\":{{\"{name}\":"));
+        }
+        text.push_str("{\"properties\":{");
+        let leaves: Vec<String> = (0..20_000).map(|i| format!("\"l{i}\":{{}}")).collect();
+        text.push_str(&leaves.join(","));
+        text.push_str("}}");
+        for _ in 0..50 {
+            text.push_str("}}");
+        }
+        let found = fields(SchemaType::Json, &text);
+        let bytes: usize = found.iter().map(|f| f.name.len() + f.path.len()).sum();
+        assert!(found.len() <= MAX_FIELDS);
+        assert!(bytes <= MAX_BYTES + 2 * text.len(), "{bytes}");
+        assert!(!found.is_empty());
+    }
+
+    #[test]
     fn hostile_text_neither_panics_nor_recurses_without_bound() {
         let deep = "[".repeat(10_000);
         assert!(fields(SchemaType::Avro, &deep).is_empty());
         let nested = "message A { ".repeat(1_000);
         assert!(fields(SchemaType::Protobuf, &nested).is_empty());
+        // A statement of a million aggregate braces is read in linear time.
+        let braces = format!(
+            "message M {{ int32 x = 1 [(o) = {}]; }}",
+            "{} ".repeat(500_000)
+        );
+        assert_eq!(fields(SchemaType::Protobuf, &braces).len(), 1);
         for text in [
             "\"",
             "message",

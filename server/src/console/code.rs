@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use covenant_core::fields::fields;
-use covenant_core::locate::locate;
+use covenant_core::locate::Locator;
 use covenant_core::schema::SchemaType;
 use maud::{html, Markup, PreEscaped};
 
@@ -31,6 +31,9 @@ pub struct LineMarks {
     pub anchor: Option<&'static str>,
 }
 
+/// Notes one text shows at most (a hostile text cannot make a page of millions).
+pub const MAX_NOTES: usize = 500;
+
 /// A text formatted for display.
 pub struct Formatted {
     /// The format.
@@ -39,6 +42,10 @@ pub struct Formatted {
     pub text: String,
     /// Marks by 1-based line.
     pub marks: BTreeMap<usize, LineMarks>,
+    /// Notes placed.
+    notes: usize,
+    /// Notes left out past [`MAX_NOTES`].
+    pub hidden: usize,
 }
 
 impl Formatted {
@@ -56,23 +63,31 @@ impl Formatted {
             schema_type,
             text: formatted,
             marks: BTreeMap::new(),
+            notes: 0,
+            hidden: 0,
         }
     }
 
-    /// The line a schema path starts at, if it is found (a path deeper than any schema a
-    /// registry takes is not looked for: a link's `field` is the caller's text).
-    pub fn line_of(&self, path: &str) -> Option<usize> {
-        if path.len() > 4096 || path.matches('/').count() > 256 {
-            return None;
-        }
-        locate(&self.text, self.schema_type, path)
+    /// A locator of paths in the formatted text (made once for the notes of a page).
+    pub fn locator(&self) -> Lines<'_> {
+        Lines(Locator::new(&self.text, self.schema_type))
     }
 
-    /// Adds a note at the line `path` points at; false when the path is not found.
+    /// Adds a note under a line.
+    pub fn add(&mut self, line: usize, note: Note) {
+        if self.notes >= MAX_NOTES {
+            self.hidden += 1;
+            return;
+        }
+        self.notes += 1;
+        self.marks.entry(line).or_default().notes.push(note);
+    }
+
+    /// Adds a note at the line `path` points at exactly; false when the text has no such path.
     pub fn note(&mut self, path: &str, note: Note) -> bool {
-        match self.line_of(path) {
+        match self.locator().exact(path) {
             Some(line) => {
-                self.marks.entry(line).or_default().notes.push(note);
+                self.add(line, note);
                 true
             }
             None => false,
@@ -81,35 +96,51 @@ impl Formatted {
 
     /// Marks every tagged field with its tags.
     pub fn mark_tags(&mut self) {
-        for field in fields(self.schema_type, &self.text) {
-            if field.tags.is_empty() {
-                continue;
-            }
-            let note = Note {
-                class: "tag",
-                badge: "tagged".into(),
-                text: format!("{}: {}", field.name, field.tags.join(", ")),
-            };
-            self.note(&field.path, note);
+        let lines: Vec<(usize, Note)> = {
+            let locator = self.locator();
+            fields(self.schema_type, &self.text)
+                .into_iter()
+                .filter(|field| !field.tags.is_empty())
+                .take(MAX_NOTES)
+                .filter_map(|field| {
+                    let line = locator.exact(&field.path)?;
+                    Some((
+                        line,
+                        Note {
+                            class: "tag",
+                            badge: "tagged".into(),
+                            text: format!("{}: {}", field.name, field.tags.join(", ")),
+                        },
+                    ))
+                })
+                .collect()
+        };
+        for (line, note) in lines {
+            self.add(line, note);
         }
     }
 
     /// Marks the field at `path` as the one a search or link points at (anchor `field`).
     pub fn mark_field(&mut self, path: &str) {
-        if let Some(line) = self.line_of(path) {
-            let marks = self.marks.entry(line).or_default();
-            marks.anchor = Some("field");
-            marks.notes.push(Note {
-                class: "field",
-                badge: "field".into(),
-                text: format!("the field at {path}"),
-            });
+        if let Some(line) = self.locator().exact(path) {
+            self.add(
+                line,
+                Note {
+                    class: "field",
+                    badge: "field".into(),
+                    text: format!("the field at {path}"),
+                },
+            );
+            self.marks.entry(line).or_default().anchor = Some("field");
         }
     }
 
     /// The text as a table of numbered, highlighted lines with their notes.
     pub fn render(&self, label: &str, id_prefix: &str) -> Markup {
         html! {
+            @if self.hidden > 0 {
+                p.hint { (self.hidden) " more notes are not shown (at most " (MAX_NOTES) " a text)." }
+            }
             div.code role="region" aria-label=(label) tabindex="0" {
                 table {
                     tbody {
@@ -141,6 +172,28 @@ impl Formatted {
                 }
             }
         }
+    }
+}
+
+/// Where paths point in a formatted text.
+pub struct Lines<'t>(Locator<'t>);
+
+impl Lines<'_> {
+    /// The line the path starts at, if the text has every step of it (a path deeper than any
+    /// schema a registry takes is not looked for: a link's `field` is the caller's text).
+    pub fn exact(&self, path: &str) -> Option<usize> {
+        Self::bounded(path)
+            .then(|| self.0.locate_exact(path))
+            .flatten()
+    }
+
+    /// The line of the path, or of the deepest member on its way.
+    pub fn nearest(&self, path: &str) -> Option<usize> {
+        Self::bounded(path).then(|| self.0.locate(path)).flatten()
+    }
+
+    fn bounded(path: &str) -> bool {
+        path.len() <= 4096 && path.matches('/').count() <= 256
     }
 }
 
@@ -338,7 +391,7 @@ mod tests {
         let text = r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"pii","type":"string","confluent:tags":["PII"]}]}"#;
         let mut formatted = Formatted::new(SchemaType::Avro, text);
         assert!(formatted.text.lines().count() > 5);
-        let line = formatted.line_of("/fields/1").expect("found");
+        let line = formatted.locator().exact("/fields/1").expect("found");
         assert!(formatted
             .text
             .lines()

@@ -289,13 +289,20 @@ fn json_pretty(value: &serde_json::Value) -> String {
 
 // ----------------------------------------------------------------------------- sign-in
 
+/// Where a sign-in returns to: a console page of this server, in printable ASCII (what
+/// `to_login` writes), else the subject list.
+fn safe_next(next: Option<&str>) -> &str {
+    next.filter(|n| n.starts_with("/ui/") && n.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("/ui/")
+}
+
 async fn login_form(req: HttpRequest, data: Data) -> HttpResponse {
     let frame = frame(&req, &data);
     let pairs = query(&req);
     respond(
         Some(&frame),
         StatusCode::OK,
-        login_page(&frame, get(&pairs, "next").unwrap_or("/ui/"), "", None),
+        login_page(&frame, safe_next(get(&pairs, "next")), "", None),
     )
 }
 
@@ -341,10 +348,7 @@ async fn login(req: HttpRequest, data: Data, payload: web::Payload) -> HttpRespo
     if let Err(error) = check_post(&req, &data, &fields) {
         return fail(&frame, &error);
     }
-    let next = get(&fields, "next")
-        .filter(|n| n.starts_with("/ui/") && !n.starts_with("//"))
-        .unwrap_or("/ui/")
-        .to_string();
+    let next = safe_next(get(&fields, "next")).to_string();
     let Some(authenticator) = &data.auth else {
         return see_other(next);
     };
@@ -384,7 +388,10 @@ async fn login(req: HttpRequest, data: Data, payload: web::Payload) -> HttpRespo
             if let Some(old) = cookie(req.head(), SESSION_COOKIE) {
                 console.sessions.end(old);
             }
-            let token = console.sessions.start(Some(header.into_bytes()));
+            let principal = identity.name.clone().unwrap_or_default();
+            let token = console
+                .sessions
+                .start(&principal, Some(header.into_bytes()));
             tracing::info!(target: "covenant::console", principal = identity.name.as_deref(), "console sign-in");
             HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, next))
@@ -467,10 +474,11 @@ async fn subjects(req: HttpRequest, data: Data) -> HttpResponse {
         Err(error) => return fail(&frame, &error.into()),
     };
     let deleted = get(&pairs, "deleted").is_some();
+    // Past the last page is the last page (and no offset overflows).
     let page_number = get(&pairs, "page")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(1)
-        .max(1);
+        .clamp(1, usize::MAX / PAGE_ROWS);
     let list = data.registry.console_subjects(
         &caller,
         &SubjectsQuery {
@@ -513,10 +521,10 @@ async fn subjects(req: HttpRequest, data: Data) -> HttpResponse {
                 button type="submit" { "Find fields" }
             }
         }
-        @if let Some((hits, total)) = &hits {
+        @if let Some((hits, more)) = &hits {
             section aria-labelledby="hits-title" {
-                h2 #hits-title { "Fields matching “" (field) "”: " (total) }
-                @if *total > hits.len() { p.hint { "The first " (hits.len()) " are shown." } }
+                h2 #hits-title { "Fields matching “" (field) "”: " (hits.len()) @if *more { "+" } }
+                @if *more { p.hint { "More schemas declare such a field: the newest are shown; give more of the name to narrow it." } }
                 @if hits.is_empty() {
                     p { "No schema declares a field with that name." }
                 } @else {
@@ -813,12 +821,23 @@ async fn schema(req: HttpRequest, data: Data) -> HttpResponse {
         .ok()
         .and_then(|all| all.into_iter().find(|v| v.version == version.version))
         .and_then(|v| v.semver);
-    let mut formatted = Formatted::new(schema_type, &version.schema);
-    formatted.mark_tags();
     let field = get(&pairs, "field");
-    if let Some(path) = field {
-        formatted.mark_field(path);
-    }
+    let code = {
+        let (text, path) = (version.schema.clone(), field.map(str::to_string));
+        crate::work::run(async move {
+            let mut formatted = Formatted::new(schema_type, &text);
+            formatted.mark_tags();
+            if let Some(path) = &path {
+                formatted.mark_field(path);
+            }
+            Ok(formatted.render("schema text", ""))
+        })
+        .await
+    };
+    let code = match code {
+        Ok(code) => code,
+        Err(error) => return fail(&frame, &error),
+    };
     let s = q(&subject.qualified());
     let body = html! {
         dl.meta {
@@ -850,7 +869,7 @@ async fn schema(req: HttpRequest, data: Data) -> HttpResponse {
         section aria-labelledby="text-title" {
             h2 #text-title { "Schema" }
             @if let Some(path) = field { p { "The field at " code { (path) } " is marked " (badge("field", "field")) "." } }
-            (formatted.render("schema text", ""))
+            (code)
         }
         @if let Some(metadata) = &version.metadata { section { h2 { "Metadata" } pre.json { (json_pretty(metadata)) } } }
         @if let Some(rules) = &version.rule_set { section { h2 { "Rules" } pre.json { (json_pretty(rules)) } } }
@@ -928,55 +947,17 @@ async fn diff(req: HttpRequest, data: Data) -> HttpResponse {
         Ok(view) => view,
         Err(error) => return fail(&frame, &error),
     };
-    let mut old = Formatted::new(view.old.schema_type, &view.old.text);
-    let mut new = Formatted::new(view.new.schema_type, &view.new.text);
-    old.mark_tags();
-    new.mark_tags();
-    // Findings: on the side the path names (the reader's first), else the other.
-    let mut unplaced = Vec::new();
-    for (direction, problems, first_new) in [
-        ("BACKWARD", &view.backward, true),
-        ("FORWARD", &view.forward, false),
-    ] {
-        for problem in problems.iter() {
-            let mut text = format!(
-                "{} at {}: {}",
-                problem.kind, problem.path, problem.description
-            );
-            if let Some(hint) = &problem.hint {
-                text.push_str(&format!(" Hint: {hint}"));
-            }
-            let note = Note {
-                class: "breaks",
-                badge: format!("✗ breaks {direction}"),
-                text: text.clone(),
-            };
-            let placed = if first_new {
-                new.note(&problem.path, note.clone()) || old.note(&problem.path, note)
-            } else {
-                old.note(&problem.path, note.clone()) || new.note(&problem.path, note)
-            };
-            if !placed {
-                unplaced.push((direction, text));
-            }
-        }
-    }
-    for change in &view.changes {
-        let text = format!("{} at {}", change.kind, change.path);
-        let badge = if change.backward_compatible {
-            "change"
-        } else {
-            "change (breaks readers)"
-        };
-        let note = Note {
-            class: "change",
-            badge: badge.to_string(),
-            text,
-        };
-        if !new.note(&change.path, note.clone()) {
-            old.note(&change.path, note);
-        }
-    }
+    // Formatting, placing the notes and highlighting cost what the texts cost: off the HTTP
+    // workers, as parsing is.
+    let (old_code, new_code, unplaced) = match crate::work::run({
+        let view = view.clone();
+        async move { Ok(place_diff_notes(&view)) }
+    })
+    .await
+    {
+        Ok(rendered) => rendered,
+        Err(error) => return fail(&frame, &error),
+    };
     let backward_ok = view.backward.is_empty();
     let forward_ok = view.forward.is_empty();
     let first_path = |problems: &[covenant_core::compat::Incompatibility]| {
@@ -1066,11 +1047,11 @@ async fn diff(req: HttpRequest, data: Data) -> HttpResponse {
         div.sides {
             section aria-labelledby="old-title" {
                 h2 #old-title { a href=(format!("/ui/schema?s={s}&v={}", view.old.version.get())) { "Version " (view.old.version.get()) } @if let Some(v) = &view.old.semver { " · " (v) } }
-                (old.render("old version", "old-"))
+                (old_code)
             }
             section aria-labelledby="new-title" {
                 h2 #new-title { a href=(format!("/ui/schema?s={s}&v={}", view.new.version.get())) { "Version " (view.new.version.get()) } @if let Some(v) = &view.new.semver { " · " (v) } }
-                (new.render("new version", "new-"))
+                (new_code)
             }
         }
     };
@@ -1078,6 +1059,94 @@ async fn diff(req: HttpRequest, data: Data) -> HttpResponse {
         Some(&frame),
         StatusCode::OK,
         layout(&frame, &format!("{}: diff", subject.qualified()), body),
+    )
+}
+
+/// Both sides of a diff formatted, each finding under the line its path names exactly (on the
+/// reading side first: the new schema for BACKWARD, the old for FORWARD, then the other side,
+/// then the nearest line on the reading side), each change under its line, tagged fields
+/// marked; and the findings no line names.
+fn place_diff_notes(
+    view: &crate::registry::console::DiffView,
+) -> (Markup, Markup, Vec<(&'static str, String)>) {
+    let mut old = Formatted::new(view.old.schema_type, &view.old.text);
+    let mut new = Formatted::new(view.new.schema_type, &view.new.text);
+    old.mark_tags();
+    new.mark_tags();
+    let mut unplaced = Vec::new();
+    // (on the new side, line, note)
+    let mut placed: Vec<(bool, usize, Note)> = Vec::new();
+    {
+        let (old_lines, new_lines) = (old.locator(), new.locator());
+        let side = |new_side: bool| if new_side { &new_lines } else { &old_lines };
+        for (direction, problems, reader_is_new) in [
+            ("BACKWARD", &view.backward, true),
+            ("FORWARD", &view.forward, false),
+        ] {
+            for problem in problems.iter().take(code::MAX_NOTES) {
+                let mut text = format!(
+                    "{} at {}: {}",
+                    problem.kind, problem.path, problem.description
+                );
+                if let Some(hint) = &problem.hint {
+                    text.push_str(&format!(" Hint: {hint}"));
+                }
+                let found = side(reader_is_new)
+                    .exact(&problem.path)
+                    .map(|line| (reader_is_new, line))
+                    .or_else(|| {
+                        side(!reader_is_new)
+                            .exact(&problem.path)
+                            .map(|line| (!reader_is_new, line))
+                    })
+                    .or_else(|| {
+                        side(reader_is_new)
+                            .nearest(&problem.path)
+                            .map(|line| (reader_is_new, line))
+                    });
+                match found {
+                    Some((new_side, line)) => placed.push((
+                        new_side,
+                        line,
+                        Note {
+                            class: "breaks",
+                            badge: format!("✗ breaks {direction}"),
+                            text,
+                        },
+                    )),
+                    None => unplaced.push((direction, text)),
+                }
+            }
+        }
+        for change in view.changes.iter().take(code::MAX_NOTES) {
+            let note = Note {
+                class: "change",
+                badge: if change.backward_compatible {
+                    "change".to_string()
+                } else {
+                    "change (breaks readers)".to_string()
+                },
+                text: format!("{} at {}", change.kind, change.path),
+            };
+            // An addition is on the new side, a removal on the old.
+            if let Some(line) = new_lines.exact(&change.path) {
+                placed.push((true, line, note));
+            } else if let Some(line) = old_lines.exact(&change.path) {
+                placed.push((false, line, note));
+            }
+        }
+    }
+    for (new_side, line, note) in placed {
+        if new_side {
+            new.add(line, note);
+        } else {
+            old.add(line, note);
+        }
+    }
+    (
+        old.render("old version", "old-"),
+        new.render("new version", "new-"),
+        unplaced,
     )
 }
 
@@ -1133,7 +1202,7 @@ struct Outcome {
     findings: Vec<covenant_core::api::CompatibilityFinding>,
     messages: Vec<String>,
     semver: Option<covenant_core::api::VersionSemver>,
-    formatted: Formatted,
+    rendered: Markup,
 }
 
 fn try_page(
@@ -1166,7 +1235,7 @@ fn try_page(
                 } @else if !outcome.compatible {
                     ul { @for m in &outcome.messages { li { (m) } } }
                 }
-                (outcome.formatted.render("candidate", "c-"))
+                (outcome.rendered)
             }
         }
         form.try method="post" action="/ui/try" {
@@ -1271,33 +1340,61 @@ async fn try_change(req: HttpRequest, data: Data, payload: web::Payload) -> Http
     };
     let schema_type =
         SchemaType::from_request(Some(&candidate.schema_type)).unwrap_or(SchemaType::Avro);
-    let mut formatted = Formatted::new(schema_type, &candidate.schema);
     let findings = check.findings.unwrap_or_default();
-    for finding in &findings {
-        let mut text = format!(
-            "{} at {}: {}",
-            finding.kind, finding.path, finding.description
-        );
-        if let Some(hint) = &finding.hint {
-            text.push_str(&format!(" Hint: {hint}"));
-        }
-        formatted.note(
-            &finding.path,
-            Note {
-                class: "breaks",
-                badge: "✗ breaks".into(),
-                text,
-            },
-        );
-    }
-    formatted.mark_tags();
+    // A candidate that did not parse is shown as given, without marks.
+    let parsed = check.is_compatible || !findings.is_empty();
+    let rendered = {
+        let (text, notes) = (candidate.schema.clone(), findings.clone());
+        crate::work::run(async move {
+            let mut formatted = Formatted::new(schema_type, &text);
+            if parsed {
+                let placed: Vec<(usize, Note)> = {
+                    let lines = formatted.locator();
+                    notes
+                        .iter()
+                        .take(code::MAX_NOTES)
+                        .filter_map(|finding| {
+                            let mut text = format!(
+                                "{} at {}: {}",
+                                finding.kind, finding.path, finding.description
+                            );
+                            if let Some(hint) = &finding.hint {
+                                text.push_str(&format!(" Hint: {hint}"));
+                            }
+                            let line = lines
+                                .exact(&finding.path)
+                                .or_else(|| lines.nearest(&finding.path))?;
+                            Some((
+                                line,
+                                Note {
+                                    class: "breaks",
+                                    badge: "✗ breaks".into(),
+                                    text,
+                                },
+                            ))
+                        })
+                        .collect()
+                };
+                for (line, note) in placed {
+                    formatted.add(line, note);
+                }
+                formatted.mark_tags();
+            }
+            Ok(formatted.render("candidate", "c-"))
+        })
+        .await
+    };
+    let rendered = match rendered {
+        Ok(rendered) => rendered,
+        Err(error) => return fail(&frame, &error),
+    };
     let outcome = Outcome {
         compatible: check.is_compatible,
         level,
         messages: check.messages.unwrap_or_default(),
         findings,
         semver: semver.filter(|_| check.is_compatible),
-        formatted,
+        rendered,
     };
     respond(
         Some(&frame),

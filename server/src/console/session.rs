@@ -30,8 +30,13 @@ pub const CSRF_COOKIE: &str = "covenant_csrf";
 pub const LIFETIME: Duration = Duration::from_secs(8 * 3600);
 /// Sessions kept at most; the oldest ends first when a login would pass it.
 pub const MAX_SESSIONS: usize = 10_000;
+/// Sessions one principal keeps at most; its oldest ends first (so that no one user's
+/// sign-ins can push everyone else's sessions out).
+pub const MAX_PER_PRINCIPAL: usize = 16;
 
 struct Session {
+    /// Whose it is.
+    principal: String,
     /// The `Authorization` header the login was checked with; `None` for a session of a
     /// caller the transport identified (a client certificate).
     authorization: Option<Vec<u8>>,
@@ -72,27 +77,41 @@ impl Sessions {
         }
     }
 
-    /// Starts a session for credentials that authenticated; answers its token.
-    pub fn start(&self, authorization: Option<Vec<u8>>) -> String {
+    /// Starts a session of `principal` for credentials that authenticated; answers its token.
+    pub fn start(&self, principal: &str, authorization: Option<Vec<u8>>) -> String {
         let token = random_token();
         let mut sessions = self.sessions.lock();
         let now = Instant::now();
+        let evict_oldest = |sessions: &mut HashMap<[u8; 32], Session>, own: bool| {
+            let oldest = sessions
+                .iter()
+                .filter(|(_, s)| !own || s.principal == principal)
+                .min_by_key(|(_, s)| s.created)
+                .map(|(key, _)| *key);
+            oldest.and_then(|key| sessions.remove(&key)).is_some()
+        };
+        while sessions
+            .values()
+            .filter(|s| s.principal == principal)
+            .count()
+            >= MAX_PER_PRINCIPAL
+        {
+            if !evict_oldest(&mut sessions, true) {
+                break;
+            }
+        }
         if sessions.len() >= MAX_SESSIONS {
             sessions.retain(|_, s| now.duration_since(s.created) < LIFETIME);
         }
         while sessions.len() >= MAX_SESSIONS {
-            let oldest = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.created)
-                .map(|(key, _)| *key);
-            match oldest {
-                Some(key) => sessions.remove(&key),
-                None => break,
-            };
+            if !evict_oldest(&mut sessions, false) {
+                break;
+            }
         }
         sessions.insert(
             digest(&token),
             Session {
+                principal: principal.to_string(),
                 authorization,
                 created: now,
             },
@@ -148,7 +167,7 @@ mod tests {
     #[test]
     fn sessions_hold_their_credentials_until_they_end() {
         let sessions = Sessions::new();
-        let token = sessions.start(Some(b"Basic YTpi".to_vec()));
+        let token = sessions.start("a", Some(b"Basic YTpi".to_vec()));
         assert_eq!(
             sessions.credentials(&token),
             Some(Some(b"Basic YTpi".to_vec()))
@@ -156,19 +175,32 @@ mod tests {
         assert_eq!(sessions.credentials("forged"), None);
         sessions.end(&token);
         assert_eq!(sessions.credentials(&token), None);
-        let certificate = sessions.start(None);
+        let certificate = sessions.start("CN=client", None);
         assert_eq!(sessions.credentials(&certificate), Some(None));
     }
 
     #[test]
-    fn the_store_is_bounded() {
+    fn the_store_is_bounded_and_one_user_cannot_fill_it() {
         let sessions = Sessions::new();
-        let first = sessions.start(None);
+        let other = sessions.start("other", None);
+        let first = sessions.start("busy", None);
         for _ in 0..MAX_SESSIONS {
-            sessions.start(None);
+            sessions.start("busy", None);
+        }
+        // One principal's sign-ins end only its own oldest sessions.
+        assert_eq!(sessions.sessions.lock().len(), MAX_PER_PRINCIPAL + 1);
+        assert_eq!(sessions.credentials(&first), None, "busy's oldest ended");
+        assert_eq!(
+            sessions.credentials(&other),
+            Some(None),
+            "other's session lives"
+        );
+        // Many principals: the store stays at its bound, the oldest ending first.
+        for i in 0..MAX_SESSIONS {
+            sessions.start(&format!("user-{i}"), None);
         }
         assert_eq!(sessions.sessions.lock().len(), MAX_SESSIONS);
-        assert_eq!(sessions.credentials(&first), None, "the oldest ended");
+        assert_eq!(sessions.credentials(&other), None, "the oldest ended");
     }
 
     #[test]

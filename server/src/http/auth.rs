@@ -124,11 +124,10 @@ pub async fn authenticate(
         .console
         .as_ref()
         .filter(|_| crate::console::is_console(req.path()));
-    if console.is_some() && crate::console::is_public(req.path()) {
-        req.extensions_mut().insert(Caller::anonymous(source));
-        return Ok(next.call(req).await?.map_into_left_body());
-    }
+    let public = console.is_some() && crate::console::is_public(req.path());
     let caller = match &data.auth {
+        // The sign-in page and the assets: no credentials, but the rate limits below.
+        _ if public => Caller::anonymous(source),
         None => Caller::anonymous(source),
         Some(authenticator) => {
             let header = req

@@ -5,8 +5,9 @@
 //! from an index of the log kept in memory apart from the registry's state: the first audit
 //! request reads the log once from the store, each later one reads only the records appended
 //! since, so every node of a shared log answers the same history, and a node that never serves
-//! the audit trail never holds it. The index re-checks the hash chain as it reads, so a record
-//! changed in the store after the node replayed it is reported, not listed.
+//! the audit trail (or the console's subject page) never holds it. The index re-checks the hash
+//! chain as it reads, so a record changed in the store after the node replayed it is reported,
+//! not listed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,6 +72,9 @@ struct Index {
     configs: HashMap<Scope, StoredConfig>,
     modes: HashMap<Scope, Mode>,
     actors: HashMap<StoredActor, Arc<StoredActor>>,
+    /// The entries of each subject's registrations, by qualified subject (what the console's
+    /// timeline reads without a scan).
+    registrations: HashMap<String, Vec<u32>>,
 }
 
 /// The audit index of a registry's log.
@@ -231,6 +235,15 @@ impl Index {
                 return;
             }
         }
+        if entry.action == "schema_registered" {
+            if let Some(subject) = &entry.subject {
+                let at = self.entries.len() as u32;
+                self.registrations
+                    .entry(subject.clone())
+                    .or_default()
+                    .push(at);
+            }
+        }
         self.entries.push(entry);
     }
 
@@ -350,8 +363,12 @@ impl Entry {
 }
 
 impl Audit {
-    /// A page of the audit trail: brings the index up to `head` from the log, then filters.
-    pub async fn page(&self, engine: &Engine, head: u64, query: &AuditQuery) -> Result<AuditPage> {
+    /// Brings the index up to `head` from the log.
+    async fn up_to<'a>(
+        &'a self,
+        engine: &Engine,
+        head: u64,
+    ) -> Result<tokio::sync::MutexGuard<'a, Index>> {
         let mut index = self.index.lock().await;
         while index.next < head {
             let batch = engine.read_log(index.next, BATCH).await?;
@@ -365,6 +382,32 @@ impl Audit {
                 index.add(stored)?;
             }
         }
+        Ok(index)
+    }
+
+    /// Who registered each version of `subject` (its qualified name), as far as `head`:
+    /// version → principal (`None` for an anonymous caller).
+    pub async fn registered_by(
+        &self,
+        engine: &Engine,
+        head: u64,
+        subject: &str,
+    ) -> Result<Vec<(i32, Option<String>)>> {
+        let index = self.up_to(engine, head).await?;
+        Ok(index
+            .registrations
+            .get(subject)
+            .into_iter()
+            .flatten()
+            .filter_map(|at| index.entries.get(*at as usize))
+            .filter(|entry| entry.offset < head)
+            .filter_map(|entry| Some((entry.version?, entry.principal().map(str::to_string))))
+            .collect())
+    }
+
+    /// A page of the audit trail: brings the index up to `head` from the log, then filters.
+    pub async fn page(&self, engine: &Engine, head: u64, query: &AuditQuery) -> Result<AuditPage> {
+        let index = self.up_to(engine, head).await?;
         let start = index
             .entries
             .partition_point(|entry| entry.offset < query.from);

@@ -15,7 +15,7 @@ use covenant_core::ids::{
 use covenant_core::schema::SchemaType;
 use serde_json::Value;
 
-use super::{audit, Registry};
+use super::Registry;
 use crate::access::{Caller, Operation, Resource};
 use crate::error::{Error, Result};
 use crate::persist::{Scope, StoredConfig, StoredReference};
@@ -276,6 +276,8 @@ impl Registry {
         subject: &QualifiedSubject,
     ) -> Result<SubjectView> {
         self.authorize(caller, Operation::Read, Resource::Subject(subject))?;
+        // A subject that does not exist costs no read of the audit trail.
+        self.engine.state().existing_subject(subject, true)?;
         let principals = self.registered_by(subject).await?;
         let state = self.engine.state();
         let subject_state = state.existing_subject(subject, true)?;
@@ -307,11 +309,22 @@ impl Registry {
             Some(id) => Some(state.stored(context, id)?),
             None => None,
         };
+        // Schema ids are per context: each referring schema is looked up in its own, and only
+        // the referring subjects the caller may read are named.
         let mut referrers = Vec::new();
-        for (version, ids) in state.referrers(subject) {
-            for id in ids {
-                for (user, user_version, _) in state.usages(context, id, true) {
-                    referrers.push((user, user_version, version));
+        for (context_name, context_state) in state.contexts() {
+            for (id, record) in &context_state.schemas {
+                for reference in record.references() {
+                    if !QualifiedSubject::parse_in(context_name, &reference.subject)
+                        .is_ok_and(|s| &s == subject)
+                    {
+                        continue;
+                    }
+                    for (user, user_version, _) in state.usages(context_name, *id, true) {
+                        if self.may_read(caller, &user) {
+                            referrers.push((user, user_version, reference.version));
+                        }
+                    }
                 }
             }
         }
@@ -338,29 +351,12 @@ impl Registry {
         &self,
         subject: &QualifiedSubject,
     ) -> Result<BTreeMap<i32, Option<String>>> {
-        let qualified = subject.qualified();
-        let mut query = audit::AuditQuery {
-            subject_prefix: Some(qualified.clone()),
-            actions: vec!["schema_registered".to_string()],
-            limit: audit::MAX_LIMIT,
-            ..audit::AuditQuery::default()
-        };
-        let head = self.head();
-        let mut found = BTreeMap::new();
-        loop {
-            let page = self.audit.page(&self.engine, head, &query).await?;
-            for entry in page.entries {
-                if entry.subject.as_deref() == Some(qualified.as_str()) {
-                    if let Some(version) = entry.version {
-                        found.insert(version, entry.principal);
-                    }
-                }
-            }
-            match page.next {
-                Some(next) => query.from = next,
-                None => return Ok(found),
-            }
-        }
+        Ok(self
+            .audit
+            .registered_by(&self.engine, self.head(), &subject.qualified())
+            .await?
+            .into_iter()
+            .collect())
     }
 
     /// Two versions of a subject compared both ways.
@@ -421,51 +417,64 @@ impl Registry {
     }
 
     /// The field search: subjects whose versions declare a field whose name contains `needle`
-    /// (case-insensitive), the newest such version of each, at most `limit` hits (and how many
-    /// there were).
+    /// (case-insensitive), each (subject, field) once at its newest version, from the newest
+    /// schemas the caller may read; at most `limit` hits, and whether there were more.
     pub async fn search_fields(
         &self,
         caller: &Caller,
         needle: &str,
         limit: usize,
-    ) -> Result<(Vec<FieldHit>, usize)> {
+    ) -> Result<(Vec<FieldHit>, bool)> {
         let needle = needle.trim().to_lowercase();
         if needle.is_empty() {
-            return Ok((Vec::new(), 0));
+            return Ok((Vec::new(), false));
         }
         let state = self.engine.state_copy();
         let index = std::sync::Arc::clone(&self.fields);
         let indexed = state.clone();
-        let matches = crate::work::run(async move { Ok(index.search(&indexed, &needle)) }).await?;
-        // The newest version of each (subject, field path) that declares it.
-        let mut newest: BTreeMap<(String, String), FieldHit> = BTreeMap::new();
-        for (context, id, field) in matches {
+        let lower = needle.clone();
+        let schemas = crate::work::run(async move { Ok(index.matching(&indexed, &lower)) }).await?;
+        let mut hits: Vec<FieldHit> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut read = 0;
+        for (context, id) in schemas {
+            // The caller's live versions of the schema, newest first per subject.
+            let mut users = state.usages(&context, id, false);
+            users.retain(|(subject, _, _)| self.may_read(caller, subject));
+            if users.is_empty() {
+                continue;
+            }
+            if hits.len() >= limit || read >= super::fields::MAX_SCHEMAS {
+                return Ok((hits, true));
+            }
+            read += 1;
+            users.sort_by_key(|user| std::cmp::Reverse(user.1));
             let Some(record) = state.schema(&context, id) else {
                 continue;
             };
-            for (subject, version, _) in state.usages(&context, id, false) {
-                if !self.may_read(caller, &subject) {
+            for field in covenant_core::fields::fields(record.schema_type, &record.schema) {
+                if !field.name.to_lowercase().contains(&needle) {
                     continue;
                 }
-                let key = (subject.qualified(), field.path.clone());
-                if newest.get(&key).is_some_and(|hit| hit.version >= version) {
-                    continue;
-                }
-                newest.insert(
-                    key,
-                    FieldHit {
-                        subject,
-                        version,
+                for (subject, version, _) in &users {
+                    if !seen.insert((subject.clone(), field.path.clone())) {
+                        continue;
+                    }
+                    hits.push(FieldHit {
+                        subject: subject.clone(),
+                        version: *version,
                         schema_type: record.schema_type,
                         field: field.name.clone(),
                         path: field.path.clone(),
                         tags: field.tags.clone(),
-                    },
-                );
+                    });
+                }
             }
         }
-        let total = newest.len();
-        Ok((newest.into_values().take(limit).collect(), total))
+        hits.sort_by(|a, b| {
+            (a.subject.qualified(), &a.path).cmp(&(b.subject.qualified(), &b.path))
+        });
+        Ok((hits, false))
     }
 }
 

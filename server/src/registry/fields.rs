@@ -5,11 +5,11 @@
 //! it is given, and brought up to date by each later search whose state has moved (the schemas
 //! not yet indexed are read then), so a node whose console is never searched never holds it.
 //! A posting is 8 bytes (a context's number and a schema id); the paths and tags of a hit are
-//! read again from its text when it is shown, for at most [`MAX_SCHEMAS`] schemas a search.
+//! read again from its text when it is shown, for at most [`MAX_SCHEMAS`] schemas a search
+//! (those the caller may read, newest first).
 
 use std::collections::{HashMap, HashSet};
 
-use covenant_core::fields::Field;
 use covenant_core::ids::{ContextName, SchemaId};
 use parking_lot::Mutex;
 
@@ -73,10 +73,9 @@ impl Inner {
 }
 
 impl FieldIndex {
-    /// The fields whose lower-cased name contains `needle` (already lower case), with the
-    /// context and id of the schema declaring each; from the newest [`MAX_SCHEMAS`] schemas
-    /// that declare one.
-    pub fn search(&self, state: &State, needle: &str) -> Vec<(ContextName, SchemaId, Field)> {
+    /// The schemas declaring a field whose lower-cased name contains `needle` (already lower
+    /// case), as (context, id), the highest ids first.
+    pub fn matching(&self, state: &State, needle: &str) -> Vec<(ContextName, SchemaId)> {
         let mut inner = self.inner.lock();
         inner.update(state);
         let mut schemas: Vec<(u32, SchemaId)> = inner
@@ -87,23 +86,9 @@ impl FieldIndex {
             .collect();
         schemas.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         schemas.dedup();
-        schemas.truncate(MAX_SCHEMAS);
-        let contexts = inner.contexts.clone();
-        drop(inner);
-        let mut out = Vec::new();
-        for (number, id) in schemas {
-            let Some(context) = contexts.get(number as usize) else {
-                continue;
-            };
-            let Some(record) = state.schema(context, id) else {
-                continue;
-            };
-            for field in covenant_core::fields::fields(record.schema_type, &record.schema) {
-                if field.name.to_lowercase().contains(needle) {
-                    out.push((context.clone(), id, field));
-                }
-            }
-        }
-        out
+        schemas
+            .into_iter()
+            .filter_map(|(number, id)| Some((inner.contexts.get(number as usize)?.clone(), id)))
+            .collect()
     }
 }
