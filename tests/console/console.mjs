@@ -117,6 +117,12 @@ try {
   // The removed field's FORWARD finding is on the old side, at the field's object.
   const oldNotes = await page.locator("section[aria-labelledby=old-title] tr.note.breaks").allInnerTexts();
   assert.ok(oldNotes.some((n) => /breaks FORWARD READER_FIELD_MISSING_DEFAULT_VALUE at \/fields\/1/.test(n)), oldNotes.join("\n"));
+  // The removed field's change is on the old side too (the new side's /fields/1 is another field).
+  const oldChanges = await page.locator("section[aria-labelledby=old-title] tr.note.change").allInnerTexts();
+  const newChanges = await page.locator("section[aria-labelledby=new-title] tr.note.change").allInnerTexts();
+  assert.ok(oldChanges.some((n) => /FIELD_REMOVED at \/fields\/1/.test(n)), oldChanges.join("\n"));
+  assert.ok(!newChanges.some((n) => /FIELD_REMOVED/.test(n)), newChanges.join("\n"));
+  assert.ok(newChanges.some((n) => /TYPE_CHANGED at \/fields\/0\/type/.test(n)), newChanges.join("\n"));
   await shot(page, "diff.png");
 
   step("try a change: the verdict the REST API gives, and the semantic version it would get");

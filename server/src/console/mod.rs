@@ -1128,11 +1128,19 @@ fn place_diff_notes(
                 },
                 text: format!("{} at {}", change.kind, change.path),
             };
-            // An addition is on the new side, a removal on the old.
-            if let Some(line) = new_lines.exact(&change.path) {
-                placed.push((true, line, note));
-            } else if let Some(line) = old_lines.exact(&change.path) {
-                placed.push((false, line, note));
+            // A removal's path is the old schema's (the new one may have another member at
+            // the same index); every other change's is the new schema's.
+            let removal = change.kind.contains("REMOVED") || change.kind.contains("DELETED");
+            let order = if removal {
+                [false, true]
+            } else {
+                [true, false]
+            };
+            if let Some((new_side, line)) = order
+                .into_iter()
+                .find_map(|new_side| Some((new_side, side(new_side).exact(&change.path)?)))
+            {
+                placed.push((new_side, line, note));
             }
         }
     }
