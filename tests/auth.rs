@@ -22,14 +22,7 @@ use common::{binary, Options, Server};
 use serde_json::{json, Value};
 
 fn start(dir: &Path, auth: &str, extra: &[&str]) -> Server {
-    let file = dir.join("auth.toml");
-    write_file(&file, auth);
-    let mut args = vec!["--auth-file".to_string(), file.display().to_string()];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    Server::start_with(Options {
-        args,
-        ..Options::default()
-    })
+    common::auth::start_with_auth(dir, auth, extra)
 }
 
 /// Every built-in role and every grant shape, each answer checked, over plain HTTP.

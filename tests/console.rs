@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::auth::{hash_password, new_key, user_entry, write_file};
+use common::auth::{hash_password, new_key, start_with_auth, user_entry, write_file};
 use common::{Options, Server};
 use serde_json::{json, Value};
 
@@ -164,12 +164,6 @@ fn auth_text(without: &[&str], extra: &str) -> String {
     auth
 }
 
-fn auth_file(dir: &Path, extra: &str) -> PathBuf {
-    let file = dir.join("auth.toml");
-    write_file(&file, &auth_text(&[], extra));
-    file
-}
-
 fn register(url: &str, user: &str, subject: &str, body: Value) {
     let response = reqwest::blocking::Client::new()
         .post(format!("{url}/subjects/{subject}/versions"))
@@ -239,13 +233,7 @@ fn start(dir: &Path, extra: &[&str]) -> Server {
 }
 
 fn start_with_entries(dir: &Path, extra: &[&str], entries: &str) -> Server {
-    let file = auth_file(dir, entries);
-    let mut args = vec!["--auth-file".to_string(), file.display().to_string()];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    Server::start_with(Options {
-        args,
-        ..Options::default()
-    })
+    start_with_auth(dir, &auth_text(&[], entries), extra)
 }
 
 #[test]

@@ -46,6 +46,16 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
 /// The default store.
 pub const DEFAULT_STORE: &str = "file://./covenant-data";
 
+/// A `true`/`false` variable (any case, spaces trimmed); absent is `None`.
+fn bool_var(vars: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ConfigError> {
+    match vars.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(v) if v == "true" => Ok(Some(true)),
+        Some(v) if v == "false" => Ok(Some(false)),
+        Some(v) => Err(ConfigError(format!("{name}={v}: expected true or false"))),
+    }
+}
+
 /// Configuration as given, every key optional.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,32 +201,8 @@ impl RawConfig {
                     .collect()
             }),
             metrics_listen: vars.get("COVENANT_METRICS_LISTEN").cloned(),
-            metrics: match vars
-                .get("COVENANT_METRICS")
-                .map(|v| v.trim().to_ascii_lowercase())
-            {
-                None => None,
-                Some(v) if v == "true" => Some(true),
-                Some(v) if v == "false" => Some(false),
-                Some(v) => {
-                    return Err(ConfigError(format!(
-                        "COVENANT_METRICS={v}: expected true or false"
-                    )))
-                }
-            },
-            ui: match vars
-                .get("COVENANT_UI")
-                .map(|v| v.trim().to_ascii_lowercase())
-            {
-                None => None,
-                Some(v) if v == "true" => Some(true),
-                Some(v) if v == "false" => Some(false),
-                Some(v) => {
-                    return Err(ConfigError(format!(
-                        "COVENANT_UI={v}: expected true or false"
-                    )))
-                }
-            },
+            metrics: bool_var(vars, "COVENANT_METRICS")?,
+            ui: bool_var(vars, "COVENANT_UI")?,
             log_format: vars.get("COVENANT_LOG_FORMAT").cloned(),
             otlp_endpoint: vars.get("COVENANT_OTLP_ENDPOINT").cloned(),
         })

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{binary, record};
+use super::{binary, record, Options, Server};
 
 /// Credentials for one request.
 #[derive(Clone, Copy)]
@@ -135,6 +135,18 @@ pub fn new_key(name: &str, roles: &str) -> (String, String) {
     let entry = String::from_utf8(output.stdout).expect("utf-8");
     assert!(!entry.contains(&key), "the entry holds the key itself");
     (key, entry)
+}
+
+/// A registry started with `auth` as its auth file (`auth.toml` in `dir`) and `extra` flags.
+pub fn start_with_auth(dir: &Path, auth: &str, extra: &[&str]) -> Server {
+    let file = dir.join("auth.toml");
+    write_file(&file, auth);
+    let mut args = vec!["--auth-file".to_string(), file.display().to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Server::start_with(Options {
+        args,
+        ..Options::default()
+    })
 }
 
 pub fn user_entry(name: &str, hash: &str, roles: &[&str]) -> String {

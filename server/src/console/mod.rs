@@ -203,12 +203,7 @@ fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// A form body, bounded in size and time as API bodies are.
 async fn form(payload: web::Payload, data: &AppState) -> Result<Vec<(String, String)>, Error> {
-    let limit = data.body.max_bytes;
-    let body = tokio::time::timeout(data.body.timeout, payload.to_bytes_limited(limit))
-        .await
-        .map_err(|_| Error::RequestTimeout)?
-        .map_err(|_| Error::PayloadTooLarge { limit })?
-        .map_err(|e| Error::BadRequest(format!("cannot read the form: {e}")))?;
+    let body = crate::http::params::body(payload, &data.body).await?;
     Ok(form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect())
@@ -741,7 +736,7 @@ async fn subject(req: HttpRequest, data: Data) -> HttpResponse {
                         input type="hidden" name="s" value=(subject.qualified());
                         input type="hidden" name="action" value="level";
                         label for="level" { "Compatibility level" }
-                        select #level name="value" { @for l in LEVELS { option value=(l) selected[level == l] { (l) } } }
+                        select #level name="value" { @for l in CompatibilityLevel::ALL.map(CompatibilityLevel::as_str) { option value=(l) selected[level == l] { (l) } } }
                         button type="submit" { "Set level…" }
                     }
                 }
@@ -780,16 +775,6 @@ async fn subject(req: HttpRequest, data: Data) -> HttpResponse {
         layout(&frame, &subject.qualified(), body),
     )
 }
-
-const LEVELS: [&str; 7] = [
-    "BACKWARD",
-    "BACKWARD_TRANSITIVE",
-    "FORWARD",
-    "FORWARD_TRANSITIVE",
-    "FULL",
-    "FULL_TRANSITIVE",
-    "NONE",
-];
 
 // ----------------------------------------------------------------------------- one version
 
@@ -1413,32 +1398,11 @@ async fn try_change(req: HttpRequest, data: Data, payload: web::Payload) -> Http
 
 // ----------------------------------------------------------------------------- audit
 
-const ACTIONS: [&str; 16] = [
-    "schema_registered",
-    "version_deleted",
-    "subject_deleted",
-    "config_set",
-    "config_deleted",
-    "mode_set",
-    "mode_deleted",
-    "kek_created",
-    "kek_updated",
-    "kek_deleted",
-    "kek_undeleted",
-    "dek_created",
-    "dek_deleted",
-    "dek_undeleted",
-    "association_set",
-    "association_deleted",
-];
-
 async fn audit(req: HttpRequest, data: Data) -> HttpResponse {
     let frame = frame(&req, &data);
     let caller = caller(&req);
     let pairs = query(&req);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = crate::registry::audit::now_ms();
     let time_param = |name: &str| -> Result<Option<i64>, Error> {
         get(&pairs, name)
             .map(|raw| {
@@ -1488,7 +1452,7 @@ async fn audit(req: HttpRequest, data: Data) -> HttpResponse {
             label for="subject" { "Subject starts with" } input #subject type="search" name="subject" value=(get(&pairs, "subject").unwrap_or(""));
             label for="principal" { "Principal" } input #principal type="search" name="principal" value=(get(&pairs, "principal").unwrap_or(""));
             label for="action" { "Action" }
-            select #action name="action" { option value="" { "every action" } @for a in ACTIONS { option value=(a) selected[action == a] { (a) } } }
+            select #action name="action" { option value="" { "every action" } @for a in crate::registry::audit::ACTIONS { option value=(a) selected[action == a] { (a) } } }
             label for="since" { "Since" } input #since type="text" name="since" placeholder="24h, 7d or 2026-12-01T00:00:00Z" value=(get(&pairs, "since").unwrap_or(""));
             label for="until" { "Until" } input #until type="text" name="until" value=(get(&pairs, "until").unwrap_or(""));
             button type="submit" { "Filter" }

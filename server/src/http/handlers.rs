@@ -445,11 +445,9 @@ pub async fn delete_context(req: HttpRequest, data: Data) -> Reply {
 
 /// `GET /covenant/v1/audit?subject=&principal=&action=&since=&until=&from=&limit=`.
 pub async fn audit(req: HttpRequest, data: Data) -> Reply {
-    use crate::registry::audit::{parse_time, AuditQuery, MAX_LIMIT};
+    use crate::registry::audit::{parse_time, AuditQuery, ACTIONS, MAX_LIMIT};
     let params = Params::of(&req);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = crate::registry::audit::now_ms();
     let time = |name: &str| -> Result<Option<i64>> {
         match params.get(name) {
             None | Some("") => Ok(None),
@@ -460,24 +458,6 @@ pub async fn audit(req: HttpRequest, data: Data) -> Reply {
             }),
         }
     };
-    const ACTIONS: [&str; 16] = [
-        "schema_registered",
-        "version_deleted",
-        "subject_deleted",
-        "config_set",
-        "config_deleted",
-        "mode_set",
-        "mode_deleted",
-        "kek_created",
-        "kek_updated",
-        "kek_deleted",
-        "kek_undeleted",
-        "dek_created",
-        "dek_deleted",
-        "dek_undeleted",
-        "association_set",
-        "association_deleted",
-    ];
     let mut actions = Vec::new();
     for raw in params.all("action") {
         for action in raw.split(',').map(str::trim).filter(|a| !a.is_empty()) {

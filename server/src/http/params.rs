@@ -165,12 +165,7 @@ pub async fn json_body<T: DeserializeOwned>(
     payload: web::Payload,
     limits: &BodyLimits,
 ) -> Result<T> {
-    let limit = limits.max_bytes;
-    let body = tokio::time::timeout(limits.timeout, payload.to_bytes_limited(limit))
-        .await
-        .map_err(|_| Error::RequestTimeout)?
-        .map_err(|_| Error::PayloadTooLarge { limit })?
-        .map_err(|e| Error::BadRequest(format!("cannot read the request body: {e}")))?;
+    let body = body(payload, limits).await?;
     let value: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::Value::Null
     } else {
@@ -211,6 +206,16 @@ pub async fn json_body<T: DeserializeOwned>(
             format!("`{member}` in the request body: {reason}")
         })
     })
+}
+
+/// A request body within `limits`: 413 past the size, 408 when it stops arriving.
+pub async fn body(payload: web::Payload, limits: &BodyLimits) -> Result<bytes::Bytes> {
+    let limit = limits.max_bytes;
+    tokio::time::timeout(limits.timeout, payload.to_bytes_limited(limit))
+        .await
+        .map_err(|_| Error::RequestTimeout)?
+        .map_err(|_| Error::PayloadTooLarge { limit })?
+        .map_err(|e| Error::BadRequest(format!("cannot read the request body: {e}")))
 }
 
 /// How much of a request body is read, and for how long.

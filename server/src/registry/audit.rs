@@ -433,6 +433,33 @@ impl Audit {
     }
 }
 
+/// Every action an audit entry can name (what the `action` filter accepts).
+pub const ACTIONS: [&str; 16] = [
+    "schema_registered",
+    "version_deleted",
+    "subject_deleted",
+    "config_set",
+    "config_deleted",
+    "mode_set",
+    "mode_deleted",
+    "kek_created",
+    "kek_updated",
+    "kek_deleted",
+    "kek_undeleted",
+    "dek_created",
+    "dek_deleted",
+    "dek_undeleted",
+    "association_set",
+    "association_deleted",
+];
+
+/// Now, in milliseconds since the epoch (what `parse_time`'s spans count back from).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Milliseconds since the epoch as RFC 3339 in UTC, with milliseconds.
 pub fn rfc3339(ms: i64) -> String {
     let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
