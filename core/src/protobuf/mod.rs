@@ -192,11 +192,12 @@ impl ProtobufSchema {
         )
     }
 
-    /// The base64 `FileDescriptorProto` (`format=serialized`), without source information.
+    /// The base64 `FileDescriptorProto` (`format=serialized`), custom options included (the
+    /// file is compiled without source information). Encoded from the descriptor, not from
+    /// prost-types' `FileDescriptorProto`, whose option messages drop extensions such as
+    /// `(confluent.field_meta)`, the field tags Confluent's clients read.
     pub fn serialized(&self) -> String {
-        let mut proto = self.file.file_descriptor_proto().clone();
-        proto.source_code_info = None;
-        base64::engine::general_purpose::STANDARD.encode(proto.encode_to_vec())
+        base64::engine::general_purpose::STANDARD.encode(self.file.encode_to_vec())
     }
 
     /// The import paths of the file's direct dependencies.
@@ -219,12 +220,20 @@ fn source_file(name: &str, text: &str) -> Result<File> {
     }
     match File::from_source(name, text) {
         Ok(file) => Ok(file),
-        Err(parse_error) => match decode_descriptor(text) {
-            Some(mut proto) => {
-                proto.name = Some(name.to_string());
-                Ok(File::from_file_descriptor_proto(proto))
+        Err(parse_error) => match descriptor_bytes(text) {
+            Some(mut bytes) if FileDescriptorProto::decode(bytes.as_slice()).is_ok() => {
+                // Renamed by appending field 1 (`name`): the last value of a field wins. Decoded
+                // from the bytes, not through prost-types, so custom options (the field tags
+                // in `(confluent.field_meta)`) are kept.
+                let mut field = Vec::with_capacity(name.len() + 6);
+                field.push(0x0a);
+                prost::encoding::encode_varint(name.len() as u64, &mut field);
+                field.extend_from_slice(name.as_bytes());
+                bytes.extend_from_slice(&field);
+                File::decode_file_descriptor_proto(bytes.as_slice())
+                    .map_err(|e| Error::InvalidSchema(format!("{name}: {e}")))
             }
-            None => Err(Error::InvalidSchema(compile_error(&parse_error))),
+            _ => Err(Error::InvalidSchema(compile_error(&parse_error))),
         },
     }
 }
@@ -253,15 +262,19 @@ pub(crate) fn descriptor_entries(text: &str) -> usize {
 }
 
 fn decode_descriptor(text: &str) -> Option<FileDescriptorProto> {
+    FileDescriptorProto::decode(descriptor_bytes(text)?.as_slice()).ok()
+}
+
+/// The bytes of a base64 `FileDescriptorProto` (standard or URL-safe alphabet).
+fn descriptor_bytes(text: &str) -> Option<Vec<u8>> {
     let trimmed = text.trim();
     if trimmed.is_empty() || trimmed.contains(|c: char| c.is_whitespace() || c == '{' || c == ';') {
         return None;
     }
-    let bytes = base64::engine::general_purpose::STANDARD
+    base64::engine::general_purpose::STANDARD
         .decode(trimmed)
         .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(trimmed))
-        .ok()?;
-    FileDescriptorProto::decode(bytes.as_slice()).ok()
+        .ok()
 }
 
 /// The nesting depth if it exceeds the limit, counting braces outside strings and comments.
@@ -437,6 +450,27 @@ mod tests {
         let text = parse("syntax = \"proto3\";\npackage p;\nmessage M { string name = 1; repeated int32 ids = 2; }");
         let from_descriptor = parse(&text.serialized());
         assert_eq!(from_descriptor.canonical(), text.canonical());
+    }
+
+    #[test]
+    fn a_serialized_descriptor_keeps_custom_options() {
+        // Confluent's clients read field tags from the serialized descriptor's options: a
+        // serialization through prost-types' `FieldOptions` dropped them.
+        let text = parse(
+            "syntax = \"proto3\";\npackage p;\nimport \"confluent/meta.proto\";\nmessage M {\n  string ssn = 1 [(confluent.field_meta).tags = \"PII\"];\n}\n",
+        );
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.serialized())
+            .expect("base64");
+        assert!(
+            bytes.windows(3).any(|w| w == b"PII"),
+            "the tag is in the descriptor"
+        );
+        let from_descriptor = parse(&text.serialized());
+        assert_eq!(from_descriptor.canonical(), text.canonical());
+        assert!(from_descriptor
+            .canonical()
+            .contains("(confluent.field_meta)"));
     }
 
     #[test]
