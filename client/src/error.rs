@@ -56,6 +56,9 @@ pub enum Error {
     /// A value could not be encoded or decoded.
     #[error("{0}")]
     Codec(String),
+    /// A data-contract rule refused the event (or could not run on it).
+    #[error("{0}")]
+    Rule(Box<crate::rules::RuleError>),
 }
 
 impl Error {

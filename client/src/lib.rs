@@ -11,6 +11,7 @@
 mod cache;
 mod error;
 mod rest;
+pub mod rules;
 pub mod serde;
 
 #[cfg(feature = "blocking")]

@@ -130,6 +130,18 @@ impl Format for AvroFormat {
         }
     }
 
+    fn rule_schema(
+        &self,
+        encoder: &Encoder,
+        _: &SchemaString,
+    ) -> Result<Arc<crate::rules::values::AvroRules>> {
+        let schema = encoder.borrow_owner();
+        Ok(Arc::new(crate::rules::values::AvroRules::new(
+            &schema.schema,
+            &schema.references,
+        )))
+    }
+
     fn encode(&self, encoder: &Encoder, id: i32, value: &Value, out: &mut Vec<u8>) -> Result<()> {
         encode_into(out, id, encoder, value)
     }
@@ -198,10 +210,35 @@ impl AvroSerializer {
             .await
     }
 
+    /// Resolves the writer schema for `topic` and compiles its rules, so that a contract that
+    /// cannot run (a rule that does not compile, a schema that is not registered) fails when
+    /// the service starts rather than on its first event.
+    pub async fn warm_up(&self, topic: &str) -> Result<()> {
+        self.target(topic).await.map(|_| ())
+    }
+
     /// Serializes an Avro value for `topic`.
     pub async fn serialize(&self, topic: &str, value: &Value) -> Result<Vec<u8>> {
         let target = self.target(topic).await?;
-        self.pipeline.write(topic, &target, value)
+        self.pipeline.write(topic, &target, value).await
+    }
+
+    /// Serializes a JSON value for `topic`, read by the writer schema: integers into `int` or
+    /// `long`, numbers into `float` or `double`, a union's value as the first branch it fits
+    /// (plain, not `{"type": value}`), strings into `bytes`/`fixed` by code point, defaults for
+    /// missing fields. What `covenant rules test` reads events with.
+    pub async fn serialize_json(&self, topic: &str, value: &serde_json::Value) -> Result<Vec<u8>> {
+        let target = self.target(topic).await?;
+        let encoder = &target.prepared;
+        let schema = encoder.borrow_owner();
+        let names = encoder.borrow_dependent().names.get_names();
+        let avro = crate::rules::values::avro_value_from_json(names, &schema.schema, value)
+            .map_err(|reason| Error::Validation {
+                schema: format!("id {}", target.id),
+                path: "/".into(),
+                reason,
+            })?;
+        self.pipeline.write(topic, &target, &avro).await
     }
 
     /// Serializes a serde value for `topic`, resolving it into the writer schema first.
@@ -226,7 +263,7 @@ impl AvroSerializer {
                 ))
             }
         };
-        self.pipeline.write(topic, &target, &resolved)
+        self.pipeline.write(topic, &target, &resolved).await
     }
 }
 
@@ -448,6 +485,12 @@ impl AvroDeserializer {
         self
     }
 
+    /// How the writer schemas' data-contract rules run on read (on by default).
+    pub fn with_rules(mut self, config: crate::rules::RuleConfig) -> Self {
+        self.pipeline.set_rules(config);
+        self
+    }
+
     /// Decodes a framed payload into a value.
     pub async fn deserialize(&self, bytes: &[u8]) -> Result<Value> {
         let client = self.pipeline.client();
@@ -461,7 +504,19 @@ impl AvroDeserializer {
                 })
             })
             .await?;
-        let mut cursor = payload;
+        let walk = || {
+            let schemas = decoder.borrow_owner();
+            let shape = schemas.reader.as_ref().unwrap_or(&schemas.writer);
+            Ok(Arc::new(crate::rules::values::AvroRules::new(
+                &shape.schema,
+                &shape.references,
+            )))
+        };
+        let payload = self
+            .pipeline
+            .open_payload(id, &schema, payload, bytes, walk)
+            .await?;
+        let mut cursor = &payload[..];
         let value = decoder
             .borrow_dependent()
             .read_value(&mut cursor)
@@ -476,7 +531,7 @@ impl AvroDeserializer {
                 cursor.len()
             )));
         }
-        self.pipeline.finish(&schema, value)
+        self.pipeline.finish(id, &schema, value, bytes, walk).await
     }
 
     /// Decodes a framed payload into a serde type.

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::pipeline::{Format, Hook, Local, Reading, Step, Writing};
+use super::pipeline::{Format, Hook, Local, Reading, Step, Target, Writing};
 use super::{resolve_references, SerializerConfig};
 use crate::error::{Error, Result};
 use crate::rest::Client;
@@ -68,6 +68,16 @@ impl Format for JsonFormat {
         validate(validator, value, || format!("id {id}"))
     }
 
+    fn rule_schema(
+        &self,
+        _: &Validator,
+        schema: &SchemaString,
+    ) -> Result<Arc<crate::rules::values::JsonRules>> {
+        let root = serde_json::from_str(&schema.schema)
+            .map_err(|e| Error::Schema(format!("not JSON: {e}")))?;
+        Ok(Arc::new(crate::rules::values::JsonRules::new(root)))
+    }
+
     fn encode(&self, _: &Validator, _: i32, value: &Value, out: &mut Vec<u8>) -> Result<()> {
         serde_json::to_writer(out, value).map_err(|e| Error::Codec(e.to_string()))
     }
@@ -112,10 +122,8 @@ impl JsonSerializer {
         self
     }
 
-    /// Validates and serializes a JSON value for `topic`.
-    pub async fn serialize(&self, topic: &str, value: &Value) -> Result<Vec<u8>> {
-        let target = self
-            .pipeline
+    async fn target(&self, topic: &str) -> Result<Target<Validator>> {
+        self.pipeline
             .target(topic, "", async {
                 Ok(Local {
                     key: String::new(),
@@ -123,8 +131,19 @@ impl JsonSerializer {
                     request: self.local.clone(),
                 })
             })
-            .await?;
-        self.pipeline.write(topic, &target, value)
+            .await
+    }
+
+    /// Resolves the writer schema for `topic` and compiles its rules, so that a contract that
+    /// cannot run fails when the service starts rather than on its first event.
+    pub async fn warm_up(&self, topic: &str) -> Result<()> {
+        self.target(topic).await.map(|_| ())
+    }
+
+    /// Validates and serializes a JSON value for `topic`.
+    pub async fn serialize(&self, topic: &str, value: &Value) -> Result<Vec<u8>> {
+        let target = self.target(topic).await?;
+        self.pipeline.write(topic, &target, value).await
     }
 
     /// Validates and serializes a serde value for `topic`.
@@ -167,6 +186,12 @@ impl JsonDeserializer {
         self
     }
 
+    /// How the writer schemas' data-contract rules run on read (on by default).
+    pub fn with_rules(mut self, config: crate::rules::RuleConfig) -> Self {
+        self.pipeline.set_rules(config);
+        self
+    }
+
     /// Decodes and validates a framed payload.
     pub async fn deserialize(&self, bytes: &[u8]) -> Result<Value> {
         let client = self.pipeline.client();
@@ -177,7 +202,16 @@ impl JsonDeserializer {
                 fetch_validator(client, &registered).await
             })
             .await?;
-        let value: Value = serde_json::from_slice(payload).map_err(|e| {
+        let walk = || {
+            let root = serde_json::from_str(&schema.schema)
+                .map_err(|e| Error::Schema(format!("not JSON: {e}")))?;
+            Ok(Arc::new(crate::rules::values::JsonRules::new(root)))
+        };
+        let payload = self
+            .pipeline
+            .open_payload(id, &schema, payload, bytes, walk)
+            .await?;
+        let value: Value = serde_json::from_slice(&payload).map_err(|e| {
             Error::Codec(format!(
                 "the payload written with schema {id} is not JSON: {e}"
             ))
@@ -186,7 +220,7 @@ impl JsonDeserializer {
             Some(reader) => validate(reader, &value, || "the reader schema".to_string())?,
             None => validate(&writer, &value, || format!("id {id}"))?,
         }
-        self.pipeline.finish(&schema, value)
+        self.pipeline.finish(id, &schema, value, bytes, walk).await
     }
 
     /// Decodes and validates a framed payload into a serde type.

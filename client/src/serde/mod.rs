@@ -83,6 +83,9 @@ pub struct SerializerConfig {
     /// requirement (`^2`, `~2.3`, `>=1.4, <2`; Covenant only), instead of the local schema.
     /// Cached like `use_latest_version`, for `latest_cache_ttl`.
     pub use_version_req: Option<String>,
+    /// How the data-contract rules of the writer schema run (on by default; see
+    /// [`crate::rules`]).
+    pub rules: crate::rules::RuleConfig,
 }
 
 impl SerializerConfig {
@@ -111,6 +114,7 @@ impl Default for SerializerConfig {
             metadata: None,
             rule_set: None,
             use_version_req: None,
+            rules: crate::rules::RuleConfig::default(),
         }
     }
 }
@@ -244,6 +248,15 @@ pub(crate) async fn writer_of(client: &Client, schema_ref: SchemaRef) -> Result<
         SchemaRef::Id(id) => client.schema_by_id(id, None).await,
         SchemaRef::Guid(_) => client.schema_by_guid(&schema_ref.to_string()).await,
     }
+}
+
+/// The (name, text) of every schema `references` names, transitively, dependencies first:
+/// what parsing a registered schema with references needs.
+pub async fn reference_texts(
+    client: &Client,
+    references: &[SchemaReference],
+) -> Result<Vec<(String, String)>> {
+    resolve_references(client, references).await
 }
 
 /// The texts of every schema `references` names, transitively, dependencies first, by the

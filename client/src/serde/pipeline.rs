@@ -17,8 +17,9 @@ use covenant_core::wire::{self, SchemaRef};
 
 use super::{writer_of, SerializerConfig, WriterResolver};
 use crate::cache::BoundedCache;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::rest::Client;
+use crate::rules::{self, CompiledRules, Mode, RuleConfig, RuleValue, Stop};
 
 /// A boxed future, for the async steps of a format.
 pub(crate) type Step<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
@@ -45,6 +46,45 @@ impl<P> Clone for Target<P> {
             prepared: Arc::clone(&self.prepared),
         }
     }
+}
+
+/// A schema's rules, compiled, with what walks of its values need.
+pub(crate) struct Bound<V: RuleValue> {
+    pub compiled: Arc<CompiledRules>,
+    pub schema: Arc<V::Schema>,
+    /// The subject the schema is registered under (the DEK subject of encryption rules).
+    pub subject: Option<String>,
+}
+
+/// Fetches the keys a run of rules asked for, and runs them again, until they pass, fail, or
+/// have asked for more keys than a rule set can need.
+async fn with_keys<T>(
+    client: &Client,
+    config: &RuleConfig,
+    keys: &rules::encrypt::KeyRing,
+    compiled: &CompiledRules,
+    mode: Mode,
+    mut run: impl FnMut() -> std::result::Result<T, Stop>,
+) -> Result<T> {
+    for _ in 0..16 {
+        match run() {
+            Ok(done) => return Ok(done),
+            Err(Stop::NeedKey(request)) => {
+                let Some((rule, encryption)) = compiled.encryption_rule(&request) else {
+                    return Err(Stop::NeedKey(request).into());
+                };
+                keys.fetch(client, config, encryption, &request, mode)
+                    .await
+                    .map_err(|reason| {
+                        Error::Rule(Box::new(rules::encrypt::key_error(rule, mode, reason)))
+                    })?;
+            }
+            Err(stop) => return Err(stop.into()),
+        }
+    }
+    Err(Error::Config(
+        "the rules asked for more than 16 keys for one event".into(),
+    ))
 }
 
 /// The local schema a serializer writes for one kind of value: a key telling kinds apart
@@ -80,7 +120,7 @@ pub trait Hook<V>: Send + Sync {
 /// A format's own steps.
 pub(crate) trait Format: Send + Sync + 'static {
     /// The values it writes.
-    type Value: Clone + Send + Sync;
+    type Value: RuleValue;
     /// What encoding with one writer schema (and one local kind) needs, prepared once.
     type Prepared: Send + Sync + 'static;
     /// Whether [`Format::encode`] refuses a value that does not fit, so that a separate
@@ -96,6 +136,15 @@ pub(crate) trait Format: Send + Sync + 'static {
     ) -> Step<'a, Self::Prepared>;
     /// Checks that `value` fits the writer schema.
     fn validate(&self, prepared: &Self::Prepared, id: i32, value: &Self::Value) -> Result<()>;
+    /// What rules need to walk values of the writer schema.
+    fn rule_schema(
+        &self,
+        prepared: &Self::Prepared,
+        schema: &SchemaString,
+    ) -> Result<Arc<<Self::Value as RuleValue>::Schema>>;
+    /// Appends what comes between the header and the payload (Protobuf's message indexes),
+    /// outside what payload rules (ENCRYPT_PAYLOAD) see.
+    fn frame(&self, _prepared: &Self::Prepared, _out: &mut Vec<u8>) {}
     /// Appends the encoding of `value` (already validated) to `out`.
     fn encode(
         &self,
@@ -118,6 +167,9 @@ pub(crate) struct Writing<F: Format> {
     hooks: Vec<Arc<dyn Hook<F::Value>>>,
     /// The size of the last event, to allocate its successor in one go.
     last_size: AtomicUsize,
+    /// Writer id → its rules (`None`: none run here).
+    rules: BoundedCache<i32, Option<Arc<Bound<F::Value>>>>,
+    keys: rules::encrypt::KeyRing,
 }
 
 impl<F: Format> Writing<F> {
@@ -133,7 +185,31 @@ impl<F: Format> Writing<F> {
             prepared: BoundedCache::new(256, None),
             hooks: Vec::new(),
             last_size: AtomicUsize::new(64),
+            rules: BoundedCache::new(256, None),
+            keys: rules::encrypt::KeyRing::default(),
         }
+    }
+
+    /// The rules of a writer schema, compiled once per id.
+    fn rules_of(&self, target: &Target<F::Prepared>) -> Result<Option<Arc<Bound<F::Value>>>> {
+        if let Some(found) = self.rules.get(&target.id) {
+            return Ok(found);
+        }
+        let config = &self.config().rules;
+        let bound = match CompiledRules::compile(
+            config,
+            target.schema.rule_set.as_ref(),
+            target.schema.metadata.as_ref(),
+        )? {
+            None => None,
+            Some(compiled) => Some(Arc::new(Bound {
+                compiled,
+                schema: self.format.rule_schema(&target.prepared, &target.schema)?,
+                subject: Some(target.subject.to_string()),
+            })),
+        };
+        self.rules.insert(target.id, bound.clone());
+        Ok(bound)
     }
 
     pub fn config(&self) -> &SerializerConfig {
@@ -190,12 +266,105 @@ impl<F: Format> Writing<F> {
             schema: writer.schema,
             prepared,
         };
+        // A rule that cannot compile fails here, before any event is written with it.
+        self.rules_of(&target)?;
         self.by_topic.insert(key, target.clone());
         Ok(target)
     }
 
+    /// Runs the write rules, validates, runs the hooks, encodes and frames one event for
+    /// `target`, then runs the payload rules on the encoding.
+    pub async fn write(
+        &self,
+        topic: &str,
+        target: &Target<F::Prepared>,
+        value: &F::Value,
+    ) -> Result<Vec<u8>> {
+        let Some(bound) = self.rules_of(target)? else {
+            return self.write_plain(topic, target, value);
+        };
+        let compiled = &bound.compiled;
+        let config = &self.config().rules;
+        let event = rules::Event {
+            topic,
+            subject: Some(&target.subject),
+            is_key: self.config().is_key,
+            payload: None,
+        };
+        let value = if compiled.has(&compiled.domain, Mode::Write) {
+            with_keys(
+                self.client(),
+                config,
+                &self.keys,
+                compiled,
+                Mode::Write,
+                || {
+                    let mut changed = value.clone();
+                    rules::run_value(
+                        compiled,
+                        &compiled.domain,
+                        Mode::Write,
+                        &mut changed,
+                        &bound.schema,
+                        &self.keys,
+                        &event,
+                    )?;
+                    Ok(changed)
+                },
+            )
+            .await?
+        } else {
+            value.clone()
+        };
+        if !compiled.has(&compiled.encoding, Mode::Write) {
+            return self.write_plain(topic, target, &value);
+        }
+        self.format.validate(&target.prepared, target.id, &value)?;
+        let value = self.run_hooks(topic, target, value)?;
+        let mut payload = Vec::with_capacity(self.last_size.load(Ordering::Relaxed));
+        self.format
+            .encode(&target.prepared, target.id, &value, &mut payload)?;
+        let payload = with_keys(
+            self.client(),
+            config,
+            &self.keys,
+            compiled,
+            Mode::Write,
+            || {
+                let mut sealed = payload.clone();
+                rules::run_payload(compiled, Mode::Write, &mut sealed, &self.keys, &event)?;
+                Ok(sealed)
+            },
+        )
+        .await?;
+        let mut out = Vec::with_capacity(5 + 8 + payload.len());
+        wire::write_header(target.id, &mut out);
+        self.format.frame(&target.prepared, &mut out);
+        out.extend_from_slice(&payload);
+        self.last_size.store(out.len(), Ordering::Relaxed);
+        Ok(out)
+    }
+
+    fn run_hooks(
+        &self,
+        topic: &str,
+        target: &Target<F::Prepared>,
+        mut value: F::Value,
+    ) -> Result<F::Value> {
+        let context = HookContext {
+            topic,
+            subject: Some(&target.subject),
+            schema: &target.schema,
+            is_key: self.config().is_key,
+        };
+        for hook in &self.hooks {
+            hook.on_write(&context, &mut value)?;
+        }
+        Ok(value)
+    }
+
     /// Validates, runs the hooks and encodes one event for `target`.
-    pub fn write(
+    fn write_plain(
         &self,
         topic: &str,
         target: &Target<F::Prepared>,
@@ -206,20 +375,12 @@ impl<F: Format> Writing<F> {
         }
         let mut out = Vec::with_capacity(5 + self.last_size.load(Ordering::Relaxed));
         wire::write_header(target.id, &mut out);
+        self.format.frame(&target.prepared, &mut out);
         if self.hooks.is_empty() {
             self.format
                 .encode(&target.prepared, target.id, value, &mut out)?;
         } else {
-            let mut value = value.clone();
-            let context = HookContext {
-                topic,
-                subject: Some(&target.subject),
-                schema: &target.schema,
-                is_key: self.config().is_key,
-            };
-            for hook in &self.hooks {
-                hook.on_write(&context, &mut value)?;
-            }
+            let value = self.run_hooks(topic, target, value.clone())?;
             self.format
                 .encode(&target.prepared, target.id, &value, &mut out)?;
         }
@@ -230,23 +391,116 @@ impl<F: Format> Writing<F> {
 
 /// The read half of the pipeline: the writer schema of each framed payload, prepared once per
 /// id or GUID, and the read hooks.
-pub(crate) struct Reading<P, V> {
+pub(crate) struct Reading<P, V: RuleValue> {
     client: Client,
     prepared: BoundedCache<SchemaRef, (Arc<SchemaString>, Arc<P>)>,
     hooks: Vec<Arc<dyn Hook<V>>>,
+    rule_config: RuleConfig,
+    /// Writer → its rules (`None`: none run here).
+    rules: BoundedCache<SchemaRef, Option<Arc<Bound<V>>>>,
+    keys: rules::encrypt::KeyRing,
     /// Events are read only when their writer is a version of this subject whose semantic
     /// version matches this requirement.
     required: Option<(String, covenant_core::semver::VersionReq)>,
 }
 
-impl<P: Send + Sync, V> Reading<P, V> {
+impl<P: Send + Sync, V: RuleValue> Reading<P, V> {
     pub fn new(client: Client) -> Reading<P, V> {
         Reading {
             client,
             prepared: BoundedCache::new(64, None),
             hooks: Vec::new(),
+            rule_config: RuleConfig::default(),
+            rules: BoundedCache::new(64, None),
+            keys: rules::encrypt::KeyRing::default(),
             required: None,
         }
+    }
+
+    /// How rules run on read.
+    pub fn set_rules(&mut self, config: RuleConfig) {
+        self.rule_config = config;
+    }
+
+    /// The rules of a writer schema, compiled once; `walk` builds what walks of the decoded
+    /// values need.
+    async fn rules_of(
+        &self,
+        schema_ref: SchemaRef,
+        schema: &SchemaString,
+        walk: impl FnOnce() -> Result<Arc<V::Schema>>,
+    ) -> Result<Option<Arc<Bound<V>>>> {
+        if let Some(found) = self.rules.get(&schema_ref) {
+            return Ok(found);
+        }
+        let bound = match CompiledRules::compile(
+            &self.rule_config,
+            schema.rule_set.as_ref(),
+            schema.metadata.as_ref(),
+        )? {
+            None => None,
+            Some(compiled) => {
+                // The payload names only the schema: its subject (which DEKs are kept under)
+                // is the first that registered it.
+                let id = match schema_ref {
+                    SchemaRef::Id(id) => Some(id),
+                    SchemaRef::Guid(_) => schema.max_id,
+                };
+                let subject = match id {
+                    Some(id) => {
+                        let mut versions = self.client.id_versions(id).await?;
+                        versions.sort_by(|a, b| a.subject.cmp(&b.subject));
+                        versions.into_iter().next().map(|v| v.subject)
+                    }
+                    None => None,
+                };
+                Some(Arc::new(Bound {
+                    compiled,
+                    schema: walk()?,
+                    subject,
+                }))
+            }
+        };
+        self.rules.insert(schema_ref, bound.clone());
+        Ok(bound)
+    }
+
+    /// The payload after the payload rules (ENCRYPT_PAYLOAD) ran on it, if the writer has any.
+    pub async fn open_payload<'b>(
+        &self,
+        schema_ref: SchemaRef,
+        schema: &SchemaString,
+        payload: &'b [u8],
+        bytes: &[u8],
+        walk: impl FnOnce() -> Result<Arc<V::Schema>>,
+    ) -> Result<std::borrow::Cow<'b, [u8]>> {
+        let Some(bound) = self.rules_of(schema_ref, schema, walk).await? else {
+            return Ok(std::borrow::Cow::Borrowed(payload));
+        };
+        let compiled = &bound.compiled;
+        if !compiled.has(&compiled.encoding, Mode::Read) {
+            return Ok(std::borrow::Cow::Borrowed(payload));
+        }
+        let event = rules::Event {
+            topic: "",
+            subject: bound.subject.as_deref(),
+            is_key: false,
+            payload: Some(bytes),
+        };
+        let opened = with_keys(
+            &self.client,
+            &self.rule_config,
+            &self.keys,
+            compiled,
+            Mode::Read,
+            || {
+                let mut opened = payload.to_vec();
+                rules::run_payload(compiled, Mode::Read, &mut opened, &self.keys, &event)?;
+                Ok(opened)
+            },
+        )
+        .await?;
+        Ok(std::borrow::Cow::Owned(opened))
     }
 
     /// Refuses events whose writer is not a version of `subject` with a semantic version
@@ -338,8 +592,47 @@ impl<P: Send + Sync, V> Reading<P, V> {
         Ok((schema_ref, schema, prepared, payload))
     }
 
-    /// Runs the read hooks on a decoded value.
-    pub fn finish(&self, schema: &SchemaString, mut value: V) -> Result<V> {
+    /// Runs the read rules and the read hooks on a decoded value.
+    pub async fn finish(
+        &self,
+        schema_ref: SchemaRef,
+        schema: &SchemaString,
+        mut value: V,
+        bytes: &[u8],
+        walk: impl FnOnce() -> Result<Arc<V::Schema>>,
+    ) -> Result<V> {
+        if let Some(bound) = self.rules_of(schema_ref, schema, walk).await? {
+            let compiled = &bound.compiled;
+            if compiled.has(&compiled.domain, Mode::Read) {
+                let event = rules::Event {
+                    topic: "",
+                    subject: bound.subject.as_deref(),
+                    is_key: false,
+                    payload: Some(bytes),
+                };
+                value = with_keys(
+                    &self.client,
+                    &self.rule_config,
+                    &self.keys,
+                    compiled,
+                    Mode::Read,
+                    || {
+                        let mut changed = value.clone();
+                        rules::run_value(
+                            compiled,
+                            &compiled.domain,
+                            Mode::Read,
+                            &mut changed,
+                            &bound.schema,
+                            &self.keys,
+                            &event,
+                        )?;
+                        Ok(changed)
+                    },
+                )
+                .await?;
+            }
+        }
         let context = HookContext {
             topic: "",
             subject: None,

@@ -31,6 +31,8 @@ async fn fetch_schema(client: &Client, registered: &SchemaString) -> Result<Prot
 pub struct Framing {
     /// The message index path of the type in the writer schema.
     indexes: Arc<[i32]>,
+    /// What rules need to walk messages of the writer schema.
+    rules: Arc<crate::rules::values::ProtoRules>,
 }
 
 /// The Protobuf steps of the pipeline. The local kind is the message's full name.
@@ -62,6 +64,10 @@ impl Format for ProtobufFormat {
                 })?;
             Ok(Framing {
                 indexes: protobuf::message_indexes(&target).into(),
+                rules: Arc::new(crate::rules::values::ProtoRules::new(
+                    compiled.file(),
+                    &schema.schema,
+                )),
             })
         })
     }
@@ -72,14 +78,25 @@ impl Format for ProtobufFormat {
         Ok(())
     }
 
-    fn encode(
+    fn rule_schema(
         &self,
         framing: &Framing,
+        _: &SchemaString,
+    ) -> Result<Arc<crate::rules::values::ProtoRules>> {
+        Ok(Arc::clone(&framing.rules))
+    }
+
+    fn frame(&self, framing: &Framing, out: &mut Vec<u8>) {
+        wire::write_message_indexes(&framing.indexes, out);
+    }
+
+    fn encode(
+        &self,
+        _: &Framing,
         _: i32,
         message: &DynamicMessage,
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        wire::write_message_indexes(&framing.indexes, out);
         message
             .encode(out)
             .map_err(|e| Error::Codec(format!("cannot encode the Protobuf message: {e}")))
@@ -171,7 +188,7 @@ impl ProtobufSerializer {
                 })
             })
             .await?;
-        self.pipeline.write(topic, &target, message)
+        self.pipeline.write(topic, &target, message).await
     }
 
     /// Serializes a generated message for `topic`.
@@ -211,6 +228,12 @@ impl ProtobufDeserializer {
         self
     }
 
+    /// How the writer schemas' data-contract rules run on read (on by default).
+    pub fn with_rules(mut self, config: crate::rules::RuleConfig) -> Self {
+        self.pipeline.set_rules(config);
+        self
+    }
+
     /// Decodes a framed payload into a dynamic message of the writer's type.
     pub async fn deserialize(&self, bytes: &[u8]) -> Result<DynamicMessage> {
         let client = self.pipeline.client();
@@ -226,12 +249,24 @@ impl ProtobufDeserializer {
                 "schema {id} has no message at index path {indexes:?}"
             ))
         })?;
-        let message = DynamicMessage::decode(descriptor, body).map_err(|e| {
+        let walk = || {
+            Ok(Arc::new(crate::rules::values::ProtoRules::new(
+                schema.file(),
+                &registered.schema,
+            )))
+        };
+        let body = self
+            .pipeline
+            .open_payload(id, &registered, body, bytes, walk)
+            .await?;
+        let message = DynamicMessage::decode(descriptor, &body[..]).map_err(|e| {
             Error::Codec(format!(
                 "cannot decode the Protobuf payload written with schema {id}: {e}"
             ))
         })?;
-        self.pipeline.finish(&registered, message)
+        self.pipeline
+            .finish(id, &registered, message, bytes, walk)
+            .await
     }
 
     /// Decodes a framed payload into a generated message (the reader's own type; fields it
