@@ -459,4 +459,384 @@ fn data_contracts_with_confluent_clients() {
         );
         eprintln!("{what}:\n{stdout}");
     }
+    // Covenant's own client: it decrypts what both of them encrypted, and what it encrypts
+    // decrypts in both.
+    rust_encryption_both_ways(&server, dir.path());
+    for (what, program, script) in [
+        (
+            "confluent-kafka, consuming Rust's",
+            python.as_str(),
+            "contracts.py",
+        ),
+        (
+            "@confluentinc/schemaregistry, consuming Rust's",
+            node.as_str(),
+            "node/contracts.mjs",
+        ),
+    ] {
+        let output = Command::new(program)
+            .arg(interop.join(script))
+            .args([
+                server.url.as_str(),
+                work.as_str(),
+                "consume",
+                "--from",
+                "rs",
+            ])
+            .env("COVENANT_INTEROP_SERVER_SECRET", secret)
+            .output()
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && !stdout.contains("FAIL"),
+            "{what} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            stdout
+                .lines()
+                .filter(|l| l.starts_with("ok") && l.contains("Rust"))
+                .count(),
+            2,
+            "{what} decrypted both Rust payloads:\n{stdout}"
+        );
+        eprintln!("{what}:\n{stdout}");
+    }
+}
+
+/// The client secret and key id of tests/interop/contracts.py (and the Node script).
+const INTEROP_CLIENT_SECRET: &str = "covenant-interop-client-secret";
+const INTEROP_KMS_KEY_ID: &str = "covenant-interop-key";
+const PATIENT: &str = r#"{"type":"record","name":"Patient","namespace":"interop.contracts","fields":[{"name":"id","type":"string"},{"name":"ssn","type":"string","confluent:tags":["PII"]},{"name":"note","type":"string"}]}"#;
+
+/// Decrypts the Python and Node payloads in `work`, and writes `rs-encrypted.json` (a KEK of
+/// the client's and a shared one) in their format.
+fn rust_encryption_both_ways(server: &Server, work: &Path) {
+    use covenant_client::rules::RuleConfig;
+    let rules = || RuleConfig::default().param("secret", INTEROP_CLIENT_SECRET);
+    runtime().block_on(async {
+        for (language, file) in [("Python", "py-encrypted.json"), ("Node", "js-encrypted.json")] {
+            let text = std::fs::read_to_string(work.join(file)).expect("payload file");
+            let entries: Value = serde_json::from_str(&text).expect("json");
+            for kind in ["local", "shared"] {
+                let entry = &entries[kind];
+                let payload = hex_decode(entry["payload_hex"].as_str().expect("hex"));
+                let plaintext = entry["plaintext"].as_str().expect("plaintext");
+                assert!(!contains(&payload, plaintext.as_bytes()), "{language} {kind}: plaintext on the wire");
+                // A fresh client and deserializer: nothing cached from the writer.
+                let client = Client::new(&server.url).expect("client");
+                let reader = AvroDeserializer::new(client, None).expect("reader").with_rules(rules());
+                let value: Value = reader.deserialize_into(&payload).await.unwrap_or_else(|e| panic!("{language} {kind}: {e}"));
+                assert_eq!(value, entry["expected"], "{language} {kind}");
+                // Without the secret the field cannot be opened: the error names the rule.
+                if kind == "local" {
+                    let blind = AvroDeserializer::new(Client::new(&server.url).expect("client"), None)
+                        .expect("reader")
+                        .with_rules(RuleConfig::default().param("secret", "not-the-secret"));
+                    let error = blind.deserialize(&payload).await.expect_err("wrong secret");
+                    assert!(error.to_string().contains("encryptPii"), "{error}");
+                }
+                eprintln!("ok    Rust decrypts the {language} {kind} payload: {value}");
+            }
+        }
+        let client = Client::new(&server.url).expect("client");
+        let run = common::unique();
+        let mut out = serde_json::Map::new();
+        for (kind, shared) in [("local", false), ("shared", true)] {
+            let kek = format!("rs-kek-{kind}-{run}");
+            if shared {
+                client
+                    .create_kek(&covenant_client::api::CreateKekRequest {
+                        name: Some(kek.clone()),
+                        kms_type: Some("local-kms".into()),
+                        kms_key_id: Some(INTEROP_KMS_KEY_ID.into()),
+                        shared: true,
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("shared kek");
+            }
+            let topic = format!("rs-encrypt-{kind}-{run}");
+            let subject = format!("{topic}-value");
+            let rule_set = json!({"domainRules": [{"name": "encryptPii", "kind": "TRANSFORM", "mode": "WRITEREAD",
+                "type": "ENCRYPT", "tags": ["PII"], "params": {"encrypt.kek.name": kek,
+                "encrypt.kms.type": "local-kms", "encrypt.kms.key.id": INTEROP_KMS_KEY_ID}}]});
+            client
+                .register(&subject, &covenant_client::api::RegisterSchemaRequest {
+                    schema: Some(PATIENT.into()),
+                    rule_set: Some(rule_set),
+                    ..Default::default()
+                }, false)
+                .await
+                .expect("registers");
+            let config = SerializerConfig {
+                auto_register: false,
+                use_latest_version: true,
+                rules: rules(),
+                ..SerializerConfig::default()
+            };
+            let writer = AvroSerializer::new(Client::new(&server.url).expect("client"), PATIENT, vec![], config).expect("writer");
+            let sent = json!({"id": "r-1", "ssn": format!("rs-{kind}-999-12-3456"), "note": "visible"});
+            let payload = writer.serialize_serde(&topic, &sent).await.expect("encrypts");
+            assert!(!contains(&payload, sent["ssn"].as_str().expect("ssn").as_bytes()));
+            assert!(contains(&payload, b"visible"));
+            let dek = client.dek(&kek, &subject, 1, "AES256_GCM", false).await.expect("the DEK is registered");
+            assert_eq!(dek.key_material.is_some(), shared, "only a shared KEK's DEK carries its key");
+            out.insert(kind.into(), json!({
+                "language": "rust", "topic": topic, "subject": subject, "kek": kek, "shared": shared,
+                "secret": INTEROP_CLIENT_SECRET, "payload_hex": hex_encode(&payload),
+                "plaintext": sent["ssn"], "expected": sent,
+            }));
+        }
+        std::fs::write(work.join("rs-encrypted.json"), Value::Object(out).to_string()).expect("writes");
+    });
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("runtime")
+}
+
+const PERSON_AVRO: &str = r#"{"type":"record","name":"Person","namespace":"interop.cel","fields":[{"name":"name","type":"string","confluent:tags":["PII"]},{"name":"age","type":"int"},{"name":"amount","type":"double"},{"name":"email","type":"string","confluent:tags":["PII"]},{"name":"active","type":"boolean"}]}"#;
+const PERSON_JSON: &str = r#"{"title":"Person","type":"object","properties":{"name":{"type":"string","confluent:tags":["PII"]},"age":{"type":"integer"},"amount":{"type":"number"},"email":{"type":"string","confluent:tags":["PII"]},"active":{"type":"boolean"}}}"#;
+/// The file tests/interop/cel_table.py builds and tests/interop/node/cel_table.mjs embeds.
+const PERSON_PROTO: &str = "syntax = \"proto3\";\npackage interop.cel;\nimport \"confluent/meta.proto\";\nmessage Person {\n  string name = 1 [(confluent.field_meta).tags = \"PII\"];\n  int32 age = 2;\n  double amount = 3;\n  string email = 4 [(confluent.field_meta).tags = \"PII\"];\n  bool active = 5;\n}\n";
+
+/// CEL conditions on the record {name alice, age 30, amount 12.5, email alice@example.com,
+/// active true}: (type, expression, whether it passes).
+const CEL_TABLE: &[(&str, &str, bool)] = &[
+    ("CEL", "message.age > 18", true),
+    ("CEL", "message.age > 40", false),
+    ("CEL", "message.name == 'alice'", true),
+    ("CEL", "message.name.startsWith('b')", false),
+    ("CEL", "message.email.endsWith('@example.com')", true),
+    (
+        "CEL",
+        "message.email.contains('@') && message.age < 100",
+        true,
+    ),
+    ("CEL", "message.amount >= 12.5", true),
+    ("CEL", "message.amount < 10.0", false),
+    ("CEL", "size(message.name) == 5", true),
+    ("CEL", "message.name.size() > 10", false),
+    ("CEL", "message.name.matches('^[a-z]+$')", true),
+    ("CEL", "message.email.matches('^[0-9]+$')", false),
+    ("CEL", "message.age % 2 == 0", true),
+    ("CEL", "message.age in [10, 20, 30]", true),
+    ("CEL", "message.name in ['bob', 'carol']", false),
+    ("CEL", "has(message.email)", true),
+    (
+        "CEL",
+        "message.age > 18 ? message.amount > 10.0 : false",
+        true,
+    ),
+    ("CEL", "!(message.age > 18)", false),
+    ("CEL", "message.age * 2 == 60", true),
+    ("CEL", "message.age + 1 == 30", false),
+    ("CEL", "double(message.age) > 29.5", true),
+    ("CEL", "int(message.amount) == 12", true),
+    ("CEL", "string(message.age) == '30'", true),
+    ("CEL", "message.name + '!' == 'alice!'", true),
+    ("CEL", "message.amount / 2.0 == 6.25", true),
+    ("CEL", "message.age > 18 || message.name == 'x'", true),
+    ("CEL", "message.age > 18 ; message.age < 20", false),
+    ("CEL", "message.age < 18 ; false", true),
+    ("CEL", "message.undefined_field > 1", false),
+    ("CEL_FIELD", "value.size() > 3", true),
+    ("CEL_FIELD", "value.contains('@')", false),
+    ("CEL_FIELD", "typeName == 'STRING'", true),
+    (
+        "CEL_FIELD",
+        "name == 'name' ? value == 'alice' : value.endsWith('.com')",
+        true,
+    ),
+    (
+        "CEL_FIELD",
+        "fullName.endsWith('email') ? value.startsWith('bob') : true",
+        false,
+    ),
+    ("CEL_FIELD", "value.matches('^[a-z@.]+$')", true),
+    ("CEL_FIELD", "'PII' in tags", true),
+    ("CEL_FIELD", "size(tags) == 0", false),
+    ("CEL_FIELD", "name == 'email' ; value.size() < 5", false),
+];
+
+/// The cases @confluentinc/schemaregistry cannot evaluate, and so lets pass: message-level CEL
+/// on Protobuf (its CEL environment has no registry, so `message.<field>` is an error: "Message
+/// ... not found in registry"), `message.age + 1` (a JavaScript number is a CEL double, and
+/// double + int has no overload) and a field the record does not have. Confluent's Python
+/// client and Covenant's judge them (the first two by value, the last as a failed rule).
+fn js_cannot_judge(topic: &str) -> bool {
+    let index: usize = topic
+        .rsplit('-')
+        .next()
+        .and_then(|i| i.parse().ok())
+        .unwrap_or(usize::MAX);
+    let message_level = CEL_TABLE
+        .get(index)
+        .is_some_and(|(kind, _, _)| *kind == "CEL");
+    let evaluates_wrongly = CEL_TABLE.get(index).is_some_and(|(_, expr, _)| {
+        *expr == "message.age + 1 == 30" || expr.contains("undefined_field")
+    });
+    (topic.starts_with("cel-protobuf-") && message_level) || evaluates_wrongly
+}
+
+/// Covenant's client and Confluent's Python and JavaScript clients give the same verdict for
+/// every CEL and CEL_FIELD condition of the table, in Avro, JSON Schema and Protobuf (where the
+/// JavaScript client cannot evaluate one, `js_cannot_judge`, it lets the event pass; that is
+/// checked too).
+#[test]
+fn cel_verdicts_match_confluent_clients() {
+    let python = interop_python();
+    let node = interop_tool(
+        "COVENANT_INTEROP_NODE",
+        "the Node clients (@confluentinc/schemaregistry)",
+    );
+    let (Some(python), Some(node)) = (python, node) else {
+        return;
+    };
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let record = json!({"name": "alice", "age": 30, "amount": 12.5, "email": "alice@example.com", "active": true});
+    let mut cases = Vec::new();
+    let mut ours = std::collections::BTreeMap::new();
+    runtime().block_on(async {
+        let client = Client::new(&server.url).expect("client");
+        let person_proto = ProtobufSchema::parse(PERSON_PROTO, &[]).expect("parses");
+        let person = person_proto.pool().get_message_by_name("interop.cel.Person").expect("Person");
+        for (format, schema) in [("AVRO", PERSON_AVRO), ("JSON", PERSON_JSON), ("PROTOBUF", PERSON_PROTO)] {
+            for (index, (rule_type, expr, passes)) in CEL_TABLE.iter().enumerate() {
+                let topic = format!("cel-{}-{index}", format.to_lowercase());
+                let mut rule = json!({"name": format!("c{index}"), "kind": "CONDITION", "mode": "WRITE",
+                    "type": rule_type, "expr": expr});
+                if *rule_type == "CEL_FIELD" {
+                    rule["tags"] = json!(["PII"]);
+                }
+                client
+                    .register(&format!("{topic}-value"), &covenant_client::api::RegisterSchemaRequest {
+                        schema: Some(schema.into()),
+                        schema_type: (format != "AVRO").then(|| format.to_string()),
+                        rule_set: Some(json!({"domainRules": [rule]})),
+                        ..Default::default()
+                    }, false)
+                    .await
+                    .expect("registers");
+                let config = || SerializerConfig {
+                    auto_register: false,
+                    use_latest_version: true,
+                    ..SerializerConfig::default()
+                };
+                let result = match format {
+                    "AVRO" => AvroSerializer::new(client.clone(), schema, vec![], config())
+                        .expect("serializer")
+                        .serialize_json(&topic, &record)
+                        .await,
+                    "JSON" => JsonSerializer::new(client.clone(), schema, vec![], config())
+                        .expect("serializer")
+                        .serialize(&topic, &record)
+                        .await,
+                    _ => {
+                        let message = DynamicMessage::deserialize(person.clone(), record.clone()).expect("message");
+                        ProtobufSerializer::new(client.clone(), config()).serialize(&topic, &message).await
+                    }
+                };
+                let verdict = match result {
+                    Ok(_) => "pass",
+                    Err(covenant_client::Error::Rule(_)) => "fail",
+                    Err(other) => panic!("{topic} `{expr}`: {other}"),
+                };
+                assert_eq!(verdict == "pass", *passes, "Covenant on {format} `{expr}`");
+                ours.insert(topic.clone(), verdict);
+                cases.push(json!({"topic": topic, "format": format, "schema": schema, "record": record}));
+            }
+        }
+    });
+    let path = dir.path().join("cases.json");
+    std::fs::write(&path, Value::Array(cases).to_string()).expect("writes");
+    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop");
+    for (who, program, script) in [
+        (
+            "confluent-kafka",
+            python.as_str(),
+            interop.join("cel_table.py"),
+        ),
+        (
+            "@confluentinc/schemaregistry",
+            node.as_str(),
+            interop.join("node/cel_table.mjs"),
+        ),
+    ] {
+        let output = Command::new(program)
+            .arg(&script)
+            .arg(&server.url)
+            .arg(&path)
+            .output()
+            .unwrap_or_else(|e| panic!("{who}: {e}"));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{who} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let theirs: std::collections::BTreeMap<String, String> = stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("VERDICT "))
+            .filter_map(|l| {
+                let mut parts = l.splitn(3, ' ');
+                Some((parts.next()?.to_string(), parts.next()?.to_string()))
+            })
+            .collect();
+        let mut differ = Vec::new();
+        let mut known = 0;
+        for (topic, verdict) in &ours {
+            let got = theirs.get(topic).map(String::as_str);
+            if who.starts_with('@') && js_cannot_judge(topic) {
+                // @confluentinc/schemaregistry returns an evaluation error as a value, which is
+                // truthy, so a condition passes: the event goes through unchecked (a guard that
+                // is an error is not false, so its expression runs).
+                if !topic.starts_with("cel-protobuf-") {
+                    assert_eq!(
+                        got,
+                        Some("pass"),
+                        "{who} on {topic}: its known divergence changed"
+                    );
+                }
+                known += 1;
+                continue;
+            }
+            if got != Some(*verdict) {
+                let line = stdout
+                    .lines()
+                    .find(|l| l.contains(&format!(" {topic} ")))
+                    .unwrap_or("no verdict");
+                differ.push(format!("{topic}: Covenant {verdict}, {who} {line}"));
+            }
+        }
+        assert!(
+            differ.is_empty(),
+            "{who} disagrees on {} of {}:\n{}",
+            differ.len(),
+            ours.len(),
+            differ.join("\n")
+        );
+        eprintln!(
+            "{who} agrees with Covenant on {} of {} verdicts ({known} it cannot evaluate)",
+            ours.len() - known,
+            ours.len()
+        );
+    }
 }

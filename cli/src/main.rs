@@ -13,6 +13,7 @@ mod manifest;
 mod ops;
 mod registry;
 mod report;
+mod rules;
 mod serve;
 mod transfer;
 
@@ -66,6 +67,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Release notes of a subject from its semantic versions and the changes they record.
     Changelog(changelog::ChangelogArgs),
+    /// Run a subject's data-contract rules on sample events (`rules test`).
+    Rules(rules::RulesArgs),
 }
 
 fn main() -> ExitCode {
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
             Command::Log(args) => log::run(args).await,
             Command::Audit(args) => audit::run(args).await,
             Command::Changelog(args) => changelog::run(args).await,
+            Command::Rules(args) => rules::run(args).await,
         }
     });
     match result {

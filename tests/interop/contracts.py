@@ -1,6 +1,7 @@
 """Data-contract interop: confluent-kafka's own serdes and rule executors against covenant.
 
     python contracts.py URL WORKDIR [produce|consume|all] [--only CHECK[,CHECK...]] [--run-id ID] [--keep-going]
+                        [--from js|rs]
 
 URL names a covenant without auth (plain HTTP). WORKDIR is a folder shared with the Node script
 (tests/interop/node/contracts.mjs) for the cross-language encryption payloads. Needs
@@ -729,8 +730,9 @@ def association_checks(env):
 
 # Cross-language: the Node script's payloads ----------------------------------------------------
 
-def consume_checks(env, selected):
-    path = os.path.join(env.workdir, "js-encrypted.json")
+def consume_checks(env, selected, source="js"):
+    path = os.path.join(env.workdir, f"{source}-encrypted.json")
+    writer = {"js": "Node", "py": "Python", "rs": "Rust"}.get(source, source)
     if not any(name in selected for name in PAYLOAD_KINDS):
         return
 
@@ -745,16 +747,16 @@ def consume_checks(env, selected):
         entry = data.get(kind)
 
         def decrypt(entry=entry, kind=kind, check_name=check_name):
-            expect(entry is not None, f"{path} has no {kind!r} payload (the Node run did not pass {check_name})")
+            expect(entry is not None, f"{path} has no {kind!r} payload (the {writer} run did not pass {check_name})")
             expect(entry["secret"] == CLIENT_SECRET,
-                   f"the Node payload was written with secret {entry['secret']!r}, this script uses {CLIENT_SECRET!r}")
+                   f"the {writer} payload was written with secret {entry['secret']!r}, this script uses {CLIENT_SECRET!r}")
             expect(entry["subject"] == entry["topic"] + "-value", f"unexpected subject {entry['subject']}")
             payload = bytes.fromhex(entry["payload_hex"])
-            expect(entry["plaintext"].encode() not in payload, "the plaintext is in the Node payload")
+            expect(entry["plaintext"].encode() not in payload, f"the plaintext is in the {writer} payload")
             got = AvroDeserializer(env.fresh_client(), rule_conf=RULE_CONF)(payload, value_ctx(entry["topic"]))
             expect(got == entry["expected"], f"read back {got!r}, expected {entry['expected']!r}")
             return f"{entry['topic']} (kek {entry['kek']}): {got}"
-        check(f"cross: AvroDeserializer decrypts the Node {kind} payload", decrypt, independent=True)
+        check(f"cross: AvroDeserializer decrypts the {writer} {kind} payload", decrypt, independent=True)
 
 
 GROUPS = {
@@ -773,11 +775,13 @@ def run_group(fn, *args):
 
 def main(argv):
     global KEEP_GOING
-    args, only, run_id = [], None, None
+    args, only, run_id, source = [], None, None, "js"
     it = iter(argv)
     for arg in it:
         if arg == "--keep-going":
             KEEP_GOING = True
+        elif arg == "--from":
+            source = next(it, "js")
         elif arg == "--only":
             only = next(it, "")
         elif arg.startswith("--only="):
@@ -809,7 +813,7 @@ def main(argv):
             if name in selected:
                 run_group(GROUPS[name], env)
     if mode in ("consume", "all"):
-        run_group(consume_checks, env, selected)
+        run_group(consume_checks, env, selected, source)
     if FAILURES:
         print(f"{len(FAILURES)} python contract check(s) failed ({mode}): {'; '.join(FAILURES)}", flush=True)
         sys.exit(1)

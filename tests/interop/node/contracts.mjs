@@ -598,22 +598,23 @@ async function associationChecks(env) {
 
 // Cross-language: the Python script's payloads --------------------------------------------------
 
-async function consumeChecks(env, selected) {
+async function consumeChecks(env, selected, source = 'py') {
   if (!Object.keys(PAYLOAD_KINDS).some((name) => selected.includes(name))) return;
-  const file = path.join(env.workdir, 'py-encrypted.json');
+  const file = path.join(env.workdir, `${source}-encrypted.json`);
+  const writer = { py: 'Python', rs: 'Rust', js: 'Node' }[source] ?? source;
   const data = await check(`cross: read ${file}`, async () => {
     expect(fs.existsSync(file), `${file} is missing: run \`python contracts.py URL WORKDIR produce\` first`);
     return { data: JSON.parse(fs.readFileSync(file, 'utf8')) };
   }).then((r) => r.data);
   for (const [checkName, kind] of Object.entries(PAYLOAD_KINDS)) {
     if (!selected.includes(checkName)) continue;
-    await check(`cross: AvroDeserializer decrypts the Python ${kind} payload`, async () => {
+    await check(`cross: AvroDeserializer decrypts the ${writer} ${kind} payload`, async () => {
       const entry = data[kind];
-      expect(entry, `${file} has no ${JSON.stringify(kind)} payload (the Python run did not pass ${checkName})`);
-      expect(entry.secret === CLIENT_SECRET, `the Python payload was written with secret ${entry.secret}, this script uses ${CLIENT_SECRET}`);
+      expect(entry, `${file} has no ${JSON.stringify(kind)} payload (the ${writer} run did not pass ${checkName})`);
+      expect(entry.secret === CLIENT_SECRET, `the ${writer} payload was written with secret ${entry.secret}, this script uses ${CLIENT_SECRET}`);
       expect(entry.subject === `${entry.topic}-value`, `unexpected subject ${entry.subject}`);
       const payload = Buffer.from(entry.payload_hex, 'hex');
-      expect(!payload.includes(Buffer.from(entry.plaintext)), 'the plaintext is in the Python payload');
+      expect(!payload.includes(Buffer.from(entry.plaintext)), `the plaintext is in the ${writer} payload`);
       const got = plain(await env.deserializer({}, env.freshClient()).deserialize(entry.topic, payload));
       expect(isDeepStrictEqual(got, entry.expected), `read back ${JSON.stringify(got)}, expected ${JSON.stringify(entry.expected)}`);
       return `${entry.topic} (kek ${entry.kek}): ${JSON.stringify(got)}`;
@@ -630,6 +631,7 @@ const GROUPS = {
 const args = [];
 let only = null;
 let runId = null;
+let source = 'py';
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const arg = argv[i];
@@ -637,6 +639,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (arg === '--only') only = argv[++i] ?? '';
   else if (arg.startsWith('--only=')) only = arg.slice('--only='.length);
   else if (arg === '--run-id') runId = argv[++i] ?? '';
+  else if (arg === '--from') source = argv[++i] ?? 'py';
   else if (arg.startsWith('--run-id=')) runId = arg.slice('--run-id='.length);
   else args.push(arg);
 }
@@ -669,7 +672,7 @@ if (mode === 'produce' || mode === 'all') {
     if (selected.includes(name)) await runGroup(GROUPS[name], env);
   }
 }
-if (mode === 'consume' || mode === 'all') await runGroup(consumeChecks, env, selected);
+if (mode === 'consume' || mode === 'all') await runGroup(consumeChecks, env, selected, source);
 if (failures.length) {
   console.log(`${failures.length} node contract check(s) failed (${mode}): ${failures.join('; ')}`);
   process.exit(1);
