@@ -840,3 +840,142 @@ fn cel_verdicts_match_confluent_clients() {
         );
     }
 }
+
+/// A JSONata migration chain v1 → v2 → v3 (and back) read by each side: events written by
+/// Covenant's client at major version 1 (or 3) are read as version 3 (or 1) by confluent-kafka
+/// and @confluentinc/schemaregistry, and theirs by Covenant's, each client applying the
+/// UPGRADE (DOWNGRADE) rules of every version between.
+#[test]
+fn jsonata_migration_chain_with_confluent_clients() {
+    use covenant_client::serde::MigrationTarget;
+    let python = interop_python();
+    let node = interop_tool(
+        "COVENANT_INTEROP_NODE",
+        "the Node clients (@confluentinc/schemaregistry)",
+    );
+    let (Some(python), Some(node)) = (python, node) else {
+        return;
+    };
+    let server = Server::start();
+    let subject = "chain-value";
+    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop");
+    let scripts = [
+        (
+            "confluent-kafka",
+            python.clone(),
+            interop.join("migration.py"),
+        ),
+        (
+            "@confluentinc/schemaregistry",
+            node.clone(),
+            interop.join("node/migration.mjs"),
+        ),
+    ];
+    let call = |program: &str, script: &Path, args: &[&str]| {
+        let output = Command::new(program)
+            .arg(script)
+            .arg(&server.url)
+            .arg(subject)
+            .args(args)
+            .output()
+            .expect("runs");
+        assert!(
+            output.status.success(),
+            "{} {args:?}:\n{}\n{}",
+            script.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    runtime().block_on(async {
+        let client = Client::new(&server.url).expect("client");
+        let ids = common::migrations::register_chain(&client, subject).await;
+        let writer = |id: i32| {
+            AvroSerializer::new(
+                client.clone(),
+                common::migrations::V1,
+                vec![],
+                SerializerConfig {
+                    auto_register: false,
+                    use_schema_id: Some(id),
+                    ..SerializerConfig::default()
+                },
+            )
+            .expect("writer")
+        };
+        let ours_v1 = writer(ids[0])
+            .serialize_json("chain", &json!({"name": "ada", "size": 17}))
+            .await
+            .expect("v1");
+        let ours_v3 = writer(ids[2])
+            .serialize_json("chain", &json!({"name": "bob", "heightMm": 1234}))
+            .await
+            .expect("v3");
+        let reader = |target: MigrationTarget| {
+            AvroDeserializer::new(Client::new(&server.url).expect("client"), None)
+                .expect("reader")
+                .with_migration(target)
+        };
+        let latest = reader(MigrationTarget::default());
+        let major1 = reader(MigrationTarget {
+            subject: None,
+            metadata: Some(vec![("application.major.version".into(), "1".into())]),
+        });
+        for (who, program, script) in &scripts {
+            // Theirs, read by them and by Covenant.
+            let theirs_v1 = hex_decode(&call(
+                program,
+                script,
+                &["write", "1", r#"{"name": "cy", "size": 5}"#],
+            ));
+            let theirs_v3 = hex_decode(&call(
+                program,
+                script,
+                &["write", "3", r#"{"name": "di", "heightMm": 990}"#],
+            ));
+            let read: Value = latest
+                .deserialize_into(&theirs_v1)
+                .await
+                .unwrap_or_else(|e| panic!("{who} v1: {e}"));
+            assert_eq!(
+                read,
+                json!({"name": "cy", "heightMm": 50}),
+                "Covenant reads {who}'s v1 as v3"
+            );
+            let read: Value = major1
+                .deserialize_into(&theirs_v3)
+                .await
+                .unwrap_or_else(|e| panic!("{who} v3: {e}"));
+            assert_eq!(
+                read,
+                json!({"name": "di", "size": 99}),
+                "Covenant reads {who}'s v3 as v1"
+            );
+            // Covenant's, read by them.
+            let read: Value = serde_json::from_str(&call(
+                program,
+                script,
+                &["read", "latest", &hex_encode(&ours_v1)],
+            ))
+            .expect("json");
+            assert_eq!(
+                read,
+                json!({"name": "ada", "heightMm": 170}),
+                "{who} reads Covenant's v1 as v3"
+            );
+            let read: Value = serde_json::from_str(&call(
+                program,
+                script,
+                &["read", "1", &hex_encode(&ours_v3)],
+            ))
+            .expect("json");
+            assert_eq!(
+                read,
+                json!({"name": "bob", "size": 123}),
+                "{who} reads Covenant's v3 as v1"
+            );
+            eprintln!("ok    {who}: v1 -> v3 and v3 -> v1 both ways");
+        }
+    });
+}

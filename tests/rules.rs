@@ -8,6 +8,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use apache_avro::types::Value as Avro;
+use common::migrations::V1;
 use common::Server;
 use covenant_client::api::RegisterSchemaRequest;
 use covenant_client::rules::{DeadLetter, RuleConfig};
@@ -507,4 +508,60 @@ fn the_rules_test_command_runs_a_subjects_rules_on_sample_events() {
         !stdout.contains("s3cret") && !stderr.contains("s3cret"),
         "the secret is never echoed"
     );
+}
+
+#[test]
+fn jsonata_migrations_along_a_chain_of_major_versions() {
+    let server = Server::start();
+    runtime().block_on(async {
+        let client = Client::new(&server.url).expect("client");
+        let ids = common::migrations::register_chain(&client, "people-value").await;
+        let write = |id: i32| {
+            AvroSerializer::new(
+                client.clone(),
+                V1,
+                vec![],
+                SerializerConfig {
+                    auto_register: false,
+                    use_schema_id: Some(id),
+                    ..SerializerConfig::default()
+                },
+            )
+            .expect("writer")
+        };
+        let v1_event = write(ids[0])
+            .serialize_json("people", &json!({"name": "ada", "size": 17}))
+            .await
+            .expect("v1");
+        let latest = AvroDeserializer::new(client.clone(), None)
+            .expect("reader")
+            .with_migration(covenant_client::serde::MigrationTarget::default());
+        let read: Value = latest
+            .deserialize_into(&v1_event)
+            .await
+            .expect("upgraded twice");
+        assert_eq!(read, json!({"name": "ada", "heightMm": 170}));
+        // The other way: a v3 event read as major version 1.
+        let v3_event = write(ids[2])
+            .serialize_json("people", &json!({"name": "bob", "heightMm": 1234}))
+            .await
+            .expect("v3");
+        let major1 = AvroDeserializer::new(client.clone(), None)
+            .expect("reader")
+            .with_migration(covenant_client::serde::MigrationTarget {
+                subject: None,
+                metadata: Some(vec![("application.major.version".into(), "1".into())]),
+            });
+        let read: Value = major1
+            .deserialize_into(&v3_event)
+            .await
+            .expect("downgraded twice");
+        assert_eq!(read, json!({"name": "bob", "size": 123}));
+        // An event of the target's own version is read as it is.
+        let read: Value = latest
+            .deserialize_into(&v3_event)
+            .await
+            .expect("as written");
+        assert_eq!(read, json!({"name": "bob", "heightMm": 1234}));
+    });
 }

@@ -67,6 +67,8 @@ pub async fn run(args: RulesArgs) -> Result<u8> {
     }
 }
 
+/// One per run of the command, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Writer {
     Avro(AvroSerializer, AvroDeserializer),
     Json(JsonSerializer, JsonDeserializer),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod auth;
+pub mod migrations;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};

@@ -458,6 +458,9 @@ impl Decoder {
 pub struct AvroDeserializer {
     pipeline: Reading<Decoder, Value>,
     reader: Option<AvroSchema>,
+    migrating: bool,
+    /// Target schema id → what reading JSON into it needs.
+    targets: crate::cache::BoundedCache<i32, Arc<crate::rules::values::AvroRules>>,
 }
 
 impl AvroDeserializer {
@@ -469,6 +472,8 @@ impl AvroDeserializer {
         Ok(AvroDeserializer {
             pipeline: Reading::new(client),
             reader,
+            migrating: false,
+            targets: crate::cache::BoundedCache::new(64, None),
         })
     }
 
@@ -491,6 +496,16 @@ impl AvroDeserializer {
         self
     }
 
+    /// Reads every event as `target` (Confluent's `use.latest.version` /
+    /// `use.latest.with.metadata`): an event of another version of the subject is decoded with
+    /// its writer schema and goes through the UPGRADE (or DOWNGRADE) rules of each version
+    /// between, then is read into the target. A reader schema given to `new` is not used then.
+    pub fn with_migration(mut self, target: super::MigrationTarget) -> Self {
+        self.pipeline.set_migration(target);
+        self.migrating = true;
+        self
+    }
+
     /// Decodes a framed payload into a value.
     pub async fn deserialize(&self, bytes: &[u8]) -> Result<Value> {
         let client = self.pipeline.client();
@@ -500,7 +515,11 @@ impl AvroDeserializer {
                 let writer = fetch_schema(client, &registered).await?;
                 Decoder::build(DecoderSchemas {
                     writer,
-                    reader: self.reader.clone(),
+                    reader: if self.migrating {
+                        None
+                    } else {
+                        self.reader.clone()
+                    },
                 })
             })
             .await?;
@@ -530,6 +549,33 @@ impl AvroDeserializer {
                 "{} bytes left after the Avro payload written with schema {id}",
                 cursor.len()
             )));
+        }
+        if let Some(plan) = self.pipeline.migration(id, &schema).await? {
+            use crate::rules::RuleValue as _;
+            let target = match self.targets.get(&plan.target_id) {
+                Some(found) => found,
+                None => {
+                    let parsed = fetch_schema(client, &plan.target).await?;
+                    let rules = Arc::new(crate::rules::values::AvroRules::new(
+                        &parsed.schema,
+                        &parsed.references,
+                    ));
+                    self.targets.insert(plan.target_id, Arc::clone(&rules));
+                    rules
+                }
+            };
+            let json = self.pipeline.migrate(&plan, value.to_json(), bytes).await?;
+            let migrated =
+                Value::from_json(json, &value, &target).map_err(|reason| Error::Validation {
+                    schema: format!("id {} (the migration target)", plan.target_id),
+                    path: "/".into(),
+                    reason,
+                })?;
+            let target_ref = covenant_core::wire::SchemaRef::Id(plan.target_id);
+            return self
+                .pipeline
+                .finish(target_ref, &plan.target, migrated, bytes, || Ok(target))
+                .await;
         }
         self.pipeline.finish(id, &schema, value, bytes, walk).await
     }

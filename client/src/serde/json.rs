@@ -192,6 +192,14 @@ impl JsonDeserializer {
         self
     }
 
+    /// Reads every event as `target` (Confluent's `use.latest.version` /
+    /// `use.latest.with.metadata`): an event of another version of the subject goes through
+    /// the UPGRADE (or DOWNGRADE) rules of each version between.
+    pub fn with_migration(mut self, target: super::MigrationTarget) -> Self {
+        self.pipeline.set_migration(target);
+        self
+    }
+
     /// Decodes and validates a framed payload.
     pub async fn deserialize(&self, bytes: &[u8]) -> Result<Value> {
         let client = self.pipeline.client();
@@ -219,6 +227,19 @@ impl JsonDeserializer {
         match &self.reader {
             Some(reader) => validate(reader, &value, || "the reader schema".to_string())?,
             None => validate(&writer, &value, || format!("id {id}"))?,
+        }
+        if let Some(plan) = self.pipeline.migration(id, &schema).await? {
+            let migrated = self.pipeline.migrate(&plan, value, bytes).await?;
+            let target_ref = covenant_core::wire::SchemaRef::Id(plan.target_id);
+            let target_walk = || {
+                let root = serde_json::from_str(&plan.target.schema)
+                    .map_err(|e| Error::Schema(format!("not JSON: {e}")))?;
+                Ok(Arc::new(crate::rules::values::JsonRules::new(root)))
+            };
+            return self
+                .pipeline
+                .finish(target_ref, &plan.target, migrated, bytes, target_walk)
+                .await;
         }
         self.pipeline.finish(id, &schema, value, bytes, walk).await
     }

@@ -10,7 +10,7 @@ pub mod json;
 pub mod pipeline;
 pub mod protobuf;
 
-pub use pipeline::{Hook, HookContext};
+pub use pipeline::{Hook, HookContext, MigrationTarget};
 
 use std::collections::HashMap;
 use std::sync::Arc;

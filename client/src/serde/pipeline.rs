@@ -389,6 +389,28 @@ impl<F: Format> Writing<F> {
     }
 }
 
+/// The version a reader migrates events to: the subject's latest, or its latest whose
+/// metadata holds every given pair (Confluent's `use.latest.with.metadata`, e.g.
+/// `application.major.version=2`).
+#[derive(Clone, Debug, Default)]
+pub struct MigrationTarget {
+    /// The subject (default: the first subject the writer schema is registered under).
+    pub subject: Option<String>,
+    /// Metadata pairs the target version must hold (`None`: the latest version).
+    pub metadata: Option<Vec<(String, String)>>,
+}
+
+/// The migrations from a writer version to the target.
+pub(crate) struct Migration {
+    pub mode: Mode,
+    /// The compiled rules of each later version, in the order they run.
+    pub steps: Vec<Arc<CompiledRules>>,
+    pub subject: String,
+    /// The version events are read as.
+    pub target: Arc<SchemaString>,
+    pub target_id: i32,
+}
+
 /// The read half of the pipeline: the writer schema of each framed payload, prepared once per
 /// id or GUID, and the read hooks.
 pub(crate) struct Reading<P, V: RuleValue> {
@@ -399,6 +421,10 @@ pub(crate) struct Reading<P, V: RuleValue> {
     /// Writer → its rules (`None`: none run here).
     rules: BoundedCache<SchemaRef, Option<Arc<Bound<V>>>>,
     keys: rules::encrypt::KeyRing,
+    /// The version events are migrated to, when the reader follows one.
+    migrate_to: Option<MigrationTarget>,
+    /// Writer → the migrations to the target (for the latest cache's time to live).
+    plans: BoundedCache<SchemaRef, Option<Arc<Migration>>>,
     /// Events are read only when their writer is a version of this subject whose semantic
     /// version matches this requirement.
     required: Option<(String, covenant_core::semver::VersionReq)>,
@@ -413,8 +439,143 @@ impl<P: Send + Sync, V: RuleValue> Reading<P, V> {
             rule_config: RuleConfig::default(),
             rules: BoundedCache::new(64, None),
             keys: rules::encrypt::KeyRing::default(),
+            migrate_to: None,
+            plans: BoundedCache::new(64, Some(std::time::Duration::from_secs(60))),
             required: None,
         }
+    }
+
+    /// Reads every event as `target` (a version of the writer's subject), applying the
+    /// migration rules of each version between the writer's and the target's.
+    pub fn set_migration(&mut self, target: MigrationTarget) {
+        self.migrate_to = Some(target);
+    }
+
+    /// The migrations an event of `schema_ref` goes through, when the reader follows a target
+    /// version and the writer is another version of the subject.
+    pub async fn migration(
+        &self,
+        schema_ref: SchemaRef,
+        writer: &SchemaString,
+    ) -> Result<Option<Arc<Migration>>> {
+        let Some(target) = &self.migrate_to else {
+            return Ok(None);
+        };
+        if let Some(found) = self.plans.get(&schema_ref) {
+            return Ok(found);
+        }
+        let id = match schema_ref {
+            SchemaRef::Id(id) => id,
+            SchemaRef::Guid(_) => writer.max_id.unwrap_or(-1),
+        };
+        let mut versions = self.client.id_versions(id).await?;
+        versions.sort_by(|a, b| a.subject.cmp(&b.subject));
+        let found = match &target.subject {
+            Some(subject) => versions.iter().find(|v| &v.subject == subject),
+            None => versions.first(),
+        };
+        let Some(found) = found else {
+            return Err(Error::Schema(format!(
+                "schema {schema_ref} is not a version of {}: it cannot be migrated",
+                target.subject.as_deref().unwrap_or("any subject")
+            )));
+        };
+        let subject = found.subject.clone();
+        let from = found.version;
+        let latest = match &target.metadata {
+            None => {
+                self.client
+                    .version(&subject, covenant_core::ids::VersionSpec::Latest, false)
+                    .await?
+            }
+            Some(pairs) => {
+                let pairs: Vec<(&str, &str)> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                Arc::new(self.client.latest_with_metadata(&subject, &pairs).await?)
+            }
+        };
+        let to = latest.version;
+        let plan = if from == to {
+            None
+        } else {
+            let (low, high) = (from.min(to), from.max(to));
+            let mode = if from < to {
+                Mode::Upgrade
+            } else {
+                Mode::Downgrade
+            };
+            // Each step runs the migration rules of the later version of the pair.
+            let mut steps = Vec::new();
+            for version in low + 1..=high {
+                let spec = covenant_core::ids::VersionSpec::of_reference(version)
+                    .map_err(|_| Error::Schema(format!("version {version} of {subject}")))?;
+                let later = self.client.version(&subject, spec, true).await?;
+                if let Some(compiled) = CompiledRules::compile(
+                    &self.rule_config,
+                    later.rule_set.as_ref(),
+                    later.metadata.as_ref(),
+                )? {
+                    if compiled.has(&compiled.migration, mode) {
+                        steps.push(compiled);
+                    }
+                }
+            }
+            if mode == Mode::Downgrade {
+                steps.reverse();
+            }
+            Some(Arc::new(Migration {
+                mode,
+                steps,
+                subject,
+                target: Arc::new(SchemaString::from(latest.as_ref())),
+                target_id: latest.id,
+            }))
+        };
+        self.plans.insert(schema_ref, plan.clone());
+        Ok(plan)
+    }
+
+    /// Runs the migrations on an event, as JSON.
+    pub async fn migrate(
+        &self,
+        plan: &Migration,
+        value: serde_json::Value,
+        bytes: &[u8],
+    ) -> Result<serde_json::Value> {
+        let mut value = value;
+        let walk = rules::values::JsonRules::new(serde_json::Value::Bool(true));
+        for compiled in &plan.steps {
+            let event = rules::Event {
+                topic: "",
+                subject: Some(&plan.subject),
+                is_key: false,
+                payload: Some(bytes),
+            };
+            value = with_keys(
+                &self.client,
+                &self.rule_config,
+                &self.keys,
+                compiled,
+                plan.mode,
+                || {
+                    let mut changed = value.clone();
+                    rules::run_value(
+                        compiled,
+                        &compiled.migration,
+                        plan.mode,
+                        &mut changed,
+                        &walk,
+                        &self.keys,
+                        &event,
+                    )?;
+                    Ok(changed)
+                },
+            )
+            .await?;
+        }
+        Ok(value)
     }
 
     /// How rules run on read.

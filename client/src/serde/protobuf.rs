@@ -234,6 +234,15 @@ impl ProtobufDeserializer {
         self
     }
 
+    /// Reads every event as `target` (Confluent's `use.latest.version` /
+    /// `use.latest.with.metadata`): an event of another version of the subject goes through
+    /// the UPGRADE (or DOWNGRADE) rules of each version between (on its JSON mapping) and is
+    /// read as the message of the same name in the target.
+    pub fn with_migration(mut self, target: super::MigrationTarget) -> Self {
+        self.pipeline.set_migration(target);
+        self
+    }
+
     /// Decodes a framed payload into a dynamic message of the writer's type.
     pub async fn deserialize(&self, bytes: &[u8]) -> Result<DynamicMessage> {
         let client = self.pipeline.client();
@@ -264,6 +273,40 @@ impl ProtobufDeserializer {
                 "cannot decode the Protobuf payload written with schema {id}: {e}"
             ))
         })?;
+        if let Some(plan) = self.pipeline.migration(id, &registered).await? {
+            use crate::rules::RuleValue as _;
+            let json = self
+                .pipeline
+                .migrate(&plan, message.to_json(), bytes)
+                .await?;
+            let target = fetch_schema(client, &plan.target).await?;
+            let name = message.descriptor().full_name().to_string();
+            let descriptor = target.pool().get_message_by_name(&name).ok_or_else(|| {
+                Error::Schema(format!(
+                    "the migration target (id {}) has no message {name}",
+                    plan.target_id
+                ))
+            })?;
+            let migrated =
+                crate::rules::values::proto_from_json(json, &descriptor).map_err(|reason| {
+                    Error::Validation {
+                        schema: format!("id {} (the migration target)", plan.target_id),
+                        path: "/".into(),
+                        reason,
+                    }
+                })?;
+            let target_ref = wire::SchemaRef::Id(plan.target_id);
+            let target_walk = || {
+                Ok(Arc::new(crate::rules::values::ProtoRules::new(
+                    target.file(),
+                    &plan.target.schema,
+                )))
+            };
+            return self
+                .pipeline
+                .finish(target_ref, &plan.target, migrated, bytes, target_walk)
+                .await;
+        }
         self.pipeline
             .finish(id, &registered, message, bytes, walk)
             .await
