@@ -24,11 +24,46 @@ fn env() -> &'static Arc<Env> {
     })
 }
 
+/// The variables CEL_FIELD binds besides `message`.
+const FIELD_VARIABLES: [&str; 5] = ["value", "name", "fullName", "typeName", "tags"];
+
 /// A compiled CEL rule.
 pub(crate) struct Cel {
     guard: Option<Program>,
     program: Program,
     uses_message: bool,
+    /// Which of CEL_FIELD's variables the expression (or its guard) reads: `value`, `name`,
+    /// `fullName`, `typeName`, `tags`; only those are bound.
+    uses: [bool; 5],
+    /// The fields of `message` the expression reads, when it only ever reads `message.<field>`
+    /// (so only those are converted for it); `None` when it uses `message` otherwise.
+    message_fields: Option<Vec<String>>,
+}
+
+/// The names after every `message.` in `source`, or `None` if `message` also appears without
+/// a field after it (`size(message)`, `message["x"]`): then the whole message is converted.
+fn selected_fields(source: &str) -> Option<Vec<String>> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut fields = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("message") {
+        let before = rest[..at].chars().next_back();
+        let after = &rest[at + "message".len()..];
+        rest = after;
+        if before.is_some_and(|c| ident(c) || c == '.') || after.starts_with(ident) {
+            continue; // part of another name (`a_message`, `x.message`, `messages`)
+        }
+        let member = after.trim_start().strip_prefix('.')?.trim_start();
+        let name: String = member.chars().take_while(|&c| ident(c)).collect();
+        // `message.all(...)`, `message.size()`: a macro or method on the whole map.
+        if name.is_empty() || member[name.len()..].trim_start().starts_with('(') {
+            return None;
+        }
+        if !fields.contains(&name) {
+            fields.push(name);
+        }
+    }
+    Some(fields)
 }
 
 impl Cel {
@@ -51,14 +86,20 @@ impl Cel {
             return Err("the rule has no expression".into());
         }
         let program = compile(body)?;
-        let uses_message = program.references().has_variable("message")
-            || guard
-                .as_ref()
-                .is_some_and(|g| g.references().has_variable("message"));
+        let reads = |name: &str| {
+            program.references().has_variable(name)
+                || guard
+                    .as_ref()
+                    .is_some_and(|g| g.references().has_variable(name))
+        };
+        let uses_message = reads("message");
+        let uses = FIELD_VARIABLES.map(reads);
         Ok(Cel {
             guard,
             program,
             uses_message,
+            uses,
+            message_fields: selected_fields(expr),
         })
     }
 
@@ -83,6 +124,21 @@ impl Cel {
             .map_err(|e| Failure::failed(format!("the expression failed: {e}")))
     }
 
+    /// Judges a message-level condition, without changing the value.
+    pub fn condition<V: RuleValue>(&self, value: &V) -> Result<(), Failure> {
+        let message = match &self.message_fields {
+            Some(fields) => value.to_cel_fields(fields),
+            None => value.to_cel(),
+        };
+        match self.evaluate(|context| {
+            context.add_variable_from_value("message", message);
+        })? {
+            None => Ok(()),
+            Some(result) if truthy(&result) => Ok(()),
+            Some(_) => Err(Failure::Condition { field: None }),
+        }
+    }
+
     /// Runs a message-level rule.
     pub fn message<V: RuleValue>(
         &self,
@@ -90,7 +146,10 @@ impl Cel {
         value: &mut V,
         schema: &V::Schema,
     ) -> Result<(), Failure> {
-        let message = value.to_cel();
+        let message = match &self.message_fields {
+            Some(fields) => value.to_cel_fields(fields),
+            None => value.to_cel(),
+        };
         let Some(result) = self.evaluate(|context| {
             context.add_variable_from_value("message", message);
         })?
@@ -113,7 +172,7 @@ impl Cel {
 }
 
 /// CEL's truth as Confluent's clients read a result: false, zero, empty and null are false.
-fn truthy(value: &CelValue) -> bool {
+pub(crate) fn truthy(value: &CelValue) -> bool {
     match value {
         CelValue::Bool(b) => *b,
         CelValue::Int(i) => *i != 0,
@@ -163,18 +222,29 @@ impl Visitor for FieldVisitor<'_> {
         if *value == Scalar::Null {
             return Ok(());
         }
-        let tags: Vec<CelValue> = self
-            .tags
-            .tags_of(field)
-            .into_iter()
-            .map(|t| CelValue::String(Arc::new(t)))
-            .collect();
+        let [value_used, name_used, full_name_used, type_used, tags_used] = self.cel.uses;
         let result = self.cel.evaluate(|context| {
-            context.add_variable_from_value("value", scalar_to_cel(value));
-            context.add_variable_from_value("fullName", field.full_name);
-            context.add_variable_from_value("name", field.name);
-            context.add_variable_from_value("typeName", field.field_type.name());
-            context.add_variable_from_value("tags", CelValue::List(Arc::new(tags)));
+            if value_used {
+                context.add_variable_from_value("value", scalar_to_cel(value));
+            }
+            if full_name_used {
+                context.add_variable_from_value("fullName", field.full_name);
+            }
+            if name_used {
+                context.add_variable_from_value("name", field.name);
+            }
+            if type_used {
+                context.add_variable_from_value("typeName", field.field_type.name());
+            }
+            if tags_used {
+                let tags: Vec<CelValue> = self
+                    .tags
+                    .tags_of(field)
+                    .into_iter()
+                    .map(|t| CelValue::String(Arc::new(t)))
+                    .collect();
+                context.add_variable_from_value("tags", CelValue::List(Arc::new(tags)));
+            }
             if let Some(message) = message {
                 context.add_variable_from_value("message", message.clone());
             }
@@ -193,5 +263,30 @@ impl Visitor for FieldVisitor<'_> {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selected_fields;
+
+    #[test]
+    fn only_the_fields_an_expression_reads_are_converted() {
+        let fields = |s: &str| selected_fields(s).map(|f| f.join(","));
+        assert_eq!(fields("message.age > 18").as_deref(), Some("age"));
+        assert_eq!(
+            fields("message.a + message . b > message.a").as_deref(),
+            Some("a,b")
+        );
+        assert_eq!(
+            fields("has(message.email) ; message.email.size() > 1").as_deref(),
+            Some("email")
+        );
+        assert_eq!(fields("size(message) > 1"), None);
+        assert_eq!(fields("message['a'] == 1"), None);
+        assert_eq!(fields("message.all(k, k != 'x')"), None);
+        assert_eq!(fields("message.size() > 2"), None);
+        assert_eq!(fields("messages.x == my_message.y").as_deref(), Some(""));
+        assert_eq!(fields("true").as_deref(), Some(""));
     }
 }

@@ -52,13 +52,31 @@ impl Jsonata {
             .map_err(|e| Failure::failed(format!("the expression's result is not JSON: {e}")))
     }
 
-    /// Replaces a value with the expression's result, read back as `schema`.
+    /// A transform replaces the value with the expression's result, read back as `schema`; a
+    /// condition passes when the result is true (or truthy: a non-empty string, a non-zero
+    /// number, a non-empty array or object).
     pub fn transform<V: RuleValue>(
         &self,
+        kind: covenant_core::contract::RuleKind,
         value: &mut V,
         schema: &V::Schema,
     ) -> Result<(), Failure> {
         let json = self.evaluate(&value.to_json())?;
+        if kind == covenant_core::contract::RuleKind::Condition {
+            let truthy = match &json {
+                Json::Null => false,
+                Json::Bool(b) => *b,
+                Json::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+                Json::String(s) => !s.is_empty(),
+                Json::Array(a) => !a.is_empty(),
+                Json::Object(o) => !o.is_empty(),
+            };
+            return if truthy {
+                Ok(())
+            } else {
+                Err(Failure::Condition { field: None })
+            };
+        }
         *value = V::from_json(json, value, schema)
             .map_err(|e| Failure::failed(format!("the result does not fit the schema: {e}")))?;
         Ok(())

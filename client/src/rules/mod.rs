@@ -577,14 +577,17 @@ pub(crate) fn run_value<V: RuleValue>(
         if executor.is_field() && duplicate(phase, index, compiled) {
             continue;
         }
-        let before = value.clone();
+        // Conditions leave the value as it is: only transforms need it kept.
+        let before = (compiled.rule.kind == RuleKind::Transform).then(|| value.clone());
         let outcome = match executor {
             Executor::Cel(program) => program.message(&compiled.rule, value, schema),
             Executor::CelField(program) => {
                 let mut visitor = cel::FieldVisitor::new(program, compiled, &rules.tags);
                 value.walk(schema, &mut visitor)
             }
-            Executor::Jsonata(expression) => expression.transform(value, schema),
+            Executor::Jsonata(expression) => {
+                expression.transform(compiled.rule.kind, value, schema)
+            }
             Executor::Encrypt(encryption) => {
                 let mut visitor = encrypt::FieldVisitor::new(
                     encryption,
@@ -601,10 +604,49 @@ pub(crate) fn run_value<V: RuleValue>(
             )),
         };
         // The dead-letter queue gets the event as it was before the rule.
-        if settle(rules, compiled, mode, outcome, event, || before.to_json())?.is_err() {
+        let passed = settle(rules, compiled, mode, outcome, event, || {
+            before.as_ref().unwrap_or(value).to_json()
+        })?;
+        if let (Err(()), Some(before)) = (passed, before) {
             // A failure whose action lets the event pass leaves the value as it was before.
             *value = before;
         }
+    }
+    Ok(())
+}
+
+/// Whether every rule of `phase` that runs in `mode` is a message-level CEL condition, which
+/// [`check_value`] judges without a copy of the value.
+pub(crate) fn only_conditions(phase: &[Compiled], mode: Mode) -> bool {
+    phase
+        .iter()
+        .filter(|r| !r.disabled && mode.runs(r.rule.mode))
+        .all(|r| r.rule.kind == RuleKind::Condition && matches!(r.executor, Some(Executor::Cel(_))))
+}
+
+/// Runs a phase of message-level CEL conditions (see [`only_conditions`]) on a value.
+pub(crate) fn check_value<V: RuleValue>(
+    rules: &CompiledRules,
+    phase: &[Compiled],
+    mode: Mode,
+    value: &V,
+    event: &Event<'_>,
+) -> Result<(), Stop> {
+    let reversed = matches!(mode, Mode::Read | Mode::Downgrade);
+    let order: Box<dyn Iterator<Item = &Compiled>> = if reversed {
+        Box::new(phase.iter().rev())
+    } else {
+        Box::new(phase.iter())
+    };
+    for compiled in order {
+        if compiled.disabled || !mode.runs(compiled.rule.mode) {
+            continue;
+        }
+        let outcome = match &compiled.executor {
+            Some(Executor::Cel(program)) => program.condition(value),
+            _ => continue,
+        };
+        let _passed = settle(rules, compiled, mode, outcome, event, || value.to_json())?;
     }
     Ok(())
 }

@@ -433,3 +433,58 @@ fn encryption_round_trips_and_asks_for_keys_it_lacks() {
     }
     assert_eq!(read, value, "nothing changed while the key is missing");
 }
+
+#[test]
+#[ignore]
+fn cost_breakdown() {
+    use apache_avro::types::Value as Avro;
+    use std::time::Instant;
+    let record = Avro::Record(
+        (0..20)
+            .map(|i| {
+                let field = match i % 5 {
+                    0 => Avro::Long(31 + i as i64),
+                    1 => Avro::String(format!("value-{i}")),
+                    2 => Avro::Double(0.5),
+                    3 => Avro::Boolean(true),
+                    _ => Avro::Int(i),
+                };
+                (format!("f{i}"), field)
+            })
+            .collect(),
+    );
+    let n = 100_000;
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(record.clone());
+    }
+    eprintln!("clone {:?}/event", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(record.to_cel());
+    }
+    eprintln!("to_cel {:?}/event", t.elapsed() / n);
+    let cel = cel::Cel::compile("message.f0 >= 0").expect("compiles");
+    let rule: Rule = covenant_core::contract::RuleSet::from_json(
+        "r",
+        &json!({"domainRules": [{"kind": "CONDITION", "type": "CEL", "expr": "message.f0 >= 0"}]}),
+    )
+    .expect("rules")
+    .domain_rules
+    .remove(0);
+    let schema = values::AvroRules::new(&apache_avro::Schema::Null, &[]);
+    let mut v = record.clone();
+    let t = Instant::now();
+    for _ in 0..n {
+        cel.message(&rule, &mut v, &schema)
+            .map_err(|_| ())
+            .expect("passes");
+    }
+    eprintln!("condition {:?}/event", t.elapsed() / n);
+    let t = Instant::now();
+    for _ in 0..n {
+        let mut context = ::cel::Context::with_env(std::sync::Arc::new(::cel::Env::stdlib()));
+        std::hint::black_box(&mut context);
+    }
+    eprintln!("fresh stdlib env {:?}/event", t.elapsed() / n);
+}

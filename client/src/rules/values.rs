@@ -43,6 +43,12 @@ pub(crate) trait RuleValue: Clone + Send + Sync + 'static {
     type Schema: Send + Sync;
     /// The value as CEL's `message`.
     fn to_cel(&self) -> Cel;
+    /// The value as CEL's `message` with only the top-level `fields` an expression reads (the
+    /// others are never looked at, so they are not converted).
+    fn to_cel_fields(&self, fields: &[String]) -> Cel {
+        let _ = fields;
+        self.to_cel()
+    }
     /// The value as JSON.
     fn to_json(&self) -> Json;
     /// A value of `schema` (and of the kind of `like`) from JSON: a JSONata or CEL
@@ -692,6 +698,18 @@ impl RuleValue for Avro {
         avro_to_cel(self)
     }
 
+    fn to_cel_fields(&self, fields: &[String]) -> Cel {
+        match self {
+            Avro::Record(values) => cel_map(
+                values
+                    .iter()
+                    .filter(|(name, _)| fields.contains(name))
+                    .map(|(k, v)| (k.clone(), avro_to_cel(v))),
+            ),
+            other => avro_to_cel(other),
+        }
+    }
+
     fn to_json(&self) -> Json {
         avro_to_json(self)
     }
@@ -1065,6 +1083,17 @@ impl RuleValue for Json {
         json_to_cel(self)
     }
 
+    fn to_cel_fields(&self, fields: &[String]) -> Cel {
+        match self {
+            Json::Object(map) => cel_map(
+                fields
+                    .iter()
+                    .filter_map(|name| Some((name.clone(), json_to_cel(map.get(name)?)))),
+            ),
+            other => json_to_cel(other),
+        }
+    }
+
     fn to_json(&self) -> Json {
         self.clone()
     }
@@ -1325,8 +1354,15 @@ fn proto_value_to_cel(value: &Proto) -> Cel {
 }
 
 fn proto_to_cel(message: &DynamicMessage) -> Cel {
+    proto_fields_cel(message, None)
+}
+
+fn proto_fields_cel(message: &DynamicMessage, only: Option<&[String]>) -> Cel {
     let descriptor = message.descriptor();
     cel_map(descriptor.fields().filter_map(|field| {
+        if only.is_some_and(|names| !names.iter().any(|n| n == field.name())) {
+            return None;
+        }
         if field.containing_oneof().is_some() && !message.has_field(&field) {
             return None;
         }
@@ -1357,6 +1393,10 @@ impl RuleValue for DynamicMessage {
 
     fn to_cel(&self) -> Cel {
         proto_to_cel(self)
+    }
+
+    fn to_cel_fields(&self, fields: &[String]) -> Cel {
+        proto_fields_cel(self, Some(fields))
     }
 
     fn to_json(&self) -> Json {

@@ -291,6 +291,14 @@ impl<F: Format> Writing<F> {
             is_key: self.config().is_key,
             payload: None,
         };
+        if compiled.has(&compiled.domain, Mode::Write)
+            && rules::only_conditions(&compiled.domain, Mode::Write)
+            && !compiled.has(&compiled.encoding, Mode::Write)
+        {
+            // Conditions only: judged on the caller's value, no copy.
+            rules::check_value(compiled, &compiled.domain, Mode::Write, value, &event)?;
+            return self.write_plain(topic, target, value);
+        }
         let value = if compiled.has(&compiled.domain, Mode::Write) {
             with_keys(
                 self.client(),
