@@ -353,6 +353,33 @@ impl Executor {
     }
 }
 
+/// Which side of the pipeline compiles a rule set: a serializer compiles (and checks) only
+/// the rules that run on write, a deserializer those that run on read, so that a reader is
+/// never refused for a writer's rule (a WRITE rule's expression or action) and the other way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    Writer,
+    Reader,
+    #[cfg(test)]
+    Both,
+}
+
+impl Side {
+    fn compiles(self, phase: covenant_core::contract::Phase, mode: RuleMode) -> bool {
+        use covenant_core::contract::Phase;
+        match (self, phase) {
+            #[cfg(test)]
+            (Side::Both, _) => true,
+            (Side::Writer, Phase::Migration) => false,
+            (Side::Reader, Phase::Migration) => {
+                Mode::Upgrade.runs(mode) || Mode::Downgrade.runs(mode)
+            }
+            (Side::Writer, _) => Mode::Write.runs(mode),
+            (Side::Reader, _) => Mode::Read.runs(mode),
+        }
+    }
+}
+
 /// One rule, compiled.
 pub(crate) struct Compiled {
     pub rule: Rule,
@@ -380,6 +407,7 @@ impl CompiledRules {
         config: &RuleConfig,
         rule_set: Option<&serde_json::Value>,
         metadata: Option<&serde_json::Value>,
+        side: Side,
     ) -> crate::Result<Option<Arc<CompiledRules>>> {
         let Some(raw) = rule_set.filter(|_| config.enabled) else {
             return Ok(None);
@@ -394,19 +422,29 @@ impl CompiledRules {
             None | Some(ExecutionEnvironment::All) => true,
             Some(environment) => environment == config.environment,
         };
-        let compile = |rules: &[Rule]| -> crate::Result<Vec<Compiled>> {
-            rules
+        let compile = |phase: covenant_core::contract::Phase| -> crate::Result<Vec<Compiled>> {
+            rule_set
+                .rules(phase)
                 .iter()
                 .enumerate()
                 .map(|(index, rule)| {
-                    compile_rule(config, index, rule, enabled_here, metadata.as_ref())
+                    let relevant = side.compiles(phase, rule.mode);
+                    compile_rule(
+                        config,
+                        index,
+                        rule,
+                        relevant,
+                        enabled_here,
+                        metadata.as_ref(),
+                    )
                 })
                 .collect()
         };
+        use covenant_core::contract::Phase;
         let compiled = CompiledRules {
-            domain: compile(&rule_set.domain_rules)?,
-            migration: compile(&rule_set.migration_rules)?,
-            encoding: compile(&rule_set.encoding_rules)?,
+            domain: compile(Phase::Domain)?,
+            migration: compile(Phase::Migration)?,
+            encoding: compile(Phase::Encoding)?,
             tags: metadata
                 .as_ref()
                 .map(|m| field::TagPatterns::new(&m.tags))
@@ -450,6 +488,7 @@ fn compile_rule(
     config: &RuleConfig,
     index: usize,
     rule: &Rule,
+    relevant: bool,
     enabled_here: bool,
     metadata: Option<&Metadata>,
 ) -> crate::Result<Compiled> {
@@ -458,10 +497,11 @@ fn compile_rule(
         .rule_type
         .as_deref()
         .and_then(|t| config.overrides.get(t));
-    let disabled = match overrides.and_then(|o| o.disabled) {
-        Some(disabled) => disabled,
-        None => !enabled_here || rule.disabled,
-    };
+    let disabled = !relevant
+        || match overrides.and_then(|o| o.disabled) {
+            Some(disabled) => disabled,
+            None => !enabled_here || rule.disabled,
+        };
     let on_success = overrides
         .and_then(|o| o.on_success.clone())
         .or_else(|| rule.on_success.clone());
@@ -497,6 +537,7 @@ fn compile_rule(
     for name in [on_success.as_deref(), on_failure.as_deref()]
         .into_iter()
         .flatten()
+        .filter(|_| !disabled)
     {
         for part in name.split(',') {
             let part = part.trim();

@@ -58,9 +58,14 @@ fn setup() -> Setup {
 }
 
 fn compile(setup: &Setup, rule_set: Json, metadata: Option<Json>) -> Arc<CompiledRules> {
-    CompiledRules::compile(&setup.config, Some(&rule_set), metadata.as_ref())
-        .expect("compiles")
-        .expect("has rules")
+    CompiledRules::compile(
+        &setup.config,
+        Some(&rule_set),
+        metadata.as_ref(),
+        Side::Both,
+    )
+    .expect("compiles")
+    .expect("has rules")
 }
 
 fn run(
@@ -278,31 +283,37 @@ fn actions_split_per_direction_and_overrides_win() {
             ..RuleOverride::default()
         },
     );
-    assert!(
-        CompiledRules::compile(&config, Some(&json!({"domainRules": [rule.clone()]})), None)
-            .expect("compiles")
-            .is_none()
-    );
+    assert!(CompiledRules::compile(
+        &config,
+        Some(&json!({"domainRules": [rule.clone()]})),
+        None,
+        Side::Both
+    )
+    .expect("compiles")
+    .is_none());
     // A disabled rule does not run; enableAt elsewhere turns the set off.
     let mut disabled = rule.clone();
     disabled["disabled"] = json!(true);
     assert!(CompiledRules::compile(
         &setup.config,
         Some(&json!({"domainRules": [disabled]})),
-        None
+        None,
+        Side::Both
     )
     .expect("compiles")
     .is_none());
     let elsewhere = json!({"domainRules": [rule.clone()], "enableAt": "SERVER"});
     assert!(
-        CompiledRules::compile(&setup.config, Some(&elsewhere), None)
+        CompiledRules::compile(&setup.config, Some(&elsewhere), None, Side::Both)
             .expect("compiles")
             .is_none()
     );
     let here = json!({"domainRules": [rule], "enableAt": "CLIENT"});
-    assert!(CompiledRules::compile(&setup.config, Some(&here), None)
-        .expect("compiles")
-        .is_some());
+    assert!(
+        CompiledRules::compile(&setup.config, Some(&here), None, Side::Both)
+            .expect("compiles")
+            .is_some()
+    );
 }
 
 #[test]
@@ -338,11 +349,15 @@ fn rules_that_cannot_compile_fail_at_once_naming_the_rule() {
             "no rule action `PAGE`",
         ),
     ] {
-        let error =
-            CompiledRules::compile(&setup.config, Some(&json!({"domainRules": [rule]})), None)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
+        let error = CompiledRules::compile(
+            &setup.config,
+            Some(&json!({"domainRules": [rule]})),
+            None,
+            Side::Both,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
         assert!(error.contains(needle), "{error}");
         assert!(error.contains("rule `"), "{error}");
     }
@@ -351,11 +366,38 @@ fn rules_that_cannot_compile_fail_at_once_naming_the_rule() {
         &RuleConfig::default(),
         Some(&json!({"domainRules": [{"name": "d", "type": "CEL", "kind": "CONDITION", "expr": "true", "onFailure": "DLQ"}]})),
         None,
+        Side::Both,
     )
     .err()
     .map(|e| e.to_string())
     .unwrap_or_default();
     assert!(error.contains("dead-letter queue"), "{error}");
+}
+
+#[test]
+fn each_side_compiles_only_the_rules_it_runs() {
+    // A writer's rule that a reader cannot run (a broken expression, a DLQ the reader has no
+    // queue for) does not stop the reader, and the other way round.
+    let config = RuleConfig::default();
+    let write_only = json!({"domainRules": [{"name": "w", "type": "CEL", "kind": "CONDITION",
+        "mode": "WRITE", "expr": "message.x >", "onFailure": "DLQ"}]});
+    let compile = |rules: &Json, side| CompiledRules::compile(&config, Some(rules), None, side);
+    assert!(compile(&write_only, Side::Reader)
+        .expect("a reader ignores it")
+        .is_none());
+    assert!(compile(&write_only, Side::Writer).is_err());
+    let read_only = json!({"domainRules": [{"name": "r", "type": "NOPE", "mode": "READ"}]});
+    assert!(compile(&read_only, Side::Writer)
+        .expect("a writer ignores it")
+        .is_none());
+    assert!(compile(&read_only, Side::Reader).is_err());
+    let migration = json!({"migrationRules": [{"name": "m", "type": "JSONATA", "mode": "UPGRADE", "expr": "$"}]});
+    assert!(compile(&migration, Side::Writer)
+        .expect("compiles")
+        .is_none());
+    assert!(compile(&migration, Side::Reader)
+        .expect("compiles")
+        .is_some());
 }
 
 #[test]

@@ -200,6 +200,7 @@ impl<F: Format> Writing<F> {
             config,
             target.schema.rule_set.as_ref(),
             target.schema.metadata.as_ref(),
+            rules::Side::Writer,
         )? {
             None => None,
             Some(compiled) => Some(Arc::new(Bound {
@@ -524,6 +525,7 @@ impl<P: Send + Sync, V: RuleValue> Reading<P, V> {
                     &self.rule_config,
                     later.rule_set.as_ref(),
                     later.metadata.as_ref(),
+                    rules::Side::Reader,
                 )? {
                     if compiled.has(&compiled.migration, mode) {
                         steps.push(compiled);
@@ -606,6 +608,7 @@ impl<P: Send + Sync, V: RuleValue> Reading<P, V> {
             &self.rule_config,
             schema.rule_set.as_ref(),
             schema.metadata.as_ref(),
+            rules::Side::Reader,
         )? {
             None => None,
             Some(compiled) => {
