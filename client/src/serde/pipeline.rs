@@ -1,11 +1,12 @@
 //! The one serializer pipeline every format runs through.
 //!
 //! Writing: resolve the writer schema for the topic (subject name strategy, then auto-register,
-//! lookup, use-latest or a fixed id) → prepare what encoding with it needs (once per writer) →
-//! validate the value → run the write hooks (where data-contract rules plug in) → encode and
-//! frame. Reading: read the frame → fetch the writer schema (once per id or GUID) → prepare the
-//! decoder → decode → run the read hooks. A format supplies only its own steps
-//! (`Format`); caching, time to live and the order of steps live here, once.
+//! lookup, use-latest or a fixed id) → prepare what encoding with it needs and compile its
+//! rules (once per writer) → run the write rules → validate the value → run the write hooks →
+//! encode → run the payload rules → frame. Reading: read the frame → fetch the writer schema
+//! (once per id or GUID) → prepare the decoder → run the payload rules → decode → migrate (when
+//! the reader follows a version) → run the read rules and the read hooks. A format supplies
+//! only its own steps (`Format`); caching, time to live and the order of steps live here, once.
 
 use std::future::Future;
 use std::pin::Pin;
