@@ -159,6 +159,28 @@ pub trait EarlierVersion {
     fn property(&self, key: &str) -> Option<Cow<'_, str>>;
     /// The parsed schema.
     fn schema(&self) -> Result<Self::Schema, Self::Error>;
+
+    /// Checks `new` against this version ([`check_pair`] on [`EarlierVersion::schema`]). An
+    /// implementation may answer from a memo of earlier checks of the same pair instead: the
+    /// check is a pure function of the two parsed schemas, the directions and the policy.
+    fn check(
+        &self,
+        new: &ParsedSchema,
+        backward: bool,
+        forward: bool,
+        policy: Policy,
+        budget: &Budget,
+    ) -> Result<Vec<Incompatibility>, Self::Error> {
+        let schema = self.schema()?;
+        Ok(check_pair(
+            new,
+            schema.borrow(),
+            backward,
+            forward,
+            policy,
+            budget,
+        ))
+    }
 }
 
 impl<S: Borrow<ParsedSchema> + Clone> EarlierVersion for PreviousVersion<S> {
@@ -208,15 +230,13 @@ pub fn check_history<H: EarlierVersion>(
     let in_group =
         |earlier: &H| group.is_none_or(|g| earlier.property(g.key).as_deref() == g.value);
     for earlier in history.into_iter().filter(in_group) {
-        let schema = earlier.schema()?;
-        let mut problems = check_pair(
+        let mut problems = earlier.check(
             new,
-            schema.borrow(),
             level.checks_backward(),
             level.checks_forward(),
             policy,
             budget,
-        );
+        )?;
         if budget.is_exhausted() {
             return Ok(Vec::new());
         }

@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use crate::compat::{check_pair, Budget};
+use crate::compat::{check_pair, Budget, Incompatibility};
 use crate::ids::CompatibilityLevel;
 use crate::json::Policy;
 use crate::schema::ParsedSchema;
@@ -95,7 +95,7 @@ pub struct Verdict {
 
 /// The directions a level checks, as (backward, forward); `NONE` is judged as `FULL`, since
 /// under it nothing stops a change that breaks either side.
-fn directions(level: CompatibilityLevel) -> (bool, bool) {
+pub fn directions(level: CompatibilityLevel) -> (bool, bool) {
     use CompatibilityLevel::*;
     match level {
         Backward | BackwardTransitive => (true, false),
@@ -114,6 +114,22 @@ pub fn classify(
     budget: &Budget,
 ) -> Verdict {
     if old.schema_type() != new.schema_type() {
+        return classify_checked(old, new, &[], false);
+    }
+    let (backward, forward) = directions(level);
+    let problems = check_pair(new, old, backward, forward, policy, budget);
+    classify_checked(old, new, &problems, budget.is_exhausted())
+}
+
+/// [`classify`] given what [`check_pair`] found for the pair in the level's [`directions`]
+/// (`exhausted`: the check ran out of its budget), for a caller that has the check already.
+pub fn classify_checked(
+    old: &ParsedSchema,
+    new: &ParsedSchema,
+    problems: &[Incompatibility],
+    exhausted: bool,
+) -> Verdict {
+    if old.schema_type() != new.schema_type() {
         return Verdict {
             bump: Bump::Major,
             reasons: vec![format!(
@@ -123,9 +139,7 @@ pub fn classify(
             )],
         };
     }
-    let (backward, forward) = directions(level);
-    let problems = check_pair(new, old, backward, forward, policy, budget);
-    if budget.is_exhausted() {
+    if exhausted {
         return Verdict {
             bump: Bump::Major,
             reasons: vec!["the change is too large to show compatible".into()],

@@ -18,7 +18,7 @@ use super::model::{
 use crate::compat::{Budget, Incompatibility, Wording};
 
 /// STRICT (default) or LENIENT, as the `compatibilityPolicy` config names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Policy {
     /// Confluent's default set.
     #[default]

@@ -15,7 +15,7 @@ use super::{level, Decision};
 use crate::error::{Error, Result};
 use crate::persist::{Event, SchemaRegistered, StoredConfig, StoredReference};
 use crate::settings::Settings;
-use crate::state::{property, ContentKey, SchemaRecord, State, VersionState};
+use crate::state::{property, ContentKey, ParseKey, SchemaRecord, State, VersionState};
 
 /// A registration request, read from the REST body at the edge.
 #[derive(Clone, Debug)]
@@ -292,20 +292,13 @@ fn what_to_parse<'a>(
     ))
 }
 
-/// Parses what registering `input` would parse, into the state's cache of parsed schemas, so
-/// the registration itself (planned one at a time) finds it there. Run before the commit, on
-/// the durable state, with the writes planned meanwhile still free to go on; errors are left
-/// for the registration to report.
+/// Plans the registration on the durable state and throws the plan away: what it parsed,
+/// checked and judged stays in the state's caches (parsed schemas, the check memo), so the
+/// registration itself, planned one write at a time against the head, finds them there and only
+/// makes again what the writes planned meanwhile changed. Run before the commit, with other
+/// writes free to go on; its answer and errors are left for the registration to decide.
 pub fn prepare(state: &State, settings: &Settings, input: &Register<'_>) {
-    if let Ok((schema_type, text, references, options)) = what_to_parse(state, settings, input) {
-        let _ = state.parse(
-            input.subject.context(),
-            schema_type,
-            text,
-            &references,
-            options,
-        );
-    }
+    let _ = register(state, settings, input);
 }
 
 pub fn register(
@@ -345,7 +338,8 @@ pub fn register(
             }
         }
     }
-    let parsed = state.parse(context, schema_type, text, &references, options)?;
+    let (parse_key, parsed) =
+        state.parse_keyed(context, schema_type, text, &references, options)?;
     let canonical = parsed.canonical().to_string();
 
     let next_version = match subject_state.and_then(|s| s.max_version) {
@@ -450,6 +444,7 @@ pub fn register(
         let problems = check_history(
             state,
             subject,
+            Some(parse_key),
             &parsed,
             level,
             &config,
@@ -474,6 +469,7 @@ pub fn register(
         semver = Some(super::semver::decide(
             state,
             subject,
+            parse_key,
             &parsed,
             level,
             &config,
@@ -571,10 +567,13 @@ fn check_mode(mode: Mode, importing: bool, subject: &QualifiedSubject) -> Result
 
 /// Checks a candidate against the subject's live history under `level`, in the candidate's
 /// compatibility group (registration semantics).
-/// Runs out of `budget` with [`Error::CheckTooLarge`].
+/// Runs out of `budget` with [`Error::CheckTooLarge`]. `candidate` is the key of the
+/// candidate's parse, when its checks may come from the state's check memo.
+#[allow(clippy::too_many_arguments)]
 pub fn check_history(
     state: &State,
     subject: &QualifiedSubject,
+    candidate: Option<ParseKey>,
     parsed: &covenant_core::schema::ParsedSchema,
     level: CompatibilityLevel,
     config: &StoredConfig,
@@ -597,7 +596,7 @@ pub fn check_history(
         policy(config),
         parsed,
         group,
-        state.history(subject)?,
+        state.history_for(subject, candidate)?,
         budget,
     )?;
     if budget.is_exhausted() {

@@ -4,9 +4,7 @@
 //! that each major line belongs to one group and no number is given twice.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use covenant_core::compat::Budget;
 use covenant_core::ids::{CompatibilityLevel, QualifiedSubject};
 use covenant_core::schema::ParsedSchema;
 use covenant_core::semver::{self as bump, Bump, SemVer};
@@ -14,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::persist::{StoredConfig, StoredSemver};
-use crate::state::{property, State};
+use crate::state::{property, ParseKey, State};
 
 /// The metadata property a registration names its own semantic version with.
 pub const EXPLICIT: &str = "covenant:semver";
@@ -26,6 +24,7 @@ pub const EXPLICIT: &str = "covenant:semver";
 pub fn decide(
     state: &State,
     subject: &QualifiedSubject,
+    parse_key: ParseKey,
     parsed: &ParsedSchema,
     level: CompatibilityLevel,
     config: &StoredConfig,
@@ -85,14 +84,15 @@ pub fn decide(
                     ),
                     Some(base) => {
                         let record = state.stored(subject.context(), entry.id)?;
-                        let old: Arc<ParsedSchema> = state.parsed(subject.context(), record)?;
-                        let verdict = bump::classify(
-                            &old,
+                        let verdict = state.classify(
+                            parse_key,
                             parsed,
+                            subject.context(),
+                            record,
                             level,
                             super::register::policy(config),
-                            &Budget::new(budget_limit),
-                        );
+                            budget_limit,
+                        )?;
                         (
                             Some(verdict.bump),
                             Some(base),

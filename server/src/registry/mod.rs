@@ -23,7 +23,7 @@ use covenant_core::api::{
     self, CompatibilityCheckResponse, CompatibilityFinding, ConfigUpdateRequest, ContextId,
     RegisterSchemaRequest, RegisterSchemaResponse, SchemaReference, SubjectVersion,
 };
-use covenant_core::compat::{self, Budget, Incompatibility};
+use covenant_core::compat::{Budget, Incompatibility};
 use covenant_core::contract::{Metadata, RuleSet};
 use covenant_core::ids::{
     CompatibilityLevel, ContextName, Mode, QualifiedSubject, SchemaId, Version, VersionSpec,
@@ -590,7 +590,7 @@ impl Registry {
             Some(spec) => Some(state.version(subject, spec, false)?),
         };
         let normalize = normalize.or(config.normalize).unwrap_or(false);
-        let parsed = match state.parse(
+        let (parse_key, parsed) = match state.parse_keyed(
             subject.context(),
             candidate.schema_type,
             candidate.text,
@@ -616,15 +616,24 @@ impl Registry {
         let problems = match against {
             Some((version, entry)) => {
                 let record = state.stored(subject.context(), entry.id)?;
-                let old = state.parsed(subject.context(), record)?;
-                let found = compat::check_version(
-                    level,
-                    plan::register::policy(&config),
-                    &parsed,
-                    &old,
-                    version,
-                    &budget,
-                );
+                // compat::check_version, from the check memo when this pair was checked.
+                let mut found = if level == CompatibilityLevel::None {
+                    Vec::new()
+                } else {
+                    state.check_pair(
+                        parse_key,
+                        &parsed,
+                        subject.context(),
+                        record,
+                        level.checks_backward(),
+                        level.checks_forward(),
+                        plan::register::policy(&config),
+                        &budget,
+                    )?
+                };
+                for problem in &mut found {
+                    problem.version = Some(version);
+                }
                 if budget.is_exhausted() {
                     count(Verdict::Invalid, &[]);
                     return Err(Error::CheckTooLarge {
@@ -637,6 +646,7 @@ impl Registry {
             None => plan::register::check_history(
                 &state,
                 subject,
+                Some(parse_key),
                 &parsed,
                 level,
                 &config,

@@ -7,8 +7,12 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+mod checks;
 pub mod keys;
 mod parsed;
+
+pub use checks::PairKey;
+pub use parsed::ParseKey;
 
 use bytes::Bytes;
 use covenant_core::api::{self, SchemaString};
@@ -367,6 +371,14 @@ impl Users {
     }
 }
 
+/// How stored schemas are parsed: as stored (they were normalized, if at all, when registered)
+/// and without the checks only new registrations must pass.
+const STORED: ParseOptions = ParseOptions {
+    normalize: false,
+    strict: false,
+    max_elements: None,
+};
+
 /// The whole registry state. Its maps are persistent (`imbl`'s B-trees, whose nodes are dense
 /// where its hash tries' are mostly empty slots at this size): a clone shares them and costs a
 /// few reference counts, and a change to the clone copies only the paths it changes. The engine
@@ -381,6 +393,9 @@ pub struct State {
     guids: OrdMap<Uuid, (ContextName, SchemaId)>,
     /// Parsed forms of stored schemas, kept under a bound and shared by every clone.
     parsed: Arc<parsed::ParsedCache>,
+    /// Compatibility checks and semantic-version verdicts already made, under a bound and
+    /// shared by every clone.
+    checks: Arc<checks::CheckMemo>,
     /// The DEK registry.
     keys: keys::Keys,
     /// Associations of resources with subjects.
@@ -803,6 +818,19 @@ impl State {
         references: &[StoredReference],
         options: ParseOptions,
     ) -> Result<Arc<ParsedSchema>> {
+        self.parse_keyed(context, schema_type, text, references, options)
+            .map(|(_, parsed)| parsed)
+    }
+
+    /// [`State::parse`], with the key of the parse (what names it in the check memo).
+    pub fn parse_keyed(
+        &self,
+        context: &ContextName,
+        schema_type: SchemaType,
+        text: &str,
+        references: &[StoredReference],
+        options: ParseOptions,
+    ) -> Result<(ParseKey, Arc<ParsedSchema>)> {
         let resolved = self.resolve_references(context, references)?;
         let key = parsed::ParseKey::new(
             schema_type,
@@ -812,7 +840,8 @@ impl State {
                 .iter()
                 .map(|(name, record)| (name.as_str(), record.content)),
         );
-        self.parsed
+        let parsed = self
+            .parsed
             .get_or_parse(key, options.strict, text.len(), || {
                 let refs: Vec<ResolvedReference<'_>> = resolved
                     .iter()
@@ -825,7 +854,86 @@ impl State {
                     covenant_core::Error::InvalidSchema(message) => Error::InvalidSchema(message),
                     other => Error::Core(other),
                 })
-            })
+            })?;
+        Ok((key, parsed))
+    }
+
+    /// The key of a stored schema's parse ([`State::parsed`]), without parsing it.
+    pub fn parsed_key(&self, context: &ContextName, record: &SchemaRecord) -> Result<ParseKey> {
+        let resolved = self.resolve_references(context, record.references())?;
+        Ok(parsed::ParseKey::new(
+            record.schema_type,
+            &record.schema,
+            STORED,
+            resolved
+                .iter()
+                .map(|(name, record)| (name.as_str(), record.content)),
+        ))
+    }
+
+    /// What [`compat::check_pair`](covenant_core::compat::check_pair) finds for the candidate
+    /// `new` (whose parse is `new_key`) against the stored schema `old`, from the memo when
+    /// the pair was checked before.
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_pair(
+        &self,
+        new_key: ParseKey,
+        new: &ParsedSchema,
+        context: &ContextName,
+        old: &SchemaRecord,
+        backward: bool,
+        forward: bool,
+        policy: covenant_core::json::Policy,
+        budget: &covenant_core::compat::Budget,
+    ) -> Result<Vec<covenant_core::compat::Incompatibility>> {
+        let key = PairKey {
+            new: new_key,
+            old: self.parsed_key(context, old)?,
+            backward,
+            forward,
+            policy,
+        };
+        self.checks.pair(key, || {
+            let old = self.parsed(context, old)?;
+            let found =
+                covenant_core::compat::check_pair(new, &old, backward, forward, policy, budget);
+            Ok((found, !budget.is_exhausted()))
+        })
+    }
+
+    /// The semantic-version verdict from the stored schema `old` to the candidate `new` under
+    /// `level` ([`covenant_core::semver::classify`]), from the memo when the pair was judged
+    /// before; its check comes from the check memo (a registration has just made it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn classify(
+        &self,
+        new_key: ParseKey,
+        new: &ParsedSchema,
+        context: &ContextName,
+        old: &SchemaRecord,
+        level: covenant_core::ids::CompatibilityLevel,
+        policy: covenant_core::json::Policy,
+        budget_limit: u64,
+    ) -> Result<covenant_core::semver::Verdict> {
+        let (backward, forward) = covenant_core::semver::directions(level);
+        let key = PairKey {
+            new: new_key,
+            old: self.parsed_key(context, old)?,
+            backward,
+            forward,
+            policy,
+        };
+        self.checks.verdict(key, || {
+            let budget = covenant_core::compat::Budget::new(budget_limit);
+            let problems = self.check_pair(
+                new_key, new, context, old, backward, forward, policy, &budget,
+            )?;
+            let parsed_old = self.parsed(context, old)?;
+            let exhausted = budget.is_exhausted();
+            let verdict =
+                covenant_core::semver::classify_checked(&parsed_old, new, &problems, exhausted);
+            Ok((verdict, !exhausted))
+        })
     }
 
     /// A stored schema's parsed form (from the cache when it is there).
@@ -839,11 +947,7 @@ impl State {
             record.schema_type,
             &record.schema,
             record.references(),
-            ParseOptions {
-                normalize: false,
-                strict: false,
-                max_elements: None,
-            },
+            STORED,
         )
         .map_err(|e| Error::Internal(format!("stored schema {} no longer parses: {e}", record.id)))
     }
@@ -1199,6 +1303,8 @@ pub struct Earlier<'s> {
     context: &'s ContextName,
     version: Version,
     record: &'s Arc<SchemaRecord>,
+    /// The key of the candidate's parse, when the check may be answered from the memo.
+    candidate: Option<ParseKey>,
 }
 
 impl EarlierVersion for Earlier<'_> {
@@ -1216,11 +1322,49 @@ impl EarlierVersion for Earlier<'_> {
     fn schema(&self) -> Result<Arc<ParsedSchema>> {
         self.state.parsed(self.context, self.record)
     }
+
+    fn check(
+        &self,
+        new: &ParsedSchema,
+        backward: bool,
+        forward: bool,
+        policy: covenant_core::json::Policy,
+        budget: &covenant_core::compat::Budget,
+    ) -> Result<Vec<covenant_core::compat::Incompatibility>> {
+        match self.candidate {
+            Some(key) => self.state.check_pair(
+                key,
+                new,
+                self.context,
+                self.record,
+                backward,
+                forward,
+                policy,
+                budget,
+            ),
+            None => {
+                let old = self.schema()?;
+                Ok(covenant_core::compat::check_pair(
+                    new, &old, backward, forward, policy, budget,
+                ))
+            }
+        }
+    }
 }
 
 impl State {
     /// A subject's live versions, newest first, for the history check.
     pub fn history<'s>(&'s self, subject: &'s QualifiedSubject) -> Result<Vec<Earlier<'s>>> {
+        self.history_for(subject, None)
+    }
+
+    /// [`State::history`] for the candidate whose parse is `candidate`: its checks are
+    /// answered from the memo when they were made before.
+    pub fn history_for<'s>(
+        &'s self,
+        subject: &'s QualifiedSubject,
+        candidate: Option<ParseKey>,
+    ) -> Result<Vec<Earlier<'s>>> {
         let Some(state) = self.subject(subject) else {
             return Ok(Vec::new());
         };
@@ -1233,6 +1377,7 @@ impl State {
                     context: subject.context(),
                     version,
                     record: self.stored(subject.context(), entry.id)?,
+                    candidate,
                 })
             })
             .collect()
@@ -1327,6 +1472,93 @@ mod tests {
             .expect("exists")
             .schema
             .contains("Order"));
+    }
+
+    /// The check memo answers what the engine answers, for each pair and direction apart, and
+    /// the verdict it keeps is the one `classify` gives.
+    #[test]
+    fn memoized_checks_and_verdicts_are_the_engines() {
+        use covenant_core::compat::{check_pair, Budget};
+        use covenant_core::ids::CompatibilityLevel;
+        use covenant_core::json::Policy;
+        let state = replay(&records(include_str!("../../../fixtures/storage/v1.jsonl")));
+        let orders = QualifiedSubject::parse("orders-value").expect("valid");
+        let context = ContextName::default_context();
+        let (_, entry) = state
+            .subject(&orders)
+            .and_then(|s| s.visible(false).next_back())
+            .expect("a live version");
+        let record = Arc::clone(state.stored(&context, entry.id).expect("stored"));
+        let old = state.parsed(&context, &record).expect("parses");
+        let options = ParseOptions {
+            normalize: false,
+            strict: true,
+            max_elements: None,
+        };
+        // A record of another name with a required field: breaks both directions.
+        let text = r#"{"type":"record","name":"Other","fields":[{"name":"x","type":"int"}]}"#;
+        let (key, new) = state
+            .parse_keyed(&context, SchemaType::Avro, text, &[], options)
+            .expect("parses");
+        for (backward, forward) in [(true, false), (false, true), (true, true), (true, false)] {
+            for _ in 0..2 {
+                let budget = Budget::unlimited();
+                let memo = state
+                    .check_pair(
+                        key,
+                        &new,
+                        &context,
+                        &record,
+                        backward,
+                        forward,
+                        Policy::Strict,
+                        &budget,
+                    )
+                    .expect("checks");
+                let direct = check_pair(&new, &old, backward, forward, Policy::Strict, &budget);
+                assert!(!direct.is_empty());
+                assert_eq!(
+                    format!("{memo:?}"),
+                    format!("{direct:?}"),
+                    "{backward} {forward}"
+                );
+            }
+        }
+        for level in [CompatibilityLevel::Backward, CompatibilityLevel::Full] {
+            let memo = state
+                .classify(
+                    key,
+                    &new,
+                    &context,
+                    &record,
+                    level,
+                    Policy::Strict,
+                    10_000_000,
+                )
+                .expect("classifies");
+            let direct = covenant_core::semver::classify(
+                &old,
+                &new,
+                level,
+                Policy::Strict,
+                &Budget::unlimited(),
+            );
+            assert_eq!(memo, direct, "{level:?}");
+            assert_eq!(
+                state
+                    .classify(
+                        key,
+                        &new,
+                        &context,
+                        &record,
+                        level,
+                        Policy::Strict,
+                        10_000_000
+                    )
+                    .expect("classifies"),
+                direct
+            );
+        }
     }
 
     /// The state as JSON, to compare two states.
