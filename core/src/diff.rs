@@ -1,7 +1,7 @@
 //! Semantic differences between two schemas of one format: what changed, where, and whether
 //! each change keeps readers of the old data (backward) working. The CLI's `diff` shows these.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use serde_json::Value;
 

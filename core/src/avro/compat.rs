@@ -6,7 +6,9 @@
 //! and recursion through named types terminates by assuming compatibility for a pair already under
 //! check. Every problem is collected, not only the first, each with a path into the reader schema.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::rc::Rc;
 
 use super::{AvroSchema, Node, NodeId, Primitive};

@@ -8,7 +8,7 @@
 mod compat;
 mod parse;
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use serde_json::{Map, Value};
 

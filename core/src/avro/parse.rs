@@ -1,7 +1,7 @@
 //! Parsing Avro schema JSON into the arena model, with the validation Avro's Java parser does
 //! (names, duplicate definitions, union rules, and defaults that fit their types).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use serde_json::{Map, Value};
 

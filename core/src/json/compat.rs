@@ -8,7 +8,7 @@
 //! update = new), FORWARD the reverse. The policy is threaded through the whole recursion, since
 //! nested verdicts (combined matching, partial coverage, `not`) depend on it.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use serde_json::Value;
 

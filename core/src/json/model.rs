@@ -7,7 +7,7 @@
 //! synthetic `allOf`. `$ref` short-circuits (draft 7 and earlier) or joins its siblings in an
 //! `allOf` (2019-09 and later).
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use jsonschema::Draft;

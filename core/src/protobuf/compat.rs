@@ -6,7 +6,7 @@
 //! [`Difference`]; the compatible kinds are Confluent's `COMPATIBLE_CHANGES`. BACKWARD compares
 //! (original = old, update = new), FORWARD the reverse.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use prost_reflect::{
     Cardinality, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, OneofDescriptor, Syntax,

@@ -6,7 +6,7 @@
 mod compat;
 mod print;
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use base64::Engine;
 use prost::Message;
