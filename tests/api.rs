@@ -62,6 +62,56 @@ fn same_schema_same_id_whatever_its_formatting() {
     );
 }
 
+/// Bodies are read straight into their request type when they can be, and through a JSON value
+/// otherwise: the answers are the same either way. A repeated member counts once, its last
+/// value (as Jackson reads it in Confluent's registry), and a body that is not an object is
+/// refused however it is spelled.
+#[test]
+fn request_bodies_read_the_same_on_either_path() {
+    let server = Server::start();
+    let json = [("Content-Type", "application/vnd.schemaregistry.v1+json")];
+    let repeated = format!(
+        r#"{{"schema": "\"string\"", "schema": {}}}"#,
+        serde_json::to_string(V1).expect("json")
+    );
+    let (status, body, _) = server.raw(
+        "POST",
+        "/subjects/repeated/versions",
+        &json,
+        Some(repeated.into_bytes()),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, latest) = server.get("/subjects/repeated/versions/latest");
+    assert_eq!(latest["schema"], V1);
+    for (spelled, status, code, says) in [
+        ("[]", 400, 400, "must be a JSON object, not an array"),
+        ("  \"a\"", 400, 400, "must be a JSON object, not a string"),
+        ("null", 422, 422, "the request body is empty"),
+        ("   ", 422, 422, "the request body is empty"),
+        (r#"{"schema": 1}"#, 422, 42201, "Invalid schema"),
+        (
+            r#"{"schema": "\"int\"", "extra": 1} trailing"#,
+            400,
+            400,
+            "not valid JSON: trailing characters",
+        ),
+    ] {
+        let (got, body, _) = server.raw(
+            "POST",
+            "/subjects/shapes/versions",
+            &json,
+            Some(spelled.as_bytes().to_vec()),
+        );
+        assert_eq!(got, status, "{spelled}: {body}");
+        let body: Value = serde_json::from_str(&body).expect("a JSON error");
+        assert_eq!(body["error_code"], code, "{spelled}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains(says)),
+            "{spelled}: {body}"
+        );
+    }
+}
+
 #[test]
 fn register_response_carries_the_current_fields() {
     let server = Server::start();

@@ -166,6 +166,16 @@ pub async fn json_body<T: DeserializeOwned>(
     limits: &BodyLimits,
 ) -> Result<T> {
     let body = body(payload, limits).await?;
+    // The common case, a well-formed object, is read straight into its type; only a body that
+    // does not read is read again as a JSON value, to say what is wrong with it. (An object
+    // that reads straight reads the same through a value: a repeated member, which the value
+    // keeps the last of, fails here and is read through the value.)
+    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if object {
+        if let Ok(read) = serde_json::from_slice::<T>(&body) {
+            return Ok(read);
+        }
+    }
     let value: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::Value::Null
     } else {
