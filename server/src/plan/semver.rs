@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::persist::{StoredConfig, StoredSemver};
-use crate::state::{property, ParseKey, State};
+use crate::state::{property, Pair, ParseKey, State};
 
 /// The metadata property a registration names its own semantic version with.
 pub const EXPLICIT: &str = "covenant:semver";
@@ -84,11 +84,14 @@ pub fn decide(
                     ),
                     Some(base) => {
                         let record = state.stored(subject.context(), entry.id)?;
+                        let pair = Pair {
+                            candidate: parse_key,
+                            new: parsed,
+                            context: subject.context(),
+                            old: record,
+                        };
                         let verdict = state.classify(
-                            parse_key,
-                            parsed,
-                            subject.context(),
-                            record,
+                            &pair,
                             level,
                             super::register::policy(config),
                             budget_limit,

@@ -37,7 +37,7 @@ use crate::metrics::{CheckSource, Metrics, Outcome, Verdict};
 use crate::persist::{Actor, Scope, StoredConfig, StoredReference};
 use crate::plan::{self, register::Register};
 use crate::settings::Settings;
-use crate::state::State;
+use crate::state::{Pair, State};
 use crate::store::EventLog;
 use engine::Engine;
 use query::{Deleted, Page, SubjectFilter, VersionView};
@@ -620,13 +620,15 @@ impl Registry {
                 let mut found = if level == CompatibilityLevel::None {
                     Vec::new()
                 } else {
+                    let pair = Pair {
+                        candidate: parse_key,
+                        new: &parsed,
+                        context: subject.context(),
+                        old: record,
+                    };
                     state.check_pair(
-                        parse_key,
-                        &parsed,
-                        subject.context(),
-                        record,
-                        level.checks_backward(),
-                        level.checks_forward(),
+                        &pair,
+                        (level.checks_backward(), level.checks_forward()),
                         plan::register::policy(&config),
                         &budget,
                     )?

@@ -92,14 +92,7 @@ impl CheckMemo {
         key: PairKey,
         check: impl FnOnce() -> Result<(Vec<Incompatibility>, bool), E>,
     ) -> Result<Vec<Incompatibility>, E> {
-        if let Some(found) = self.pairs.get(&key) {
-            return Ok(found.as_ref().clone());
-        }
-        let (found, complete) = check()?;
-        if complete {
-            self.pairs.insert(key, Arc::new(found.clone()));
-        }
-        Ok(found)
+        remember(&self.pairs, key, check)
     }
 
     /// The verdict for the pair `key`, made by `classify` on a miss and kept if complete.
@@ -108,15 +101,28 @@ impl CheckMemo {
         key: PairKey,
         classify: impl FnOnce() -> Result<(Verdict, bool), E>,
     ) -> Result<Verdict, E> {
-        if let Some(verdict) = self.verdicts.get(&key) {
-            return Ok(verdict.as_ref().clone());
-        }
-        let (verdict, complete) = classify()?;
-        if complete {
-            self.verdicts.insert(key, Arc::new(verdict.clone()));
-        }
-        Ok(verdict)
+        remember(&self.verdicts, key, classify)
     }
+}
+
+/// The value under `key` in `table`, or what `make` makes (and whether it is complete), kept
+/// if it is.
+fn remember<V: Clone, E>(
+    table: &Cache<PairKey, Arc<V>, ByLength>,
+    key: PairKey,
+    make: impl FnOnce() -> Result<(V, bool), E>,
+) -> Result<V, E>
+where
+    ByLength: Weighter<PairKey, Arc<V>>,
+{
+    if let Some(found) = table.get(&key) {
+        return Ok(found.as_ref().clone());
+    }
+    let (made, complete) = make()?;
+    if complete {
+        table.insert(key, Arc::new(made.clone()));
+    }
+    Ok(made)
 }
 
 #[cfg(test)]

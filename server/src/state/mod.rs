@@ -16,10 +16,14 @@ pub use parsed::ParseKey;
 
 use bytes::Bytes;
 use covenant_core::api::{self, SchemaString};
-use covenant_core::compat::EarlierVersion;
-use covenant_core::ids::{ContextName, Mode, QualifiedSubject, SchemaId, Version, VersionSpec};
+use covenant_core::compat::{Budget, EarlierVersion, Incompatibility};
+use covenant_core::ids::{
+    CompatibilityLevel, ContextName, Mode, QualifiedSubject, SchemaId, Version, VersionSpec,
+};
+use covenant_core::json::Policy;
 use covenant_core::references::{self, Found, ReferenceError};
 use covenant_core::schema::{ParseOptions, ParsedSchema, ResolvedReference, SchemaType};
+use covenant_core::semver::Verdict;
 use imbl::OrdMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -369,6 +373,19 @@ impl Users {
             }
         }
     }
+}
+
+/// A candidate against a stored schema: what the check memo names a check by, besides the
+/// directions and the policy.
+pub struct Pair<'a> {
+    /// The key of the candidate's parse.
+    pub candidate: ParseKey,
+    /// The candidate, parsed.
+    pub new: &'a ParsedSchema,
+    /// The stored schema's context.
+    pub context: &'a ContextName,
+    /// The stored schema.
+    pub old: &'a SchemaRecord,
 }
 
 /// How stored schemas are parsed: as stored (they were normalized, if at all, when registered)
@@ -871,67 +888,61 @@ impl State {
         ))
     }
 
-    /// What [`compat::check_pair`](covenant_core::compat::check_pair) finds for the candidate
-    /// `new` (whose parse is `new_key`) against the stored schema `old`, from the memo when
-    /// the pair was checked before.
-    #[allow(clippy::too_many_arguments)]
-    pub fn check_pair(
+    /// The memo's key of checking `pair` in `directions` (backward, forward) under `policy`.
+    fn pair_key(
         &self,
-        new_key: ParseKey,
-        new: &ParsedSchema,
-        context: &ContextName,
-        old: &SchemaRecord,
-        backward: bool,
-        forward: bool,
-        policy: covenant_core::json::Policy,
-        budget: &covenant_core::compat::Budget,
-    ) -> Result<Vec<covenant_core::compat::Incompatibility>> {
-        let key = PairKey {
-            new: new_key,
-            old: self.parsed_key(context, old)?,
+        pair: &Pair<'_>,
+        (backward, forward): (bool, bool),
+        policy: Policy,
+    ) -> Result<PairKey> {
+        Ok(PairKey {
+            new: pair.candidate,
+            old: self.parsed_key(pair.context, pair.old)?,
             backward,
             forward,
             policy,
-        };
+        })
+    }
+
+    /// What [`compat::check_pair`](covenant_core::compat::check_pair) finds for `pair` in
+    /// `directions` (backward, forward), from the memo when the pair was checked before.
+    pub fn check_pair(
+        &self,
+        pair: &Pair<'_>,
+        directions: (bool, bool),
+        policy: Policy,
+        budget: &Budget,
+    ) -> Result<Vec<Incompatibility>> {
+        let key = self.pair_key(pair, directions, policy)?;
         self.checks.pair(key, || {
-            let old = self.parsed(context, old)?;
-            let found =
-                covenant_core::compat::check_pair(new, &old, backward, forward, policy, budget);
+            let old = self.parsed(pair.context, pair.old)?;
+            let (backward, forward) = directions;
+            let found = covenant_core::compat::check_pair(
+                pair.new, &old, backward, forward, policy, budget,
+            );
             Ok((found, !budget.is_exhausted()))
         })
     }
 
-    /// The semantic-version verdict from the stored schema `old` to the candidate `new` under
-    /// `level` ([`covenant_core::semver::classify`]), from the memo when the pair was judged
-    /// before; its check comes from the check memo (a registration has just made it).
-    #[allow(clippy::too_many_arguments)]
+    /// The semantic-version verdict from `pair`'s stored schema to its candidate under `level`
+    /// ([`covenant_core::semver::classify`]), from the memo when the pair was judged before;
+    /// its check comes from the check memo (a registration has just made it).
     pub fn classify(
         &self,
-        new_key: ParseKey,
-        new: &ParsedSchema,
-        context: &ContextName,
-        old: &SchemaRecord,
-        level: covenant_core::ids::CompatibilityLevel,
-        policy: covenant_core::json::Policy,
+        pair: &Pair<'_>,
+        level: CompatibilityLevel,
+        policy: Policy,
         budget_limit: u64,
-    ) -> Result<covenant_core::semver::Verdict> {
-        let (backward, forward) = covenant_core::semver::directions(level);
-        let key = PairKey {
-            new: new_key,
-            old: self.parsed_key(context, old)?,
-            backward,
-            forward,
-            policy,
-        };
+    ) -> Result<Verdict> {
+        let directions = covenant_core::semver::directions(level);
+        let key = self.pair_key(pair, directions, policy)?;
         self.checks.verdict(key, || {
-            let budget = covenant_core::compat::Budget::new(budget_limit);
-            let problems = self.check_pair(
-                new_key, new, context, old, backward, forward, policy, &budget,
-            )?;
-            let parsed_old = self.parsed(context, old)?;
+            let budget = Budget::new(budget_limit);
+            let problems = self.check_pair(pair, directions, policy, &budget)?;
+            let old = self.parsed(pair.context, pair.old)?;
             let exhausted = budget.is_exhausted();
             let verdict =
-                covenant_core::semver::classify_checked(&parsed_old, new, &problems, exhausted);
+                covenant_core::semver::classify_checked(&old, pair.new, &problems, exhausted);
             Ok((verdict, !exhausted))
         })
     }
@@ -1328,17 +1339,18 @@ impl EarlierVersion for Earlier<'_> {
         new: &ParsedSchema,
         backward: bool,
         forward: bool,
-        policy: covenant_core::json::Policy,
-        budget: &covenant_core::compat::Budget,
-    ) -> Result<Vec<covenant_core::compat::Incompatibility>> {
+        policy: Policy,
+        budget: &Budget,
+    ) -> Result<Vec<Incompatibility>> {
         match self.candidate {
-            Some(key) => self.state.check_pair(
-                key,
-                new,
-                self.context,
-                self.record,
-                backward,
-                forward,
+            Some(candidate) => self.state.check_pair(
+                &Pair {
+                    candidate,
+                    new,
+                    context: self.context,
+                    old: self.record,
+                },
+                (backward, forward),
                 policy,
                 budget,
             ),
@@ -1478,9 +1490,7 @@ mod tests {
     /// the verdict it keeps is the one `classify` gives.
     #[test]
     fn memoized_checks_and_verdicts_are_the_engines() {
-        use covenant_core::compat::{check_pair, Budget};
-        use covenant_core::ids::CompatibilityLevel;
-        use covenant_core::json::Policy;
+        use covenant_core::compat::check_pair;
         let state = replay(&records(include_str!("../../../fixtures/storage/v1.jsonl")));
         let orders = QualifiedSubject::parse("orders-value").expect("valid");
         let context = ContextName::default_context();
@@ -1500,20 +1510,17 @@ mod tests {
         let (key, new) = state
             .parse_keyed(&context, SchemaType::Avro, text, &[], options)
             .expect("parses");
+        let pair = Pair {
+            candidate: key,
+            new: &new,
+            context: &context,
+            old: &record,
+        };
         for (backward, forward) in [(true, false), (false, true), (true, true), (true, false)] {
             for _ in 0..2 {
                 let budget = Budget::unlimited();
                 let memo = state
-                    .check_pair(
-                        key,
-                        &new,
-                        &context,
-                        &record,
-                        backward,
-                        forward,
-                        Policy::Strict,
-                        &budget,
-                    )
+                    .check_pair(&pair, (backward, forward), Policy::Strict, &budget)
                     .expect("checks");
                 let direct = check_pair(&new, &old, backward, forward, Policy::Strict, &budget);
                 assert!(!direct.is_empty());
@@ -1526,15 +1533,7 @@ mod tests {
         }
         for level in [CompatibilityLevel::Backward, CompatibilityLevel::Full] {
             let memo = state
-                .classify(
-                    key,
-                    &new,
-                    &context,
-                    &record,
-                    level,
-                    Policy::Strict,
-                    10_000_000,
-                )
+                .classify(&pair, level, Policy::Strict, 10_000_000)
                 .expect("classifies");
             let direct = covenant_core::semver::classify(
                 &old,
@@ -1546,15 +1545,7 @@ mod tests {
             assert_eq!(memo, direct, "{level:?}");
             assert_eq!(
                 state
-                    .classify(
-                        key,
-                        &new,
-                        &context,
-                        &record,
-                        level,
-                        Policy::Strict,
-                        10_000_000
-                    )
+                    .classify(&pair, level, Policy::Strict, 10_000_000)
                     .expect("classifies"),
                 direct
             );
