@@ -444,7 +444,7 @@ pub fn register(
         let problems = check_history(
             state,
             subject,
-            Some(parse_key),
+            parse_key,
             &parsed,
             level,
             &config,
@@ -568,12 +568,12 @@ fn check_mode(mode: Mode, importing: bool, subject: &QualifiedSubject) -> Result
 /// Checks a candidate against the subject's live history under `level`, in the candidate's
 /// compatibility group (registration semantics).
 /// Runs out of `budget` with [`Error::CheckTooLarge`]. `candidate` is the key of the
-/// candidate's parse, when its checks may come from the state's check memo.
+/// candidate's parse, by which the state's check memo remembers its checks.
 #[allow(clippy::too_many_arguments)]
 pub fn check_history(
     state: &State,
     subject: &QualifiedSubject,
-    candidate: Option<ParseKey>,
+    candidate: ParseKey,
     parsed: &covenant_core::schema::ParsedSchema,
     level: CompatibilityLevel,
     config: &StoredConfig,
@@ -596,7 +596,7 @@ pub fn check_history(
         policy(config),
         parsed,
         group,
-        state.history_for(subject, candidate)?,
+        state.history(subject, candidate)?,
         budget,
     )?;
     if budget.is_exhausted() {

@@ -648,7 +648,7 @@ impl Registry {
             None => plan::register::check_history(
                 &state,
                 subject,
-                Some(parse_key),
+                parse_key,
                 &parsed,
                 level,
                 &config,

@@ -1314,8 +1314,8 @@ pub struct Earlier<'s> {
     context: &'s ContextName,
     version: Version,
     record: &'s Arc<SchemaRecord>,
-    /// The key of the candidate's parse, when the check may be answered from the memo.
-    candidate: Option<ParseKey>,
+    /// The key of the candidate's parse (what its checks are remembered by).
+    candidate: ParseKey,
 }
 
 impl EarlierVersion for Earlier<'_> {
@@ -1342,40 +1342,24 @@ impl EarlierVersion for Earlier<'_> {
         policy: Policy,
         budget: &Budget,
     ) -> Result<Vec<Incompatibility>> {
-        match self.candidate {
-            Some(candidate) => self.state.check_pair(
-                &Pair {
-                    candidate,
-                    new,
-                    context: self.context,
-                    old: self.record,
-                },
-                (backward, forward),
-                policy,
-                budget,
-            ),
-            None => {
-                let old = self.schema()?;
-                Ok(covenant_core::compat::check_pair(
-                    new, &old, backward, forward, policy, budget,
-                ))
-            }
-        }
+        let pair = Pair {
+            candidate: self.candidate,
+            new,
+            context: self.context,
+            old: self.record,
+        };
+        self.state
+            .check_pair(&pair, (backward, forward), policy, budget)
     }
 }
 
 impl State {
-    /// A subject's live versions, newest first, for the history check.
-    pub fn history<'s>(&'s self, subject: &'s QualifiedSubject) -> Result<Vec<Earlier<'s>>> {
-        self.history_for(subject, None)
-    }
-
-    /// [`State::history`] for the candidate whose parse is `candidate`: its checks are
-    /// answered from the memo when they were made before.
-    pub fn history_for<'s>(
+    /// A subject's live versions, newest first, for the history check of the candidate whose
+    /// parse is `candidate` (its checks are answered from the memo when made before).
+    pub fn history<'s>(
         &'s self,
         subject: &'s QualifiedSubject,
-        candidate: Option<ParseKey>,
+        candidate: ParseKey,
     ) -> Result<Vec<Earlier<'s>>> {
         let Some(state) = self.subject(subject) else {
             return Ok(Vec::new());
