@@ -8,7 +8,10 @@
 //! Format 5 (`snapshot-v5.bin`) holds the same state as a stream of frames, so a node reads it
 //! without holding it whole and writes it without a second copy of the state, and the schema
 //! texts are stored as they are rather than escaped inside JSON (at a million schemas, format 4
-//! was a 1.1 GB document read whole, then copied, then decoded). See [`stream`].
+//! was a 1.1 GB document read whole, then copied, then decoded). Format 6 (`snapshot-v6.bin`)
+//! is format 5 with each schema's content digest and its text as the state holds it (an LZ4
+//! block when that is smaller), so a node starts without hashing or packing a million texts.
+//! See [`stream`].
 
 use covenant_core::ids::{Mode, SchemaId, Version};
 use covenant_core::schema::SchemaType;
@@ -232,11 +235,24 @@ pub mod stream {
 
     use super::*;
 
-    /// This format's number.
-    pub const FORMAT: u32 = 5;
+    /// The number of the format this build writes.
+    pub const FORMAT: u32 = 6;
 
-    /// What a format 5 snapshot starts with.
+    /// The stream formats this build reads: 5 (texts as they are) and 6 (packed, with digests).
+    pub const READS: [u32; 2] = [6, 5];
+
+    /// What a format 5 snapshot starts with; format 6 ends with 6 instead.
     pub const MAGIC: [u8; 8] = *b"CVSNAP\0\x05";
+
+    fn magic(format: u32) -> [u8; 8] {
+        let mut magic = MAGIC;
+        magic[7] = format as u8;
+        magic
+    }
+
+    /// How a format 6 schema frame holds the text.
+    const PLAIN: u8 = 0;
+    const LZ4: u8 = 1;
 
     const END: u8 = 0;
     const HEADER: u8 = 1;
@@ -300,13 +316,37 @@ pub mod stream {
         pub rule_set: Option<Value>,
     }
 
-    /// One frame after the header.
+    /// A schema's text as a snapshot holds it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Text<'a> {
+        /// The text itself.
+        Plain(&'a str),
+        /// An LZ4 block (the block format, no frame) said to unpack to `len` bytes of UTF-8.
+        Lz4 {
+            /// The length of the text.
+            len: u32,
+            /// The block.
+            bytes: &'a [u8],
+        },
+    }
+
+    /// A schema frame past its metadata: the text, and from format 6 on the digest of the
+    /// content (format 5 leaves it to the reader to compute).
     #[derive(Debug, PartialEq)]
-    pub enum Frame {
+    pub struct SchemaBody<'a> {
+        /// The content digest (`state::ContentKey`), format 6 on.
+        pub content: Option<[u8; 32]>,
+        /// The text.
+        pub text: Text<'a>,
+    }
+
+    /// One frame after the header; a schema's body borrows the reader's buffer.
+    #[derive(Debug, PartialEq)]
+    pub enum Frame<'a> {
         /// The context the next schemas and subjects belong to.
         Context(ContextHead),
         /// A schema of the current context, and its text.
-        Schema(SchemaMeta, String),
+        Schema(SchemaMeta, SchemaBody<'a>),
         /// A subject of the current context.
         Subject(Subject),
         /// The end: nothing follows.
@@ -329,7 +369,7 @@ pub mod stream {
                 frame: Vec::new(),
                 frames: 0,
             };
-            writer.out.write_all(&MAGIC)?;
+            writer.out.write_all(&magic(FORMAT))?;
             writer.json(HEADER, header)?;
             Ok(writer)
         }
@@ -339,17 +379,31 @@ pub mod stream {
             self.json(CONTEXT, context)
         }
 
-        /// A schema of the current context.
-        pub fn schema(&mut self, meta: &SchemaMeta, text: &str) -> io::Result<()> {
+        /// A schema of the current context: its metadata, the digest of its content and its
+        /// text (`[u32 meta length][meta JSON][32-byte digest][encoding][u32 text length]
+        /// [text bytes]`, the encoding 0 for the text itself and 1 for an LZ4 block).
+        pub fn schema(
+            &mut self,
+            meta: &SchemaMeta,
+            content: &[u8; 32],
+            text: Text<'_>,
+        ) -> io::Result<()> {
             self.frame.clear();
             serde_json::to_writer(&mut self.frame, meta)?;
             let meta_len = length(self.frame.len())?;
-            let len = length(4 + self.frame.len() + text.len())?;
+            let (encoding, text_len, bytes) = match text {
+                Text::Plain(text) => (PLAIN, length(text.len())?, text.as_bytes()),
+                Text::Lz4 { len, bytes } => (LZ4, len.to_le_bytes(), bytes),
+            };
+            let len = length(4 + self.frame.len() + 32 + 1 + 4 + bytes.len())?;
             self.out.write_all(&[SCHEMA])?;
             self.out.write_all(&len)?;
             self.out.write_all(&meta_len)?;
             self.out.write_all(&self.frame)?;
-            self.out.write_all(text.as_bytes())?;
+            self.out.write_all(content)?;
+            self.out.write_all(&[encoding])?;
+            self.out.write_all(&text_len)?;
+            self.out.write_all(bytes)?;
             self.frames += 1;
             Ok(())
         }
@@ -380,6 +434,32 @@ pub mod stream {
         }
     }
 
+    /// A format 6 schema frame past its metadata.
+    fn packed_body(bytes: &[u8]) -> Result<SchemaBody<'_>, &'static str> {
+        let (content, rest) = bytes
+            .split_first_chunk::<32>()
+            .ok_or("it ends inside its digest")?;
+        let (&[encoding], rest) = rest
+            .split_first_chunk::<1>()
+            .ok_or("it ends before its text")?;
+        let (len, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or("it ends before its text")?;
+        let len = u32::from_le_bytes(*len);
+        let text = match encoding {
+            PLAIN if rest.len() == len as usize => {
+                Text::Plain(std::str::from_utf8(rest).map_err(|_| "its text is not UTF-8")?)
+            }
+            PLAIN => return Err("its text is not the length it says"),
+            LZ4 => Text::Lz4 { len, bytes: rest },
+            _ => return Err("its text has an unknown encoding"),
+        };
+        Ok(SchemaBody {
+            content: Some(*content),
+            text,
+        })
+    }
+
     fn length(len: usize) -> io::Result<[u8; 4]> {
         u32::try_from(len).map(u32::to_le_bytes).map_err(|_| {
             io::Error::new(
@@ -392,17 +472,23 @@ pub mod stream {
     /// Reads a snapshot frame by frame.
     pub struct Reader<R> {
         input: R,
+        format: u32,
         buffer: Vec<u8>,
         frames: u64,
         ended: bool,
     }
 
     impl<R: Read> Reader<R> {
-        /// Reads the magic and the header of a snapshot stored at `offset`; an error (with the
-        /// reason) when it is not a format 5 snapshot taken there.
-        pub fn open(input: R, offset: u64) -> Result<(Reader<R>, Header), String> {
+        /// Reads the magic and the header of a snapshot stored at `offset` as format `format`
+        /// (one of [`READS`]); an error (with the reason) when it is not a snapshot of that
+        /// format taken there.
+        pub fn open(input: R, format: u32, offset: u64) -> Result<(Reader<R>, Header), String> {
+            if !READS.contains(&format) {
+                return Err(format!("format {format} is not a stream this build reads"));
+            }
             let mut reader = Reader {
                 input,
+                format,
                 buffer: Vec::new(),
                 frames: 0,
                 ended: false,
@@ -412,9 +498,9 @@ pub mod stream {
                 .input
                 .read_exact(&mut magic)
                 .map_err(|e| format!("cannot read its first bytes: {e}"))?;
-            if magic != MAGIC {
+            if magic != self::magic(format) {
                 return Err(format!(
-                    "it does not start as a format {FORMAT} snapshot does"
+                    "it does not start as a format {format} snapshot does"
                 ));
             }
             let (tag, len) = reader.frame_head()?;
@@ -434,7 +520,7 @@ pub mod stream {
         }
 
         /// The next frame. After [`Frame::End`], the input must be exhausted.
-        pub fn next_frame(&mut self) -> Result<Frame, String> {
+        pub fn next_frame(&mut self) -> Result<Frame<'_>, String> {
             if self.ended {
                 return Err("read past its end".into());
             }
@@ -459,13 +545,20 @@ pub mod stream {
                     if meta_len > rest.len() {
                         return Err(bad("a schema", &"its metadata runs past the frame"));
                     }
-                    let (meta, text) = rest.split_at(meta_len);
+                    let (meta, rest) = rest.split_at(meta_len);
                     let meta: SchemaMeta =
                         serde_json::from_slice(meta).map_err(|e| bad("a schema", &e))?;
-                    let text = std::str::from_utf8(text)
-                        .map_err(|e| bad("a schema's text", &e))?
-                        .to_owned();
-                    Ok(Frame::Schema(meta, text))
+                    let body = if self.format == 5 {
+                        let text =
+                            std::str::from_utf8(rest).map_err(|e| bad("a schema's text", &e))?;
+                        SchemaBody {
+                            content: None,
+                            text: Text::Plain(text),
+                        }
+                    } else {
+                        packed_body(rest).map_err(|e| bad("a schema", &e))?
+                    };
+                    Ok(Frame::Schema(meta, body))
                 }
                 END => {
                     let count: [u8; 8] = self

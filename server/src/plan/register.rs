@@ -1,6 +1,8 @@
 //! `POST /subjects/{s}/versions`: may this schema become the subject's next version, under
 //! which id, and is it the one already there?
 
+use std::borrow::Cow;
+
 use std::sync::Arc;
 
 use covenant_core::compat::{self, Budget, Group, Incompatibility};
@@ -77,7 +79,7 @@ impl Registered {
             version,
             guid: record.guid,
             schema_type: record.schema_type,
-            schema: record.schema.clone(),
+            schema: record.schema().into_owned(),
             references: record.references().to_vec(),
             metadata: record.metadata().cloned(),
             rule_set: record.rule_set().cloned(),
@@ -107,7 +109,7 @@ impl Content<'_> {
     /// references, metadata and rules; an empty metadata object is not an absent one).
     pub fn is(&self, record: &SchemaRecord) -> bool {
         record.schema_type == self.schema_type
-            && record.schema == self.canonical
+            && record.text().is(self.canonical)
             && record.references() == self.references
             && record.metadata() == self.metadata
             && record.rule_set() == self.rule_set
@@ -117,7 +119,7 @@ impl Content<'_> {
     /// metadata may differ by the `confluent:version` property the registry writes.
     pub fn can_look_up(&self, record: &SchemaRecord, version: Version) -> bool {
         if record.schema_type != self.schema_type
-            || record.schema != self.canonical
+            || !record.text().is(self.canonical)
             || record.references() != self.references
             || record.rule_set() != self.rule_set
         {
@@ -259,7 +261,7 @@ fn what_to_parse<'a>(
     state: &'a State,
     settings: &Settings,
     input: &'a Register<'_>,
-) -> Result<(SchemaType, &'a str, Vec<StoredReference>, ParseOptions)> {
+) -> Result<(SchemaType, Cow<'a, str>, Vec<StoredReference>, ParseOptions)> {
     let subject = input.subject;
     let importing = input.id.is_some_and(|id| id >= 0);
     let config = state.effective_config(subject);
@@ -279,14 +281,14 @@ fn what_to_parse<'a>(
         let previous = previous.ok_or_else(|| Error::InvalidSchema("Empty schema".into()))?;
         return Ok((
             previous.schema_type,
-            previous.schema.as_str(),
+            previous.schema(),
             previous.references().to_vec(),
             options,
         ));
     }
     Ok((
         input.schema_type,
-        input.text,
+        Cow::Borrowed(input.text),
         state.pin_references(subject.context(), input.references)?,
         options,
     ))
@@ -339,7 +341,7 @@ pub fn register(
         }
     }
     let (parse_key, parsed) =
-        state.parse_keyed(context, schema_type, text, &references, options)?;
+        state.parse_keyed(context, schema_type, &text, &references, options)?;
     let canonical = parsed.canonical().to_string();
 
     let next_version = match subject_state.and_then(|s| s.max_version) {

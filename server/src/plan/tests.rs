@@ -735,8 +735,8 @@ fn versions_from_before_semantic_versions_keep_none() {
         .state
         .stored(orders.context(), entry.id)
         .expect("stored")
-        .schema
-        .clone();
+        .schema()
+        .into_owned();
     let mut next: Value = serde_json::from_str(&latest).expect("json");
     next["fields"]
         .as_array_mut()

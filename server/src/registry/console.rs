@@ -384,7 +384,7 @@ impl Registry {
                     version,
                     id: entry.id,
                     schema_type: record.schema_type,
-                    text: record.schema.clone(),
+                    text: record.schema().into_owned(),
                     semver,
                 },
                 parsed,
@@ -452,7 +452,7 @@ impl Registry {
             let Some(record) = state.schema(&context, id) else {
                 continue;
             };
-            for field in covenant_core::fields::fields(record.schema_type, &record.schema) {
+            for field in covenant_core::fields::fields(record.schema_type, &record.schema()) {
                 if !field.name.to_lowercase().contains(&needle) {
                     continue;
                 }

@@ -131,19 +131,24 @@ pub struct Engine {
     metrics: Arc<Metrics>,
 }
 
-/// The state of the newest snapshot this build can start from, and its offset: format 5, or
-/// else a format 4 document an earlier build stored (the next snapshot is written in format
-/// 5). A snapshot that cannot be read (damaged, cut short, not what its name says) is logged
-/// and skipped; the log is then replayed from further back.
+/// The state of the newest snapshot this build can start from, and its offset: format 6, else
+/// format 5 (an earlier build's stream), else a format 4 document (the next snapshot is written
+/// in format 6). Formats are tried newest first and only until one reads (a PostgreSQL store
+/// hands a snapshot over whole, so each is fetched only when needed). A snapshot that cannot be
+/// read (damaged, cut short, not what its name says) is logged and skipped for the next
+/// format; the log is then replayed from further back.
 async fn load_snapshot(log: &dyn EventLog) -> Result<Option<(u64, State)>> {
-    for format in [snapshot::FORMAT, snapshot::DOCUMENT] {
+    for format in snapshot::stream::READS
+        .into_iter()
+        .chain([snapshot::DOCUMENT])
+    {
         let Some((offset, reader)) = log.load_snapshot(format).await? else {
             continue;
         };
         // Decoding reads the store (a file, for the embedded one): off the async threads.
         let decoded = tokio::task::spawn_blocking(move || {
-            if format == snapshot::FORMAT {
-                State::from_snapshot_stream(reader, offset)
+            if format != snapshot::DOCUMENT {
+                State::from_snapshot_stream(reader, format, offset)
             } else {
                 let bytes = crate::store::read_snapshot(reader).map_err(|e| e.to_string())?;
                 Snapshot::read(offset, &bytes).and_then(State::from_snapshot)

@@ -57,7 +57,7 @@ impl Inner {
                 if !self.indexed.insert((number, *id)) {
                     continue;
                 }
-                for field in covenant_core::fields::fields(record.schema_type, &record.schema) {
+                for field in covenant_core::fields::fields(record.schema_type, &record.schema()) {
                     let postings = self
                         .names
                         .entry(field.name.to_lowercase().into_boxed_str())

@@ -201,10 +201,8 @@ impl Registry {
     ) -> Result<String> {
         let state = self.engine.state();
         let record = self.readable_schema(caller, &state, context, id)?;
-        Ok(
-            query::render(&state, context, record, format)?
-                .unwrap_or_else(|| record.schema.clone()),
-        )
+        Ok(query::render(&state, context, record, format)?
+            .unwrap_or_else(|| record.schema().into_owned()))
     }
 
     /// A schema by id that some stored version uses and that the caller may read through one
@@ -433,7 +431,7 @@ impl Registry {
         let view = query::version(&state, subject, spec, deleted)?;
         Ok(
             query::render(&state, subject.context(), &view.record, format)?
-                .unwrap_or_else(|| view.record.schema.clone()),
+                .unwrap_or_else(|| view.record.schema().into_owned()),
         )
     }
 
@@ -821,11 +819,11 @@ impl Registry {
             let (_, entry) = state.version(subject, spec, false)?;
             let record = state.stored(subject.context(), entry.id)?;
             let text = if add.is_empty() && remove.is_empty() {
-                record.schema.clone()
+                record.schema().into_owned()
             } else {
                 match record.schema_type {
-                    SchemaType::Avro => covenant_core::tags::avro(&record.schema, &add, &remove),
-                    SchemaType::Json => covenant_core::tags::json(&record.schema, &add, &remove),
+                    SchemaType::Avro => covenant_core::tags::avro(&record.schema(), &add, &remove),
+                    SchemaType::Json => covenant_core::tags::json(&record.schema(), &add, &remove),
                     SchemaType::Protobuf => {
                         return Err(Error::InvalidSchema(
                             "tags are added to Protobuf schemas as (confluent.field_meta) and (confluent.message_meta) options in the schema text; register a new version with them".into(),
@@ -1346,7 +1344,7 @@ fn schema_object(view: &VersionView) -> api::Schema {
         references: record.api_references(),
         metadata: record.metadata().cloned(),
         rule_set: record.rule_set().cloned(),
-        schema: record.schema.clone(),
+        schema: record.schema().into_owned(),
         ts: Some(view.entry.ts),
         deleted: view.entry.deleted.then_some(true),
     }

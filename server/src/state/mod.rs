@@ -10,9 +10,11 @@ use std::sync::Arc;
 mod checks;
 pub mod keys;
 mod parsed;
+pub mod text;
 
 pub use checks::PairKey;
 pub use parsed::ParseKey;
+pub use text::Text;
 
 use bytes::Bytes;
 use covenant_core::api::{self, SchemaString};
@@ -53,8 +55,8 @@ pub struct SchemaRecord {
     pub guid: Uuid,
     /// The format.
     pub schema_type: SchemaType,
-    /// The canonical text.
-    pub schema: String,
+    /// The canonical text (packed: [`Text`]).
+    text: Text,
     /// References, metadata and rules: most schemas have none, so they take one pointer.
     contract: Option<Box<Contract>>,
     /// The digest of the content (its identity).
@@ -71,26 +73,55 @@ struct Contract {
 
 impl SchemaRecord {
     fn new(registered: SchemaRegistered) -> SchemaRecord {
-        let contract = (!registered.references.is_empty()
-            || registered.metadata.is_some()
-            || registered.rule_set.is_some())
-        .then(|| {
-            Box::new(Contract {
-                references: registered.references,
-                metadata: registered.metadata,
-                rule_set: registered.rule_set,
-            })
-        });
-        let mut record = SchemaRecord {
+        let content = ContentKey::new(
+            registered.schema_type,
+            &registered.schema,
+            &registered.references,
+            registered.metadata.as_ref(),
+            registered.rule_set.as_ref(),
+        );
+        let meta = stream::SchemaMeta {
             id: registered.id,
             guid: registered.guid,
             schema_type: registered.schema_type,
-            schema: registered.schema,
+            references: registered.references,
+            metadata: registered.metadata,
+            rule_set: registered.rule_set,
+        };
+        SchemaRecord::restored(meta, Some(content), Text::new(&registered.schema))
+    }
+
+    /// A schema from its parts (a snapshot's); its content digest computed unless given.
+    fn restored(meta: stream::SchemaMeta, content: Option<ContentKey>, text: Text) -> SchemaRecord {
+        let contract =
+            (!meta.references.is_empty() || meta.metadata.is_some() || meta.rule_set.is_some())
+                .then(|| {
+                    Box::new(Contract {
+                        references: meta.references,
+                        metadata: meta.metadata,
+                        rule_set: meta.rule_set,
+                    })
+                });
+        let mut record = SchemaRecord {
+            id: meta.id,
+            guid: meta.guid,
+            schema_type: meta.schema_type,
+            text,
             contract,
             content: ContentKey([0; 32]),
         };
-        record.content = ContentKey::of(&record);
+        record.content = content.unwrap_or_else(|| ContentKey::of(&record));
         record
+    }
+
+    /// The canonical text.
+    pub fn schema(&self) -> Cow<'_, str> {
+        self.text.get()
+    }
+
+    /// The canonical text as held.
+    pub fn text(&self) -> &Text {
+        &self.text
     }
 
     /// References, as registered.
@@ -131,7 +162,7 @@ impl SchemaRecord {
     pub fn schema_string(&self) -> SchemaString {
         SchemaString {
             schema_type: self.schema_type.member(),
-            schema: self.schema.clone(),
+            schema: self.schema().into_owned(),
             references: self.api_references(),
             metadata: self.metadata().cloned(),
             rule_set: self.rule_set().cloned(),
@@ -153,7 +184,7 @@ impl SchemaRecord {
             id: self.id,
             guid: self.guid,
             schema_type: self.schema_type,
-            schema: self.schema.clone(),
+            schema: self.schema().into_owned(),
             references: self.references().to_vec(),
             metadata: self.metadata().cloned(),
             rule_set: self.rule_set().cloned(),
@@ -249,7 +280,7 @@ impl ContentKey {
     fn of(record: &SchemaRecord) -> ContentKey {
         ContentKey::new(
             record.schema_type,
-            &record.schema,
+            &record.schema(),
             record.references(),
             record.metadata(),
             record.rule_set(),
@@ -860,12 +891,12 @@ impl State {
         let parsed = self
             .parsed
             .get_or_parse(key, options.strict, text.len(), || {
+                let texts: Vec<Cow<'_, str>> =
+                    resolved.iter().map(|(_, record)| record.schema()).collect();
                 let refs: Vec<ResolvedReference<'_>> = resolved
                     .iter()
-                    .map(|(name, record)| ResolvedReference {
-                        name,
-                        schema: &record.schema,
-                    })
+                    .zip(&texts)
+                    .map(|((name, _), text)| ResolvedReference { name, schema: text })
                     .collect();
                 ParsedSchema::parse(schema_type, text, &refs, options).map_err(|e| match e {
                     covenant_core::Error::InvalidSchema(message) => Error::InvalidSchema(message),
@@ -880,7 +911,7 @@ impl State {
         let resolved = self.resolve_references(context, record.references())?;
         Ok(parsed::ParseKey::new(
             record.schema_type,
-            &record.schema,
+            &record.schema(),
             STORED,
             resolved
                 .iter()
@@ -956,7 +987,7 @@ impl State {
         self.parse(
             context,
             record.schema_type,
-            &record.schema,
+            &record.schema(),
             record.references(),
             STORED,
         )
@@ -1045,7 +1076,7 @@ impl State {
                     metadata: record.metadata().cloned(),
                     rule_set: record.rule_set().cloned(),
                 };
-                writer.schema(&meta, &record.schema)?;
+                writer.schema(&meta, record.content.as_bytes(), record.text.stored())?;
             }
             for (name, subject) in &context.subjects {
                 writer.subject(&subject_out(name, subject))?;
@@ -1126,33 +1157,143 @@ impl State {
                     metadata: schema.metadata,
                     rule_set: schema.rule_set,
                 };
-                restore.schema(meta, schema.schema)?;
+                let text = Text::new(&schema.schema);
+                restore.schema(SchemaRecord::restored(meta, None, text))?;
             }
             for subject in context.subjects {
-                restore.subject(subject)?;
+                let (name, subject) = subject_in(subject)?;
+                restore.subject(name, subject)?;
             }
         }
         Ok(restore.finish())
     }
 
-    /// The state a format 5 snapshot stored at `offset` holds, read frame by frame; refused
-    /// (with the reason) as [`State::from_snapshot`] refuses, and when the stream is damaged,
-    /// cut short or fails the store's checksum.
+    /// The state a format 5 or 6 snapshot stored at `offset` holds, read frame by frame;
+    /// refused (with the reason) as [`State::from_snapshot`] refuses, and when the stream is
+    /// damaged, cut short or fails the store's checksum.
+    ///
+    /// The frames are read, checked and made into records and subjects on a thread of their
+    /// own while this one folds them into the maps: the two halves cost about the same, and
+    /// most of either is the kernel handing over fresh memory, which two threads get twice as
+    /// fast.
     pub fn from_snapshot_stream(
-        input: impl std::io::Read,
+        input: impl std::io::Read + Send,
+        format: u32,
         offset: u64,
     ) -> std::result::Result<State, String> {
-        let (mut reader, header) = stream::Reader::open(input, offset)?;
+        let (mut reader, header) = stream::Reader::open(input, format, offset)?;
         let mut restore = Restore::new(header);
-        loop {
-            match reader.next_frame()? {
-                stream::Frame::Context(context) => restore.context(context)?,
-                stream::Frame::Schema(meta, text) => restore.schema(meta, text)?,
-                stream::Frame::Subject(subject) => restore.subject(subject)?,
-                stream::Frame::End => return Ok(restore.finish()),
+        let (send, receive) = std::sync::mpsc::sync_channel::<Restored>(16);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let mut batch = Vec::with_capacity(RESTORE_BATCH);
+                let failed = loop {
+                    let frame = match reader.next_frame() {
+                        Ok(stream::Frame::End) => break None,
+                        Ok(frame) => frame,
+                        Err(reason) => break Some(reason),
+                    };
+                    match Ready::of(frame) {
+                        Ok(ready) => batch.push(ready),
+                        Err(reason) => break Some(reason),
+                    }
+                    if batch.len() == RESTORE_BATCH
+                        && send
+                            .send(Restored::Batch(std::mem::take(&mut batch)))
+                            .is_err()
+                    {
+                        // The folding side stopped (it refused something): so does this one.
+                        return;
+                    }
+                };
+                let _ = send.send(Restored::Batch(batch));
+                let _ = send.send(match failed {
+                    None => Restored::End,
+                    Some(reason) => Restored::Failed(reason),
+                });
+            });
+            loop {
+                match receive.recv() {
+                    Ok(Restored::Batch(batch)) => {
+                        for ready in batch {
+                            match ready {
+                                Ready::Context(context) => restore.context(context)?,
+                                Ready::Schema(record) => restore.schema(record)?,
+                                Ready::Subject(name, subject) => restore.subject(name, subject)?,
+                            }
+                        }
+                    }
+                    Ok(Restored::End) => return Ok(restore.finish()),
+                    Ok(Restored::Failed(reason)) => return Err(reason),
+                    Err(_) => return Err("the snapshot's reading thread stopped".into()),
+                }
             }
-        }
+        })
     }
+}
+
+/// Frames handed from the reading thread to the folding one at a time.
+const RESTORE_BATCH: usize = 256;
+
+/// What the reading thread hands over.
+enum Restored {
+    Batch(Vec<Ready>),
+    End,
+    Failed(String),
+}
+
+/// A snapshot frame made into what the state holds.
+enum Ready {
+    Context(stream::ContextHead),
+    Schema(SchemaRecord),
+    Subject(Arc<str>, SubjectState),
+}
+
+impl Ready {
+    fn of(frame: stream::Frame<'_>) -> std::result::Result<Ready, String> {
+        Ok(match frame {
+            stream::Frame::Context(context) => Ready::Context(context),
+            stream::Frame::Schema(meta, body) => {
+                let text = match body.text {
+                    // Format 5 stored texts as they are, and no digest.
+                    text::Stored::Plain(text) if body.content.is_none() => Text::new(text),
+                    stored => Text::from_stored(stored)?,
+                };
+                Ready::Schema(SchemaRecord::restored(
+                    meta,
+                    body.content.map(ContentKey),
+                    text,
+                ))
+            }
+            stream::Frame::Subject(subject) => {
+                let (name, subject) = subject_in(subject)?;
+                Ready::Subject(name, subject)
+            }
+            stream::Frame::End => return Err("an end frame is not a frame to restore".into()),
+        })
+    }
+}
+
+/// A subject as a snapshot stores it, made into the state's.
+fn subject_in(subject: snapshot::Subject) -> std::result::Result<(Arc<str>, SubjectState), String> {
+    let versions = subject
+        .versions
+        .into_iter()
+        .map(|StoredVersion(version, id, deleted, ts)| (version, VersionState { id, deleted, ts }))
+        .collect();
+    let semvers = subject
+        .semvers
+        .into_iter()
+        .map(|snapshot::VersionSemver(version, semver)| (version, Arc::new(semver)))
+        .collect();
+    let max_version = optional(subject.max_version, Version::try_from, "max_version")?;
+    let state = SubjectState {
+        settings: settings_in(subject.settings),
+        versions,
+        semvers,
+        max_version,
+    };
+    Ok((Arc::from(subject.name), state))
 }
 
 /// A subject as snapshots store it.
@@ -1180,6 +1321,15 @@ fn subject_out(name: &str, subject: &SubjectState) -> snapshot::Subject {
 struct Restore {
     state: State,
     current: Option<(ContextName, ContextState)>,
+    /// The current context's schemas and content index, and every context's GUIDs, inserted
+    /// in key order once complete ([`fill_sorted`]): in key order an insert walks the path the
+    /// last one did, in the snapshot's (id) order a random one (at a million schemas, most of
+    /// the start-up).
+    schemas: Vec<(SchemaId, Arc<SchemaRecord>)>,
+    contents: Vec<(ContentKey, SchemaId)>,
+    guids: Vec<(Uuid, ContextName, SchemaId)>,
+    /// The current context's users of each id, in the same way (subjects come in name order).
+    users: Vec<(SchemaId, Arc<str>, Version)>,
 }
 
 impl Restore {
@@ -1212,6 +1362,10 @@ impl Restore {
         Restore {
             state,
             current: None,
+            schemas: Vec::new(),
+            contents: Vec::new(),
+            guids: Vec::new(),
+            users: Vec::new(),
         }
     }
 
@@ -1237,64 +1391,87 @@ impl Restore {
             .ok_or_else(|| "a schema or subject comes before any context".to_string())
     }
 
-    fn schema(
-        &mut self,
-        meta: stream::SchemaMeta,
-        text: String,
-    ) -> std::result::Result<(), String> {
-        let (name, folded) = self.current()?;
+    /// A schema of the current context.
+    fn schema(&mut self, record: SchemaRecord) -> std::result::Result<(), String> {
+        let (name, _) = self.current()?;
         let name = name.clone();
-        let record = folded.insert_schema(SchemaRecord::new(SchemaRegistered {
-            subject: QualifiedSubject::new(name.clone(), ""),
-            version: Version::FIRST,
-            id: meta.id,
-            guid: meta.guid,
-            schema_type: meta.schema_type,
-            schema: text,
-            references: meta.references,
-            metadata: meta.metadata,
-            rule_set: meta.rule_set,
-            semver: None,
-        }));
-        self.state.guids.insert(record.guid, (name, record.id));
+        let (guid, id, content) = (record.guid, record.id, record.content);
+        self.schemas.push((id, Arc::new(record)));
+        self.contents.push((content, id));
+        self.guids.push((guid, name, id));
         Ok(())
     }
 
-    fn subject(&mut self, subject: snapshot::Subject) -> std::result::Result<(), String> {
-        let (_, folded) = self.current()?;
-        let name: Arc<str> = Arc::from(subject.name);
-        let mut versions = OrdMap::new();
-        for StoredVersion(version, id, deleted, ts) in subject.versions {
-            folded.use_id(id, &name, version);
-            versions.insert(version, VersionState { id, deleted, ts });
+    /// A subject of the current context.
+    fn subject(
+        &mut self,
+        name: Arc<str>,
+        subject: SubjectState,
+    ) -> std::result::Result<(), String> {
+        let (_, folded) = self
+            .current
+            .as_mut()
+            .ok_or_else(|| "a schema or subject comes before any context".to_string())?;
+        for (version, entry) in &subject.versions {
+            self.users.push((entry.id, Arc::clone(&name), *version));
         }
-        let semvers = subject
-            .semvers
-            .into_iter()
-            .map(|snapshot::VersionSemver(version, semver)| (version, Arc::new(semver)))
-            .collect();
-        let max_version = optional(subject.max_version, Version::try_from, "max_version")?;
-        folded.subjects.insert(
-            name,
-            SubjectState {
-                settings: settings_in(subject.settings),
-                versions,
-                semvers,
-                max_version,
-            },
-        );
+        folded.subjects.insert(name, subject);
         Ok(())
     }
 
     fn finish(mut self) -> State {
         self.close();
+        let guids = self
+            .guids
+            .into_iter()
+            .map(|(guid, context, id)| (guid, (context, id)))
+            .collect();
+        fill_sorted(&mut self.state.guids, guids);
         self.state
     }
 
     fn close(&mut self) {
-        if let Some((name, context)) = self.current.take() {
+        if let Some((name, mut context)) = self.current.take() {
+            fill_sorted(&mut context.schemas, std::mem::take(&mut self.schemas));
+            fill_sorted(&mut context.by_content, std::mem::take(&mut self.contents));
+            self.users.sort_by_key(|(id, _, _)| *id);
+            let mut users: Vec<(SchemaId, Users)> = Vec::new();
+            for (id, subject, version) in self.users.drain(..) {
+                match users.last_mut() {
+                    Some((last, held)) if *last == id => held.add(&subject, version),
+                    _ => users.push((id, Users::One(subject, version))),
+                }
+            }
+            fill_sorted(&mut context.users, users);
             self.state.contexts.insert(name, context);
         }
+    }
+}
+
+/// Inserts `entries` into an empty map so that its leaves end nearly full: sorted by key (a
+/// stable sort, and of equal keys the last kept, as inserting them one by one would), then
+/// every other entry, then the rest. A B-tree filled in key order splits each full leaf in
+/// half and never returns to the left half, which stays half empty; the second pass fills
+/// the gaps the first one left, still walking the tree in order.
+fn fill_sorted<K: Ord + Clone, V: Clone>(map: &mut OrdMap<K, V>, mut entries: Vec<(K, V)>) {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
+    let mut second = Vec::with_capacity(entries.len() / 2);
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        if i % 2 == 0 {
+            map.insert(key, value);
+        } else {
+            second.push((key, value));
+        }
+    }
+    for (key, value) in second {
+        map.insert(key, value);
     }
 }
 
@@ -1460,13 +1637,13 @@ mod tests {
         // Each context has its own id space: id 1 exists in both.
         let staging = ContextName::parse(".staging").expect("valid");
         assert_eq!(
-            state.schema(&staging, id(1)).expect("exists").schema,
+            state.schema(&staging, id(1)).expect("exists").schema(),
             "\"string\""
         );
         assert!(state
             .schema(&ContextName::default_context(), id(1))
             .expect("exists")
-            .schema
+            .schema()
             .contains("Order"));
     }
 
@@ -1554,7 +1731,8 @@ mod tests {
                 let prefix = replay(&records[..cut]);
                 let bytes = prefix.to_snapshot_bytes();
                 let mut restored =
-                    State::from_snapshot_stream(bytes.as_slice(), cut as u64).expect("restores");
+                    State::from_snapshot_stream(bytes.as_slice(), stream::FORMAT, cut as u64)
+                        .expect("restores");
                 let document_bytes = prefix.to_snapshot().to_bytes();
                 let from_document = State::from_snapshot(
                     Snapshot::read(cut as u64, &document_bytes).expect("a format 4 document"),
@@ -1680,12 +1858,13 @@ mod tests {
         assert_eq!(written, pinned);
     }
 
-    /// Format 5 snapshots, pinned: the stream this build writes for `v1-full.jsonl` (two
+    /// Stream snapshots, pinned: the format 6 stream this build writes for `v1-full.jsonl` (two
     /// contexts, references, metadata, soft and permanent deletes, configs and modes) is byte
-    /// for byte the pinned one and reads back into the state a replay gives; the DEK registry
-    /// and associations (`v4.jsonl`) and semantic versions (`v5.jsonl`) go through it whole.
+    /// for byte the pinned one, and it and the pinned format 5 one an earlier build wrote read
+    /// back into the state a replay gives; the DEK registry and associations (`v4.jsonl`) and
+    /// semantic versions (`v5.jsonl`) go through it whole.
     #[test]
-    fn reads_and_writes_the_pinned_v5_snapshot() {
+    fn reads_the_pinned_v5_and_v6_snapshots_and_writes_v6() {
         for (log, cut) in [
             (include_str!("../../../fixtures/storage/v4.jsonl"), 19),
             (
@@ -1697,6 +1876,7 @@ mod tests {
             let replayed = replay(&all[..cut.min(all.len())]);
             let restored = State::from_snapshot_stream(
                 replayed.to_snapshot_bytes().as_slice(),
+                stream::FORMAT,
                 replayed.head(),
             )
             .expect("restores");
@@ -1707,66 +1887,123 @@ mod tests {
         let replayed = replay(&records(include_str!(
             "../../../fixtures/storage/v1-full.jsonl"
         )));
+        // Format 5, an earlier build's: read, never written.
+        let pinned: &[u8] = include_bytes!("../../../fixtures/storage/snapshot-v5.bin");
+        assert!(
+            State::from_snapshot_stream(pinned, stream::FORMAT, replayed.head()).is_err(),
+            "a format 5 stream is not read as format 6"
+        );
+        let state = State::from_snapshot_stream(pinned, 5, replayed.head())
+            .expect("restores the format 5 fixture");
+        assert_restored(&state, &replayed);
+        // Format 6, this build's: written byte for byte as pinned, with texts both packed and
+        // not.
         let written = replayed.to_snapshot_bytes();
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../fixtures/storage/snapshot-v5.bin"
+            "/../fixtures/storage/snapshot-v6.bin"
         );
         if std::env::var_os("COVENANT_WRITE_SNAPSHOT_FIXTURE").is_some() {
             std::fs::write(path, &written).expect("fixture written");
         }
-        let pinned: &[u8] = include_bytes!("../../../fixtures/storage/snapshot-v5.bin");
+        let pinned: &[u8] = include_bytes!("../../../fixtures/storage/snapshot-v6.bin");
         assert_eq!(
             written, pinned,
-            "this build writes the pinned format 5 bytes"
+            "this build writes the pinned format 6 bytes"
         );
-        let state =
-            State::from_snapshot_stream(pinned, replayed.head()).expect("restores the fixture");
-        assert_eq!(state.tip(), replayed.tip());
-        assert_eq!(state.keys(), replayed.keys());
-        assert_eq!(state.associations(), replayed.associations());
-        assert_eq!(document(&state), document(&replayed));
+        assert!(
+            State::from_snapshot_stream(pinned, 5, replayed.head()).is_err(),
+            "a format 6 stream is not read as format 5"
+        );
+        let state = State::from_snapshot_stream(pinned, stream::FORMAT, replayed.head())
+            .expect("restores the format 6 fixture");
+        assert_restored(&state, &replayed);
+        let encodings: BTreeSet<bool> = state
+            .contexts
+            .values()
+            .flat_map(|context| context.schemas.values())
+            .map(|record| matches!(record.text().stored(), text::Stored::Lz4 { .. }))
+            .collect();
         assert_eq!(
-            document(&state)["contexts"].as_array().map(Vec::len),
-            Some(2)
+            encodings.len(),
+            2,
+            "the fixture holds packed and plain texts"
         );
     }
 
-    /// A format 5 stream cut anywhere, or with any single byte changed in its framing, is
+    /// Filling a map in two sorted passes gives the map inserting one by one gives, the last
+    /// of equal keys winning, whatever order the entries come in.
+    #[test]
+    fn a_map_filled_sorted_is_the_map_inserted_one_by_one() {
+        for len in [0usize, 1, 2, 15, 16, 17, 100, 1_000, 5_003] {
+            // Keys out of order and repeated (a multiplicative walk modulo a prime).
+            let entries: Vec<(u64, usize)> =
+                (0..len).map(|i| ((i as u64 * 7_919) % 1_009, i)).collect();
+            let mut one_by_one = OrdMap::new();
+            for (key, value) in entries.clone() {
+                one_by_one.insert(key, value);
+            }
+            let mut filled = OrdMap::new();
+            fill_sorted(&mut filled, entries);
+            assert_eq!(filled, one_by_one, "{len} entries");
+        }
+    }
+
+    /// A restored state is the replayed one: the same tip, keys, associations, contexts,
+    /// schemas (their texts and content digests) and subjects.
+    fn assert_restored(state: &State, replayed: &State) {
+        assert_eq!(state.tip(), replayed.tip());
+        assert_eq!(state.keys(), replayed.keys());
+        assert_eq!(state.associations(), replayed.associations());
+        assert_eq!(document(state), document(replayed));
+        assert_eq!(
+            document(state)["contexts"].as_array().map(Vec::len),
+            Some(2)
+        );
+        for (name, context) in &replayed.contexts {
+            for (id, record) in &context.schemas {
+                let restored = state.schema(name, *id).expect("restored");
+                assert_eq!(restored.content, record.content, "{id}");
+                assert_eq!(restored.schema(), record.schema(), "{id}");
+            }
+        }
+    }
+
+    /// A format 6 stream cut anywhere, or with any single byte changed in its framing, is
     /// refused with a reason, never restored as a smaller state.
     #[test]
-    fn a_damaged_format_5_stream_is_refused() {
+    fn a_damaged_stream_is_refused() {
         let state = replay(&records(include_str!(
             "../../../fixtures/storage/v1-full.jsonl"
         )));
         let bytes = state.to_snapshot_bytes();
         let head = state.head();
-        assert!(State::from_snapshot_stream(bytes.as_slice(), head).is_ok());
+        assert!(State::from_snapshot_stream(bytes.as_slice(), 6, head).is_ok());
         for cut in 0..bytes.len() {
             assert!(
-                State::from_snapshot_stream(&bytes[..cut], head).is_err(),
+                State::from_snapshot_stream(&bytes[..cut], 6, head).is_err(),
                 "cut at {cut} of {}",
                 bytes.len()
             );
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(State::from_snapshot_stream(longer.as_slice(), head)
+        assert!(State::from_snapshot_stream(longer.as_slice(), 6, head)
             .expect_err("bytes after the end")
             .contains("follow its end"));
-        assert!(State::from_snapshot_stream(bytes.as_slice(), head + 1)
+        assert!(State::from_snapshot_stream(bytes.as_slice(), 6, head + 1)
             .expect_err("stored at another offset")
             .contains("offset"));
         let mut wrong_magic = bytes.clone();
         wrong_magic[7] = 4;
-        assert!(State::from_snapshot_stream(wrong_magic.as_slice(), head)
-            .expect_err("not format 5")
-            .contains("format 5"));
+        assert!(State::from_snapshot_stream(wrong_magic.as_slice(), 6, head)
+            .expect_err("not format 6")
+            .contains("format 6"));
         // The end frame's count is the last 8 bytes: a frame dropped or added is noticed.
         let mut miscounted = bytes.clone();
         let at = miscounted.len() - 8;
         miscounted[at] ^= 1;
-        assert!(State::from_snapshot_stream(miscounted.as_slice(), head)
+        assert!(State::from_snapshot_stream(miscounted.as_slice(), 6, head)
             .expect_err("miscounted")
             .contains("frames came before it"));
     }
