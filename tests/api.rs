@@ -1034,3 +1034,45 @@ fn config_file_and_environment_layering() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("covenant.toml"), "{stderr}");
 }
+
+/// A clean stop stores a snapshot of what the last one left out, so the next start reads the
+/// snapshot and replays nothing; a stop with nothing new stores none.
+#[test]
+fn a_clean_stop_stores_a_snapshot_so_the_next_start_replays_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = common::test_store(dir.path());
+    // Snapshots only at stops: the interval is never reached while serving.
+    let options = Options {
+        env: vec![
+            ("RUST_LOG".into(), "info".into()),
+            ("COVENANT_SNAPSHOT_INTERVAL".into(), "1000000".into()),
+        ],
+        ..Options::default()
+    };
+    let mut server = Server::spawn(&store, &options, dir.path());
+    let ids: Vec<i64> = (0..5)
+        .map(|i| server.register_ok(&format!("stop-{i}"), V1))
+        .collect();
+    server.put("/config/stop-0", &json!({"compatibility": "NONE"}));
+    assert!(server.terminate().success());
+    let first = std::fs::read_to_string(&server.log).expect("log");
+    assert!(first.contains("snapshot stored at stop"), "{first}");
+
+    let mut server = Server::spawn(&store, &options, dir.path());
+    let second = std::fs::read_to_string(&server.log).expect("log");
+    assert!(
+        second.contains("starting from the snapshot at offset 6"),
+        "the snapshot holds all six records: {second}"
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let (status, body) = server.get(&format!("/subjects/stop-{i}/versions/1"));
+        assert_eq!((status, body["id"].as_i64()), (200, Some(*id)), "{body}");
+    }
+    assert_eq!(server.get("/config/stop-0").1["compatibilityLevel"], "NONE");
+    assert!(server.terminate().success());
+    let second = std::fs::read_to_string(&server.log).expect("log");
+    assert!(
+        !second.contains("snapshot stored at stop"),
+        "nothing new, no snapshot: {second}"
+    );
+}

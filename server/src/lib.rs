@@ -130,7 +130,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         });
     }
     let data = web::Data::new(http::AppState {
-        registry,
+        registry: Arc::clone(&registry),
         body: http::BodyLimits {
             max_bytes: config.max_body_bytes,
             timeout: config.body_timeout,
@@ -183,6 +183,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             metrics?;
         }
     }
+    registry.snapshot_at_stop().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -83,6 +83,21 @@ impl Registry {
         self.engine.follow().await
     }
 
+    /// At a clean stop, stores a snapshot if the next start would otherwise replay much of the
+    /// log ([`Engine::snapshot_at_stop`]).
+    pub async fn snapshot_at_stop(&self) {
+        let started = std::time::Instant::now();
+        match self.engine.snapshot_at_stop().await {
+            Ok(false) => {}
+            Ok(true) => tracing::info!(
+                offset = self.engine.last_snapshot(),
+                millis = started.elapsed().as_millis() as u64,
+                "snapshot stored at stop"
+            ),
+            Err(error) => tracing::warn!(%error, "cannot store a snapshot at stop"),
+        }
+    }
+
     /// The one permission check: may `caller` do `operation` on `resource`?
     fn authorize(
         &self,
