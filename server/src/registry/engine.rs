@@ -227,22 +227,35 @@ impl Engine {
                 head.records - 1
             )));
         }
-        let at_head = if records == head.records {
-            Some(tip)
-        } else if head.records == 0 {
-            None
-        } else {
-            self.log
-                .read(head.records - 1, 1)
-                .await?
-                .first()
-                .map(|stored| stored.hash)
-        };
+        if head.records == 0 {
+            return Ok(());
+        }
+        // The record at the head is read from the log even when a snapshot holds the state up
+        // to it (as after a clean stop): the snapshot vouches for the state, not for the log,
+        // and a log cut or changed at its end must be found before the next append goes on it.
+        let at_head = self
+            .log
+            .read(head.records - 1, 1)
+            .await?
+            .first()
+            .map(|stored| stored.hash);
+        if at_head.is_none() {
+            return Err(Error::Store(format!(
+                "the log {describe} has no record {}, but its durable head vouches for {} records: records are missing. The registry will not serve a shorter history; restore the store from a backup, or run `covenant log verify --store URL` for details",
+                head.records - 1,
+                head.records
+            )));
+        }
         match at_head {
-            Some(hash) if head.records > 0 && hash != head.hash => Err(Error::Store(format!(
+            Some(hash) if hash != head.hash => Err(Error::Store(format!(
                 "the log {describe} does not match its durable head: record {} hashes to {hash}, but {} was acknowledged there, so the record was changed. Restore the store from a backup, or run `covenant log verify --store URL`",
                 head.records - 1,
                 head.hash
+            ))),
+            _ if records == head.records && tip != head.hash => Err(Error::Store(format!(
+                "the state of the log {describe} ends at a record hashing to {tip}, but {} was acknowledged at record {}: restore the store from a backup, or run `covenant log verify --store URL`",
+                head.hash,
+                head.records - 1
             ))),
             _ => Ok(()),
         }
