@@ -121,17 +121,25 @@ impl ParsedSchema {
         references: &[ResolvedReference<'_>],
         options: ParseOptions,
     ) -> Result<ParsedSchema> {
-        if let Some(limit) = options.max_elements {
-            let counted = elements(schema_type, text, limit);
-            if counted > limit {
-                return Err(Error::SchemaTooComplex { limit });
+        let too_complex = |counted: usize| match options.max_elements {
+            Some(limit) if counted > limit => Err(Error::SchemaTooComplex { limit }),
+            _ => Ok(()),
+        };
+        if schema_type != SchemaType::Avro {
+            if let Some(limit) = options.max_elements {
+                too_complex(elements(schema_type, text, limit))?;
             }
         }
         match schema_type {
             SchemaType::Avro => {
+                // Read once: the elements are counted on the JSON the parser then reads.
+                let json = AvroSchema::read_json(text)?;
+                if let Some(limit) = options.max_elements {
+                    too_complex(json_values(&json, limit))?;
+                }
                 let texts: Vec<&str> = references.iter().map(|r| r.schema).collect();
-                let schema = AvroSchema::parse(
-                    text,
+                let schema = AvroSchema::parse_value(
+                    &json,
                     &texts,
                     avro::ParseOptions {
                         validate_defaults: options.strict,

@@ -262,6 +262,21 @@ impl AvroSchema {
         parse::parse(text, references, options)
     }
 
+    /// Reads a schema text as JSON, with the error [`AvroSchema::parse`] gives when it does
+    /// not read.
+    pub fn read_json(text: &str) -> Result<serde_json::Value> {
+        parse::read_json(text)
+    }
+
+    /// [`AvroSchema::parse`] of a text already read as JSON (by [`AvroSchema::read_json`]).
+    pub fn parse_value(
+        json: &serde_json::Value,
+        references: &[&str],
+        options: ParseOptions,
+    ) -> Result<AvroSchema> {
+        parse::parse_value(json, references, options)
+    }
+
     /// The root node.
     pub fn root(&self) -> NodeId {
         self.root

@@ -42,6 +42,15 @@ impl Default for ParseOptions {
 }
 
 pub(super) fn parse(text: &str, references: &[&str], options: ParseOptions) -> Result<AvroSchema> {
+    parse_value(&read_json(text)?, references, options)
+}
+
+/// [`parse`] of a text already read as JSON (`json`); the references are texts.
+pub(super) fn parse_value(
+    json: &Value,
+    references: &[&str],
+    options: ParseOptions,
+) -> Result<AvroSchema> {
     let mut parser = Parser {
         nodes: Vec::new(),
         names: HashMap::new(),
@@ -57,8 +66,7 @@ pub(super) fn parse(text: &str, references: &[&str], options: ParseOptions) -> R
         external
             .extend((start..parser.nodes.len()).filter(|id| parser.nodes[*id].named().is_some()));
     }
-    let json = read_json(text)?;
-    let root = parser.parse(&json, None)?;
+    let root = parser.parse(json, None)?;
     if options.validate_defaults {
         parser.validate_defaults()?;
     }
@@ -69,7 +77,8 @@ pub(super) fn parse(text: &str, references: &[&str], options: ParseOptions) -> R
     })
 }
 
-fn read_json(text: &str) -> Result<Value> {
+/// A schema text read as JSON, or why it is not a schema at all.
+pub(super) fn read_json(text: &str) -> Result<Value> {
     if text.trim().is_empty() {
         return Err(invalid("empty schema"));
     }
