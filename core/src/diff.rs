@@ -28,12 +28,26 @@ pub struct Change {
 
 /// Every difference from `old` to `new`, compatible changes included.
 pub fn diff(old: &ParsedSchema, new: &ParsedSchema) -> Vec<Change> {
+    diff_checked(old, new, None)
+}
+
+/// [`diff`] given, when the caller has it, what the backward check of the pair found (`new`
+/// reading `old`, the whole check, not one cut short by a budget): an Avro diff then does not
+/// run that check again.
+pub fn diff_checked(
+    old: &ParsedSchema,
+    new: &ParsedSchema,
+    backward: Option<&[Incompatibility]>,
+) -> Vec<Change> {
     match (old.model(), new.model()) {
-        (SchemaModel::Avro(o), SchemaModel::Avro(n)) => {
-            let incompatible =
-                check_pair(new, old, true, false, Policy::Strict, &Budget::unlimited());
-            avro_changes(o, n, &incompatible)
-        }
+        (SchemaModel::Avro(o), SchemaModel::Avro(n)) => match backward {
+            Some(incompatible) => avro_changes(o, n, incompatible),
+            None => {
+                let incompatible =
+                    check_pair(new, old, true, false, Policy::Strict, &Budget::unlimited());
+                avro_changes(o, n, &incompatible)
+            }
+        },
         (SchemaModel::Json(o), SchemaModel::Json(n)) => {
             json::diff(o.model(), n.model(), Policy::Strict)
                 .into_iter()

@@ -114,20 +114,22 @@ pub fn classify(
     budget: &Budget,
 ) -> Verdict {
     if old.schema_type() != new.schema_type() {
-        return classify_checked(old, new, &[], false);
+        return classify_checked(old, new, &[], false, false);
     }
     let (backward, forward) = directions(level);
     let problems = check_pair(new, old, backward, forward, policy, budget);
-    classify_checked(old, new, &problems, budget.is_exhausted())
+    classify_checked(old, new, &problems, budget.is_exhausted(), backward)
 }
 
 /// [`classify`] given what [`check_pair`] found for the pair in the level's [`directions`]
-/// (`exhausted`: the check ran out of its budget), for a caller that has the check already.
+/// (`exhausted`: the check ran out of its budget; `backward`: the directions include the
+/// backward one), for a caller that has the check already.
 pub fn classify_checked(
     old: &ParsedSchema,
     new: &ParsedSchema,
     problems: &[Incompatibility],
     exhausted: bool,
+    backward: bool,
 ) -> Verdict {
     if old.schema_type() != new.schema_type() {
         return Verdict {
@@ -162,7 +164,9 @@ pub fn classify_checked(
             reasons: vec!["the same schema: only its metadata or rules changed".into()],
         };
     }
-    let changes = crate::diff::diff(old, new);
+    // Here the check found nothing: if it was a whole backward check, the diff's own backward
+    // check would find nothing either.
+    let changes = crate::diff::diff_checked(old, new, backward.then_some(&[][..]));
     let describe = |changes: &[&crate::diff::Change]| {
         let mut reasons: Vec<String> = changes
             .iter()
@@ -259,6 +263,19 @@ mod tests {
             );
             assert_eq!(verdict.bump, *expected, "{what}: {verdict:?}");
             assert!(!verdict.reasons.is_empty(), "{what}: no reason");
+            // The verdict given the level's check is the one the diff's own check gives.
+            let (old, new) = (parse(schema_type, old), parse(schema_type, new));
+            let (backward, forward) = directions(*level);
+            let problems = check_pair(
+                &new,
+                &old,
+                backward,
+                forward,
+                Policy::Strict,
+                &Budget::unlimited(),
+            );
+            let unaided = classify_checked(&old, &new, &problems, false, false);
+            assert_eq!(verdict, unaided, "{what}");
         }
     }
 

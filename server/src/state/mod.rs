@@ -972,8 +972,13 @@ impl State {
             let problems = self.check_pair(pair, directions, policy, &budget)?;
             let old = self.parsed(pair.context, pair.old)?;
             let exhausted = budget.is_exhausted();
-            let verdict =
-                covenant_core::semver::classify_checked(&old, pair.new, &problems, exhausted);
+            let verdict = covenant_core::semver::classify_checked(
+                &old,
+                pair.new,
+                &problems,
+                exhausted,
+                directions.0,
+            );
             Ok((verdict, !exhausted))
         })
     }
@@ -1284,7 +1289,12 @@ fn subject_in(subject: snapshot::Subject) -> std::result::Result<(Arc<str>, Subj
     let semvers = subject
         .semvers
         .into_iter()
-        .map(|snapshot::VersionSemver(version, semver)| (version, Arc::new(semver)))
+        .map(|snapshot::VersionSemver(version, mut semver)| {
+            // Decoding grows a list by doubling (room for four reasons where most have one):
+            // at a million versions that was 70 MB of empty room.
+            semver.reasons.shrink_to_fit();
+            (version, Arc::new(semver))
+        })
         .collect();
     let max_version = optional(subject.max_version, Version::try_from, "max_version")?;
     let state = SubjectState {
