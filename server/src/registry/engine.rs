@@ -686,18 +686,22 @@ mod tests {
             .load_snapshot(snapshot::FORMAT)
             .await
             .expect("load")
-            .expect("a format 5 snapshot");
+            .expect("a snapshot in this build's format");
         assert_eq!(offset, 10);
         drop(engine);
 
         let engine = Engine::open(log.clone(), settings.clone())
             .await
             .expect("opens");
-        assert_eq!(engine.last_snapshot(), 10, "started from format 5");
+        assert_eq!(
+            engine.last_snapshot(),
+            10,
+            "started from this build's format"
+        );
         assert_eq!(group(&engine).as_deref(), Some("g9"));
         drop(engine);
 
-        // A newer format 5 snapshot that is not one: skipped for the document.
+        // A newer snapshot of this build's format that is not one: skipped for the document.
         write(
             &Engine::open(log.clone(), settings.clone())
                 .await
