@@ -84,7 +84,7 @@ impl Registry {
     }
 
     /// At a clean stop, stores a snapshot if the next start would otherwise replay much of the
-    /// log ([`Engine::snapshot_at_stop`]).
+    /// log (`Engine::snapshot_at_stop`: when the tail is a sixty-fourth of the log or more).
     pub async fn snapshot_at_stop(&self) {
         let started = std::time::Instant::now();
         match self.engine.snapshot_at_stop().await {
