@@ -8,11 +8,21 @@
 //! size at about a microsecond a text.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 pub use crate::persist::snapshot::stream::Text as Stored;
 
 /// Texts shorter than this are kept as they are: packing them saves next to nothing.
 const PACK_FROM: usize = 64;
+
+/// A comparison buffer kept by a thread larger than this is let go after use.
+const KEEP_BUFFER: usize = 1 << 20;
+
+thread_local! {
+    /// Where [`Text::is`] unpacks a text to compare it: a lookup compares a candidate with each
+    /// version of a subject that has its length, and should not allocate for each.
+    static UNPACKED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// A canonical text, packed when that saves bytes.
 #[derive(Clone, PartialEq, Eq)]
@@ -90,7 +100,21 @@ impl Text {
     pub fn is(&self, other: &str) -> bool {
         match &self.0 {
             Repr::Plain(text) => **text == *other,
-            Repr::Packed { len, .. } => *len as usize == other.len() && *self.get() == *other,
+            Repr::Packed { len, bytes } => {
+                *len as usize == other.len()
+                    && UNPACKED.with_borrow_mut(|buffer| {
+                        buffer.clear();
+                        buffer.resize(other.len(), 0);
+                        let same = matches!(
+                            lz4_flex::block::decompress_into(bytes, buffer),
+                            Ok(written) if written == other.len()
+                        ) && buffer.as_slice() == other.as_bytes();
+                        if buffer.capacity() > KEEP_BUFFER {
+                            *buffer = Vec::new();
+                        }
+                        same
+                    })
+            }
         }
     }
 
@@ -163,6 +187,14 @@ mod tests {
             assert_eq!(held.len(), text.len());
             assert!(held.is(&text));
             assert!(!held.is(&format!("{text} ")));
+            // The same length, one byte apart.
+            if let Some(last) = text.len().checked_sub(2) {
+                let mut other = text.clone().into_bytes();
+                other[last] = if other[last] == b'x' { b'y' } else { b'x' };
+                if let Ok(other) = String::from_utf8(other) {
+                    assert!(!held.is(&other), "{other}");
+                }
+            }
             let back = Text::from_stored(held.stored()).expect("reads back");
             assert_eq!(back, held);
             assert_eq!(back.get(), text);
