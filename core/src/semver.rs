@@ -252,28 +252,31 @@ mod tests {
         Bump,
     );
 
+    /// What `level`'s check of `old` → `new` finds, unbounded.
+    fn level_check(
+        old: &ParsedSchema,
+        new: &ParsedSchema,
+        level: CompatibilityLevel,
+    ) -> Vec<Incompatibility> {
+        let (backward, forward) = directions(level);
+        check_pair(
+            new,
+            old,
+            backward,
+            forward,
+            Policy::Strict,
+            &Budget::unlimited(),
+        )
+    }
+
     fn run(schema_type: SchemaType, cases: &[Case]) {
         for (what, old, new, level, expected) in cases {
-            let verdict = classify(
-                &parse(schema_type, old),
-                &parse(schema_type, new),
-                *level,
-                Policy::Strict,
-                &Budget::unlimited(),
-            );
+            let (old, new) = (parse(schema_type, old), parse(schema_type, new));
+            let verdict = classify(&old, &new, *level, Policy::Strict, &Budget::unlimited());
             assert_eq!(verdict.bump, *expected, "{what}: {verdict:?}");
             assert!(!verdict.reasons.is_empty(), "{what}: no reason");
             // The verdict given the level's check is the one the diff's own check gives.
-            let (old, new) = (parse(schema_type, old), parse(schema_type, new));
-            let (backward, forward) = directions(*level);
-            let problems = check_pair(
-                &new,
-                &old,
-                backward,
-                forward,
-                Policy::Strict,
-                &Budget::unlimited(),
-            );
+            let problems = level_check(&old, &new, *level);
             let unaided = classify_checked(&old, &new, &problems, false, false);
             assert_eq!(verdict, unaided, "{what}");
         }
@@ -429,16 +432,7 @@ mod tests {
             let level = [Backward, Forward, Full, NoCheck][level];
             let (old, new) = (parse(schema_type, old), parse(schema_type, new));
             let verdict = classify(&old, &new, level, Policy::Strict, &Budget::unlimited());
-            let (backward, forward) = directions(level);
-            let breaks = !check_pair(
-                &new,
-                &old,
-                backward,
-                forward,
-                Policy::Strict,
-                &Budget::unlimited(),
-            )
-            .is_empty();
+            let breaks = !level_check(&old, &new, level).is_empty();
             prop_assert_eq!(verdict.bump == Bump::Major, breaks);
             if schema_type == SchemaType::Avro && old.canonical() != new.canonical() && !breaks {
                 prop_assert!(verdict.bump >= Bump::Patch);

@@ -233,32 +233,34 @@ impl Engine {
         // The record at the head is read from the log even when a snapshot holds the state up
         // to it (as after a clean stop): the snapshot vouches for the state, not for the log,
         // and a log cut or changed at its end must be found before the next append goes on it.
-        let at_head = self
+        let Some(at_head) = self
             .log
             .read(head.records - 1, 1)
             .await?
             .first()
-            .map(|stored| stored.hash);
-        if at_head.is_none() {
+            .map(|stored| stored.hash)
+        else {
             return Err(Error::Store(format!(
                 "the log {describe} has no record {}, but its durable head vouches for {} records: records are missing. The registry will not serve a shorter history; restore the store from a backup, or run `covenant log verify --store URL` for details",
                 head.records - 1,
                 head.records
             )));
-        }
-        match at_head {
-            Some(hash) if hash != head.hash => Err(Error::Store(format!(
-                "the log {describe} does not match its durable head: record {} hashes to {hash}, but {} was acknowledged there, so the record was changed. Restore the store from a backup, or run `covenant log verify --store URL`",
+        };
+        if at_head != head.hash {
+            return Err(Error::Store(format!(
+                "the log {describe} does not match its durable head: record {} hashes to {at_head}, but {} was acknowledged there, so the record was changed. Restore the store from a backup, or run `covenant log verify --store URL`",
                 head.records - 1,
                 head.hash
-            ))),
-            _ if records == head.records && tip != head.hash => Err(Error::Store(format!(
+            )));
+        }
+        if records == head.records && tip != head.hash {
+            return Err(Error::Store(format!(
                 "the state of the log {describe} ends at a record hashing to {tip}, but {} was acknowledged at record {}: restore the store from a backup, or run `covenant log verify --store URL`",
                 head.hash,
                 head.records - 1
-            ))),
-            _ => Ok(()),
+            )));
         }
+        Ok(())
     }
 
     /// Keeps the state in step with the log: wakes on the store's notifications (or polls),

@@ -73,13 +73,6 @@ struct Contract {
 
 impl SchemaRecord {
     fn new(registered: SchemaRegistered) -> SchemaRecord {
-        let content = ContentKey::new(
-            registered.schema_type,
-            &registered.schema,
-            &registered.references,
-            registered.metadata.as_ref(),
-            registered.rule_set.as_ref(),
-        );
         let meta = stream::SchemaMeta {
             id: registered.id,
             guid: registered.guid,
@@ -88,11 +81,25 @@ impl SchemaRecord {
             metadata: registered.metadata,
             rule_set: registered.rule_set,
         };
-        SchemaRecord::restored(meta, Some(content), Text::new(&registered.schema))
+        SchemaRecord::from_plain(meta, &registered.schema)
     }
 
-    /// A schema from its parts (a snapshot's); its content digest computed unless given.
-    fn restored(meta: stream::SchemaMeta, content: Option<ContentKey>, text: Text) -> SchemaRecord {
+    /// A schema from its parts and its text as it is: the content digest is taken of the text
+    /// before it is packed.
+    fn from_plain(meta: stream::SchemaMeta, text: &str) -> SchemaRecord {
+        let content = ContentKey::new(
+            meta.schema_type,
+            text,
+            &meta.references,
+            meta.metadata.as_ref(),
+            meta.rule_set.as_ref(),
+        );
+        SchemaRecord::restored(meta, content, Text::new(text))
+    }
+
+    /// A schema from its parts, its content digest and its text as held (a format 6
+    /// snapshot's).
+    fn restored(meta: stream::SchemaMeta, content: ContentKey, text: Text) -> SchemaRecord {
         let contract =
             (!meta.references.is_empty() || meta.metadata.is_some() || meta.rule_set.is_some())
                 .then(|| {
@@ -102,16 +109,14 @@ impl SchemaRecord {
                         rule_set: meta.rule_set,
                     })
                 });
-        let mut record = SchemaRecord {
+        SchemaRecord {
             id: meta.id,
             guid: meta.guid,
             schema_type: meta.schema_type,
             text,
             contract,
-            content: ContentKey([0; 32]),
-        };
-        record.content = content.unwrap_or_else(|| ContentKey::of(&record));
-        record
+            content,
+        }
     }
 
     /// The canonical text.
@@ -275,16 +280,6 @@ impl ContentKey {
     /// The digest.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
-    }
-
-    fn of(record: &SchemaRecord) -> ContentKey {
-        ContentKey::new(
-            record.schema_type,
-            &record.schema(),
-            record.references(),
-            record.metadata(),
-            record.rule_set(),
-        )
     }
 }
 
@@ -1162,8 +1157,7 @@ impl State {
                     metadata: schema.metadata,
                     rule_set: schema.rule_set,
                 };
-                let text = Text::new(&schema.schema);
-                restore.schema(SchemaRecord::restored(meta, None, text))?;
+                restore.schema(SchemaRecord::from_plain(meta, &schema.schema))?;
             }
             for subject in context.subjects {
                 let (name, subject) = subject_in(subject)?;
@@ -1258,18 +1252,17 @@ impl Ready {
     fn of(frame: stream::Frame<'_>) -> std::result::Result<Ready, String> {
         Ok(match frame {
             stream::Frame::Context(context) => Ready::Context(context),
-            stream::Frame::Schema(meta, body) => {
-                let text = match body.text {
-                    // Format 5 stored texts as they are, and no digest.
-                    text::Stored::Plain(text) if body.content.is_none() => Text::new(text),
-                    stored => Text::from_stored(stored)?,
-                };
-                Ready::Schema(SchemaRecord::restored(
-                    meta,
-                    body.content.map(ContentKey),
-                    text,
-                ))
-            }
+            stream::Frame::Schema(meta, body) => Ready::Schema(match (body.content, body.text) {
+                // Format 6: the digest and the text as held.
+                (Some(content), stored) => {
+                    SchemaRecord::restored(meta, ContentKey(content), Text::from_stored(stored)?)
+                }
+                // Format 5: the text as it is, and no digest.
+                (None, text::Stored::Plain(text)) => SchemaRecord::from_plain(meta, text),
+                (None, text::Stored::Lz4 { .. }) => {
+                    return Err("a packed text without its content digest".into())
+                }
+            }),
             stream::Frame::Subject(subject) => {
                 let (name, subject) = subject_in(subject)?;
                 Ready::Subject(name, subject)
@@ -1395,15 +1388,18 @@ impl Restore {
         Ok(())
     }
 
-    fn current(&mut self) -> std::result::Result<&mut (ContextName, ContextState), String> {
-        self.current
+    /// The context being read (a field's borrow, so the other fields stay free).
+    fn current(
+        current: &mut Option<(ContextName, ContextState)>,
+    ) -> std::result::Result<&mut (ContextName, ContextState), String> {
+        current
             .as_mut()
             .ok_or_else(|| "a schema or subject comes before any context".to_string())
     }
 
     /// A schema of the current context.
     fn schema(&mut self, record: SchemaRecord) -> std::result::Result<(), String> {
-        let (name, _) = self.current()?;
+        let (name, _) = Restore::current(&mut self.current)?;
         let name = name.clone();
         let (guid, id, content) = (record.guid, record.id, record.content);
         self.schemas.push((id, Arc::new(record)));
@@ -1418,10 +1414,7 @@ impl Restore {
         name: Arc<str>,
         subject: SubjectState,
     ) -> std::result::Result<(), String> {
-        let (_, folded) = self
-            .current
-            .as_mut()
-            .ok_or_else(|| "a schema or subject comes before any context".to_string())?;
+        let (_, folded) = Restore::current(&mut self.current)?;
         for (version, entry) in &subject.versions {
             self.users.push((entry.id, Arc::clone(&name), *version));
         }

@@ -62,12 +62,11 @@ impl Text {
         match stored {
             Stored::Plain(text) => Ok(Text(Repr::Plain(text.into()))),
             Stored::Lz4 { len, bytes } => {
-                let text = Text(Repr::Packed {
+                unpack(len, bytes)?;
+                Ok(Text(Repr::Packed {
                     len,
                     bytes: bytes.into(),
-                });
-                text.unpack()?;
-                Ok(text)
+                }))
             }
         }
     }
@@ -76,8 +75,8 @@ impl Text {
     pub fn get(&self) -> Cow<'_, str> {
         match &self.0 {
             Repr::Plain(text) => Cow::Borrowed(text),
-            Repr::Packed { .. } => Cow::Owned(
-                self.unpack()
+            Repr::Packed { len, bytes } => Cow::Owned(
+                unpack(*len, bytes)
                     .expect("a packed text was made here or checked to unpack when read"),
             ),
         }
@@ -133,23 +132,19 @@ impl Text {
             Repr::Packed { bytes, .. } => bytes.len(),
         }
     }
+}
 
-    fn unpack(&self) -> Result<String, String> {
-        match &self.0 {
-            Repr::Plain(text) => Ok(text.to_string()),
-            Repr::Packed { len, bytes } => {
-                let unpacked = lz4_flex::block::decompress(bytes, *len as usize)
-                    .map_err(|e| format!("a packed text does not unpack: {e}"))?;
-                if unpacked.len() != *len as usize {
-                    return Err(format!(
-                        "a packed text unpacks to {} bytes, not the {len} it says",
-                        unpacked.len()
-                    ));
-                }
-                String::from_utf8(unpacked).map_err(|e| format!("a packed text is not UTF-8: {e}"))
-            }
-        }
+/// The text an LZ4 block of `len` bytes of UTF-8 holds, or why it does not.
+fn unpack(len: u32, bytes: &[u8]) -> Result<String, String> {
+    let unpacked = lz4_flex::block::decompress(bytes, len as usize)
+        .map_err(|e| format!("a packed text does not unpack: {e}"))?;
+    if unpacked.len() != len as usize {
+        return Err(format!(
+            "a packed text unpacks to {} bytes, not the {len} it says",
+            unpacked.len()
+        ));
     }
+    String::from_utf8(unpacked).map_err(|e| format!("a packed text is not UTF-8: {e}"))
 }
 
 impl std::fmt::Debug for Text {
